@@ -1,0 +1,336 @@
+//! The evaluator: from a [`Reply`] to an [`Outcome`], and on request an [`Explanation`].
+
+use std::sync::atomic::Ordering;
+
+use serde::Serialize;
+use serde::ser::{SerializeStruct, Serializer};
+
+use crate::compile::{Category, IndexKey, Provider, Rule, RuleSet};
+use crate::model::{BounceType, Responsible};
+use crate::reply::{Enhanced, Reply};
+use crate::script::facts;
+
+/// What rebound answers for one reply.
+#[derive(Debug, Clone, Copy)]
+pub struct Outcome<'r> {
+    /// The category (its id, name, summary and remediation).
+    pub category: &'r Category,
+    /// The rule that decided; `None` only when no rule, not even a fallback, matched.
+    pub rule: Option<&'r Rule>,
+    /// The provider the reply was attributed to.
+    pub provider: Option<&'r Provider>,
+    /// hard, soft, block or undetermined.
+    pub bounce_type: BounceType,
+    /// Stop mailing this address.
+    pub suppress_recipient: bool,
+    /// The same message can succeed later.
+    pub retryable: bool,
+    /// Whose side has to act.
+    pub responsible: Responsible,
+    /// The normalised reply code (0 when absent).
+    pub code: u16,
+    /// The normalised enhanced code.
+    pub enhanced: Option<Enhanced>,
+    /// Content digest of the rule set that answered.
+    pub digest: &'r str,
+    /// Generation of the rule set that answered.
+    pub generation: u64,
+}
+
+impl Outcome<'_> {
+    /// The rule's definition of this reply, if it has one.
+    pub fn definition(&self) -> Option<&str> {
+        self.rule.and_then(|r| r.definition.as_deref())
+    }
+
+    /// The deciding rule's id, or empty.
+    pub fn rule_id(&self) -> &str {
+        self.rule.map_or("", |r| r.id.as_str())
+    }
+}
+
+/// The wire shape of DESIGN.md's outcome fields, shared by the CLI's JSON output.
+impl Serialize for Outcome<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Version<'a> {
+            generation: u64,
+            digest: &'a str,
+        }
+        let mut s = serializer.serialize_struct("Outcome", 15)?;
+        s.serialize_field("category", &self.category.id)?;
+        s.serialize_field("category_name", &self.category.name)?;
+        s.serialize_field("bounce_type", self.bounce_type.as_str())?;
+        s.serialize_field("suppress_recipient", &self.suppress_recipient)?;
+        s.serialize_field("retryable", &self.retryable)?;
+        s.serialize_field("responsible", self.responsible.as_str())?;
+        s.serialize_field("definition", &self.definition())?;
+        s.serialize_field("summary", &self.category.summary)?;
+        s.serialize_field("remediation", &self.category.remediation)?;
+        s.serialize_field("rule", &self.rule.map(|r| r.id.as_str()))?;
+        s.serialize_field("provider", &self.provider.map(|p| p.id.as_str()))?;
+        s.serialize_field("code", &(self.code != 0).then_some(self.code))?;
+        s.serialize_field("enhanced", &self.enhanced.map(|e| e.to_string()))?;
+        s.serialize_field("ruleset", &Version { generation: self.generation, digest: self.digest })?;
+        s.end()
+    }
+}
+
+/// Why a reply got its answer.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Explanation {
+    /// The reply as normalised.
+    pub normalised: NormalisedReply,
+    /// The detected provider and what gave it away (`remote_host`, `recipient_domain`, `text marker`).
+    pub provider: Option<(String, &'static str)>,
+    /// Every rule the index proposed, best-first.
+    pub candidates: Vec<Candidate>,
+    /// The winning rule.
+    pub winner: Option<String>,
+    /// Why it won.
+    pub reason: String,
+}
+
+/// The normalised reply, for the explanation.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct NormalisedReply {
+    /// Reply code, 0 when absent.
+    pub code: u16,
+    /// Enhanced code.
+    pub enhanced: Option<String>,
+    /// Text on one line.
+    pub text: String,
+}
+
+/// One candidate rule and how its conditions fared.
+#[derive(Debug, Clone, Serialize)]
+pub struct Candidate {
+    /// Rule id.
+    pub rule: String,
+    /// `file:line`.
+    pub location: String,
+    /// Its category.
+    pub category: String,
+    /// How specific it is.
+    pub specificity: String,
+    /// Its priority.
+    pub priority: i32,
+    /// Each condition it has, and whether it held.
+    pub conditions: Vec<ConditionResult>,
+    /// All conditions held.
+    pub matched: bool,
+}
+
+/// One condition of a candidate.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConditionResult {
+    /// `code`, `enhanced`, `provider`, `text`, `not_text`, `script`.
+    pub condition: &'static str,
+    /// Whether it held.
+    pub held: bool,
+    /// Details: the patterns that matched, a script's error.
+    pub detail: String,
+}
+
+impl RuleSet {
+    /// Classifies one reply.
+    pub fn classify(&self, reply: &Reply) -> Outcome<'_> {
+        self.evaluate(reply, None)
+    }
+
+    /// Classifies one reply and says why.
+    pub fn explain(&self, reply: &Reply) -> (Outcome<'_>, Explanation) {
+        let mut explanation = Explanation {
+            normalised: NormalisedReply {
+                code: reply.code,
+                enhanced: reply.enhanced.map(|e| e.to_string()),
+                text: reply.text.clone(),
+            },
+            ..Explanation::default()
+        };
+        let outcome = self.evaluate(reply, Some(&mut explanation));
+        (outcome, explanation)
+    }
+
+    fn evaluate(&self, reply: &Reply, mut trace: Option<&mut Explanation>) -> Outcome<'_> {
+        let hits = self.text.scan(&reply.lower);
+        let provider = self.detect_provider(reply, hits.marker);
+        if let Some(t) = trace.as_deref_mut() {
+            t.provider = provider.map(|(p, how)| (self.providers[usize::from(p)].id.clone(), how));
+        }
+        let provider = provider.map(|(p, _)| p);
+
+        let mut candidates: Vec<u32> = Vec::with_capacity(32);
+        let (keys, n) = IndexKey::for_reply(reply);
+        for &key in &keys[..n] {
+            candidates.extend_from_slice(self.index.get(key));
+        }
+        for &p in &hits.matched {
+            if let Some(rules) = self.text_rules.get(p as usize) {
+                candidates.extend_from_slice(rules);
+            }
+        }
+        // Rules are stored best-first, so ascending index is descending rank.
+        candidates.sort_unstable();
+        candidates.dedup();
+
+        let mut facts_map = None;
+        let mut winner: Option<&Rule> = None;
+        for &c in &candidates {
+            let rule = &self.rules[c as usize];
+            let statics = rule.code_holds(reply.code)
+                && rule.enhanced_holds(reply.enhanced)
+                && (rule.providers.is_empty() || provider.is_some_and(|p| rule.providers.contains(&p)))
+                && (rule.text.is_empty() || rule.text.iter().any(|&p| hits.is_match(p)))
+                && !rule.not_text.iter().any(|&p| hits.is_match(p));
+            let mut script_result = None;
+            let matched = statics
+                && match &rule.hook {
+                    None => true,
+                    Some(hook) => {
+                        let map = facts_map.get_or_insert_with(|| {
+                            facts(reply, provider.map(|p| self.providers[usize::from(p)].id.as_str()))
+                        });
+                        let result = hook.call(&self.engine, map);
+                        if result.is_err() {
+                            self.script_errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                        let held = *result.as_ref().unwrap_or(&false);
+                        script_result = Some(result);
+                        held
+                    }
+                };
+            if let Some(t) = trace.as_deref_mut() {
+                t.candidates.push(self.report(rule, reply, provider, &hits, script_result, matched));
+            }
+            if matched && winner.is_none() {
+                winner = Some(rule);
+                if trace.is_none() {
+                    break;
+                }
+            }
+        }
+        if let Some(t) = trace {
+            t.winner = winner.map(|w| w.id.clone());
+            t.reason = self.reason(winner, &t.candidates);
+        }
+        self.outcome(reply, winner, provider)
+    }
+
+    fn outcome<'s>(&'s self, reply: &Reply, rule: Option<&'s Rule>, provider: Option<u16>) -> Outcome<'s> {
+        let category = rule.map_or(&self.categories[self.unclassified], |r| self.category_of(r));
+        let mut o = rule.map_or(category.outcome, |r| r.outcome);
+        // A 4xx reply is temporary by definition: it never suppresses and it can be retried.
+        if reply.class() == 4 {
+            o.suppress_recipient = false;
+            o.retryable = true;
+            if o.bounce_type == BounceType::Hard {
+                o.bounce_type = BounceType::Soft;
+            }
+        }
+        Outcome {
+            category,
+            rule,
+            provider: provider.map(|p| &self.providers[usize::from(p)]),
+            bounce_type: o.bounce_type,
+            suppress_recipient: o.suppress_recipient,
+            retryable: o.retryable,
+            responsible: o.responsible,
+            code: reply.code,
+            enhanced: reply.enhanced,
+            digest: &self.digest,
+            generation: self.generation,
+        }
+    }
+
+    /// The remote host first, then the recipient's domain (and its parents), then text markers.
+    fn detect_provider(&self, reply: &Reply, marker: Option<u16>) -> Option<(u16, &'static str)> {
+        if !reply.remote_host.is_empty() && !self.host_glob_owner.is_empty() {
+            let mut matches = Vec::new();
+            self.host_globs.matches_into(reply.remote_host.as_str(), &mut matches);
+            if let Some(&first) = matches.iter().min() {
+                return Some((self.host_glob_owner[first], "remote_host"));
+            }
+        }
+        let mut domain = reply.recipient_domain.as_str();
+        while !domain.is_empty() {
+            if let Some(&p) = self.domains.get(domain) {
+                return Some((p, "recipient_domain"));
+            }
+            domain = domain.split_once('.').map_or("", |(_, parent)| parent);
+        }
+        marker.map(|m| (m, "text marker"))
+    }
+
+    fn report(
+        &self,
+        rule: &Rule,
+        reply: &Reply,
+        provider: Option<u16>,
+        hits: &crate::pattern::TextHits,
+        script: Option<Result<bool, String>>,
+        matched: bool,
+    ) -> Candidate {
+        let mut conditions = Vec::new();
+        let mut add = |condition, held, detail: String| conditions.push(ConditionResult { condition, held, detail });
+        if !rule.codes.is_empty() {
+            add("code", rule.code_holds(reply.code), format!("reply code {}", reply.code));
+        }
+        if !rule.enhanced.is_empty() {
+            let e = reply.enhanced.map_or("none".to_string(), |e| e.to_string());
+            add("enhanced", rule.enhanced_holds(reply.enhanced), format!("reply enhanced {e}"));
+        }
+        if !rule.providers.is_empty() {
+            let held = provider.is_some_and(|p| rule.providers.contains(&p));
+            let detected = provider.map_or("none", |p| self.providers[usize::from(p)].id.as_str());
+            add("provider", held, format!("detected {detected}"));
+        }
+        let matched_sources = |ids: &[u32]| -> Vec<&str> {
+            ids.iter().filter(|&&p| hits.is_match(p)).map(|&p| self.text.source(p)).collect()
+        };
+        if !rule.text.is_empty() {
+            let m = matched_sources(&rule.text);
+            add("text", !m.is_empty(), format!("matched {m:?}"));
+        }
+        if !rule.not_text.is_empty() {
+            let m = matched_sources(&rule.not_text);
+            add("not_text", m.is_empty(), format!("matched {m:?}"));
+        }
+        if let (Some(hook), Some(result)) = (&rule.hook, script) {
+            let detail = match &result {
+                Ok(b) => format!("{} returned {b}", hook.name),
+                Err(e) => format!("{e} (counted as no match)"),
+            };
+            add("script", result.unwrap_or(false), detail);
+        }
+        Candidate {
+            rule: rule.id.clone(),
+            location: rule.location(),
+            category: self.category_of(rule).id.clone(),
+            specificity: rule.specificity.to_string(),
+            priority: rule.priority,
+            conditions,
+            matched,
+        }
+    }
+
+    fn reason(&self, winner: Option<&Rule>, candidates: &[Candidate]) -> String {
+        let Some(w) = winner else {
+            return "no rule matched: the reply is unclassified".to_string();
+        };
+        let others: Vec<&Candidate> = candidates.iter().filter(|c| c.matched && c.rule != w.id).collect();
+        let Some(runner_up) = others.first() else {
+            return format!("`{}` is the only rule whose conditions all held", w.id);
+        };
+        let Some(r) = self.rules.iter().find(|r| r.id == runner_up.rule) else {
+            return format!("`{}` ranks first", w.id);
+        };
+        if w.specificity != r.specificity {
+            format!("`{}` is more specific ({}) than `{}` ({})", w.id, w.specificity, r.id, r.specificity)
+        } else if w.priority != r.priority {
+            format!("`{}` has priority {} over `{}` with {}", w.id, w.priority, r.id, r.priority)
+        } else {
+            format!("`{}` and `{}` are equally specific; `{}` comes first in load order", w.id, r.id, w.id)
+        }
+    }
+}

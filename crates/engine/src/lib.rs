@@ -1,0 +1,53 @@
+//! rebound's classifier: normalises SMTP replies, compiles YAML rule directories into an
+//! immutable [`RuleSet`], and answers each reply with a category, advice and a suppression
+//! decision. Synchronous and free of any runtime, so the server, the CLI and the benchmarks
+//! all call the same code.
+//!
+//! ```
+//! use rebound_engine::{Reply, RuleSet, RuleSource};
+//!
+//! let yaml = r#"
+//! categories:
+//!   - id: invalid_address
+//!     name: Invalid Address
+//!     summary: The address does not exist.
+//!     outcome: { bounce_type: hard, suppress_recipient: true, retryable: false, responsible: recipient }
+//!   - id: unclassified
+//!     name: Unclassified
+//!     summary: No rule matched.
+//!     outcome: { bounce_type: undetermined, suppress_recipient: false, retryable: false, responsible: unknown }
+//! rules:
+//!   - id: user-unknown
+//!     category: invalid_address
+//!     when: { code: 5xx, text: 'user unknown|no such user' }
+//!     examples: ["550 5.1.1 <bob@example.com>: User unknown"]
+//! "#;
+//! let source = RuleSource::from_files([("rules.yaml".into(), yaml.to_string())]);
+//! let rules = RuleSet::load(&source).map_err(|e| e.to_string())?;
+//! let outcome = rules.classify(&Reply::from_text("550 5.1.1 User unknown"));
+//! assert_eq!(outcome.category.id, "invalid_address");
+//! assert!(outcome.suppress_recipient);
+//! # Ok::<(), String>(())
+//! ```
+#![forbid(unsafe_code)]
+
+mod classify;
+mod compile;
+mod error;
+pub mod model;
+mod pattern;
+mod reply;
+mod script;
+mod source;
+mod verify;
+mod yaml;
+
+pub use classify::{Candidate, ConditionResult, Explanation, NormalisedReply, Outcome};
+pub use compile::{Category, Provider, Rule, RuleSet, Specificity, UNCLASSIFIED};
+pub use error::{InputError, RuleError, RuleErrorKind, RuleErrors};
+pub use model::{BounceType, Responsible};
+pub use reply::{Enhanced, Reply, ReplyInput};
+pub use script::MAX_OPERATIONS;
+pub use source::RuleSource;
+pub use verify::Verified;
+pub use yaml::parse_rule_file;

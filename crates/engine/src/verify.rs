@@ -1,0 +1,131 @@
+//! Runs what a rule set says about itself: every rule's examples, every test case, and every
+//! script against every known reply, so a broken edit is refused before it serves.
+
+use std::collections::HashSet;
+
+use crate::compile::RuleSet;
+use crate::error::{RuleError, RuleErrorKind, RuleErrors};
+use crate::script::facts;
+
+/// What a successful verification ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verified {
+    /// Rules in the set.
+    pub rules: usize,
+    /// Categories in the set.
+    pub categories: usize,
+    /// Examples checked.
+    pub examples: usize,
+    /// Test cases checked.
+    pub tests: usize,
+}
+
+impl RuleSet {
+    /// Checks every example and test; fails with all that do not hold.
+    pub fn verify(&self) -> Result<Verified, RuleErrors> {
+        let mut errors = Vec::new();
+        let mut examples = 0;
+        for rule in &self.rules {
+            for (i, example) in rule.examples.iter().enumerate() {
+                examples += 1;
+                let outcome = self.classify(example);
+                if outcome.rule.is_some_and(|w| std::ptr::eq(w, rule)) {
+                    continue;
+                }
+                let (_, explanation) = self.explain(example);
+                let why = explanation
+                    .candidates
+                    .iter()
+                    .find(|c| c.rule == rule.id)
+                    .map_or("it is not a candidate for this reply (check `code`/`enhanced`/`text`)".to_string(), |c| {
+                        let failed: Vec<String> = c
+                            .conditions
+                            .iter()
+                            .filter(|r| !r.held)
+                            .map(|r| format!("{} ({})", r.condition, r.detail))
+                            .collect();
+                        if failed.is_empty() {
+                            "it matched but ranks lower".to_string()
+                        } else {
+                            format!("failed: {}", failed.join(", "))
+                        }
+                    });
+                let message = format!(
+                    "example {} {:?} was decided by rule `{}` ({}), not by this rule: {why}",
+                    i + 1,
+                    abbreviate(&example.text),
+                    outcome.rule_id(),
+                    outcome.rule.map_or(String::new(), |r| r.location()),
+                );
+                errors.push(RuleError::new(&rule.file, Some(rule.line), Some(format!("rule `{}`", rule.id)), RuleErrorKind::Expectation(message)));
+            }
+        }
+        for test in &self.tests {
+            let outcome = self.classify(&test.reply);
+            let mut wrong = Vec::new();
+            if outcome.category.id != test.category {
+                wrong.push(format!("category `{}` (expected `{}`)", outcome.category.id, test.category));
+            }
+            if let Some(rule) = &test.rule {
+                if outcome.rule_id() != rule {
+                    wrong.push(format!("rule `{}` (expected `{rule}`)", outcome.rule_id()));
+                }
+            }
+            if let Some(s) = test.suppress_recipient {
+                if outcome.suppress_recipient != s {
+                    wrong.push(format!("suppress_recipient {} (expected {s})", outcome.suppress_recipient));
+                }
+            }
+            if !wrong.is_empty() {
+                let message = format!("{:?} got {}", abbreviate(&test.reply.text), wrong.join(", "));
+                errors.push(RuleError::new(&test.file, Some(test.line), Some(format!("test {}", test.number)), RuleErrorKind::Expectation(message)));
+            }
+        }
+        errors.extend(self.run_scripts_on_every_reply());
+        if !errors.is_empty() {
+            return Err(RuleErrors(errors));
+        }
+        Ok(Verified {
+            rules: self.rules.len(),
+            categories: self.categories.len(),
+            examples,
+            tests: self.tests.len(),
+        })
+    }
+
+    /// A script that errors (loops, overflows, returns a non-bool) on any known reply is a
+    /// broken script even where its rule's other conditions would not have let it run.
+    fn run_scripts_on_every_reply(&self) -> Vec<RuleError> {
+        let replies: Vec<_> = self
+            .rules
+            .iter()
+            .flat_map(|r| r.examples.iter())
+            .chain(self.tests.iter().map(|t| &t.reply))
+            .collect();
+        let mut errors = Vec::new();
+        let mut broken = HashSet::new();
+        for rule in &self.rules {
+            let Some(hook) = &rule.hook else { continue };
+            if broken.contains(&hook.name) {
+                continue;
+            }
+            for reply in &replies {
+                if let Err(e) = hook.call(&self.engine, &facts(reply, None)) {
+                    let message = format!("{e} on reply {:?}", abbreviate(&reply.text));
+                    errors.push(RuleError::new(&rule.file, Some(rule.line), Some(format!("rule `{}`", rule.id)), RuleErrorKind::Script(message)));
+                    broken.insert(hook.name.clone());
+                    break;
+                }
+            }
+        }
+        errors
+    }
+}
+
+fn abbreviate(text: &str) -> String {
+    const MAX: usize = 80;
+    match text.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{}...", &text[..i]),
+        None => text.to_string(),
+    }
+}
