@@ -1,1 +1,102 @@
-fn main(){}
+//! The `rebound` binary: the offline CLI over the classification engine (and, as it lands, the
+//! gRPC service). Wiring and adapters only; every decision lives in `rebound-engine`.
+#![forbid(unsafe_code)]
+
+mod check;
+mod classify;
+mod explain;
+mod rules;
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Classifies SMTP bounce replies with hot-reloadable YAML rules.
+#[derive(Parser)]
+#[command(name = "rebound", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate a rule directory exactly as a reload would: schema, regexes, scripts, every
+    /// rule's examples and rules/tests. Exit status 0 only when all pass.
+    Check {
+        /// The rule directory; the embedded default rules when omitted.
+        dir: Option<PathBuf>,
+    },
+    /// Classify replies from JSONL objects ({"id","code","enhanced","text","recipient","remote_host"},
+    /// any field optional) or plain reply lines; writes one JSON object per input line.
+    Classify {
+        /// Rule directory to use instead of the embedded rules.
+        #[arg(long, env = "REBOUND_RULES")]
+        rules: Option<PathBuf>,
+        /// Input files; standard input when none (or `-`).
+        files: Vec<PathBuf>,
+    },
+    /// Show which rules were candidates for a reply, which matched, which won and why.
+    Explain {
+        /// Rule directory to use instead of the embedded rules.
+        #[arg(long, env = "REBOUND_RULES")]
+        rules: Option<PathBuf>,
+        /// Reply code, if not in the text.
+        #[arg(long, default_value_t = 0)]
+        code: u32,
+        /// Enhanced status code, if not in the text.
+        #[arg(long, default_value = "")]
+        enhanced: String,
+        /// Recipient address (for provider detection).
+        #[arg(long, default_value = "")]
+        recipient: String,
+        /// Remote host that answered (for provider detection).
+        #[arg(long, default_value = "")]
+        remote_host: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// The reply, e.g. "550 5.1.1 <bob@example.com>: User unknown".
+        reply: String,
+    },
+}
+
+fn main() -> ExitCode {
+    init_tracing();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check { dir } => check::run(dir.as_deref()),
+        Command::Classify { rules, files } => classify::run(rules.as_deref(), &files),
+        Command::Explain { rules, code, enhanced, recipient, remote_host, json, reply } => {
+            let input = rebound_engine::ReplyInput {
+                code,
+                enhanced: &enhanced,
+                text: &reply,
+                recipient: &recipient,
+                remote_host: &remote_host,
+            };
+            explain::run(rules.as_deref(), &input, json)
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to stderr (stdout carries results), as JSON unless a person is watching.
+fn init_tracing() {
+    use tracing_subscriber::{EnvFilter, fmt};
+    let filter = EnvFilter::try_from_env("REBOUND_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::io::stderr().is_terminal() {
+        builder.init();
+    } else {
+        builder.json().init();
+    }
+}

@@ -1,1 +1,10 @@
+//! rebound's one integration-test binary (one link step on a 2-core machine): the CLI, rule
+//! validation, conformance to the seed guide, provider replies, and properties.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod check;
+mod cli;
+mod conformance;
+mod properties;
+mod provider_replies;
+mod util;

@@ -45,7 +45,8 @@ impl TextMatcherBuilder {
             .case_insensitive(true)
             .size_limit(REGEX_SIZE_LIMIT)
             .build()
-            .map_err(|e| e.to_string())?;
+            // The crate's message repeats the pattern with a caret; its last line says what is wrong.
+            .map_err(|e| e.to_string().lines().last().unwrap_or_default().trim().to_string())?;
         let id = u32::try_from(self.patterns.len()).map_err(|_| "too many patterns".to_string())?;
         match required_literals(source) {
             Some((literals, exact)) => {

@@ -50,12 +50,13 @@ impl RuleSet {
                             format!("failed: {}", failed.join(", "))
                         }
                     });
+                let decided_by = outcome
+                    .rule
+                    .map_or("no rule (unclassified)".to_string(), |r| format!("rule `{}` ({})", r.id, r.location()));
                 let message = format!(
-                    "example {} {:?} was decided by rule `{}` ({}), not by this rule: {why}",
+                    "example {} {:?} was decided by {decided_by}, not by this rule: {why}",
                     i + 1,
                     abbreviate(&example.text),
-                    outcome.rule_id(),
-                    outcome.rule.map_or(String::new(), |r| r.location()),
                 );
                 errors.push(RuleError::new(&rule.file, Some(rule.line), Some(format!("rule `{}`", rule.id)), RuleErrorKind::Expectation(message)));
             }

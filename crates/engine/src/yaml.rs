@@ -76,17 +76,23 @@ fn is_blank(text: &str) -> bool {
     })
 }
 
-/// The parser's message starts with its own "line L column C:"; the caller prints the line.
+/// The parser appends " at line L, column C" (or starts with "line L column C:"); the caller
+/// prints the line in front, so drop the parser's copy.
 fn strip_location(message: &str) -> String {
-    let trimmed = message.trim();
-    if let Some(rest) = trimmed.strip_prefix("line ") {
-        if let Some((_, msg)) = rest.split_once(": ") {
-            if rest.split_whitespace().nth(1) == Some("column") {
-                return msg.to_string();
+    let mut m = message.trim();
+    if let Some(rest) = m.strip_prefix("line ") {
+        if let Some((head, msg)) = rest.split_once(": ") {
+            if head.split_whitespace().nth(1) == Some("column") {
+                m = msg;
             }
         }
     }
-    trimmed.to_string()
+    if let Some(at) = m.find(" at line ") {
+        if m[at..].contains("column") {
+            m = &m[..at];
+        }
+    }
+    m.to_string()
 }
 
 /// The id of the entry enclosing `line`: the nearest `id:` at or above it. A parse error stops
@@ -97,7 +103,7 @@ fn enclosing_id(text: &str, line: u64) -> Option<String> {
         let t = l.trim_start().trim_start_matches("- ").trim_start();
         let value = t.strip_prefix("id:")?.trim();
         let value = value.trim_matches(|c| c == '"' || c == '\'');
-        (!value.is_empty()).then(|| format!("`{value}`"))
+        (!value.is_empty()).then(|| format!("entry `{value}`"))
     })
 }
 
@@ -122,7 +128,8 @@ mod tests {
             panic!("accepted an unknown key");
         };
         assert_eq!(err.line, Some(4));
-        assert_eq!(err.item.as_deref(), Some("`a/b`"));
+        assert_eq!(err.item.as_deref(), Some("entry `a/b`"));
+        assert!(!err.to_string().contains("column"), "{err}");
         assert!(err.to_string().contains("priorty"), "{err}");
     }
 

@@ -1,0 +1,1 @@
+//! Conformance to the seed guide.
