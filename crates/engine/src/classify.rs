@@ -160,23 +160,27 @@ impl RuleSet {
         }
         let provider = provider.map(|(p, _)| p);
 
-        let mut candidates: Vec<u32> = Vec::with_capacity(32);
+        // Each list is sorted ascending, and rules are stored best-first, so merging the lists
+        // visits candidates from the most specific down; the first that holds wins and the rest
+        // are never looked at. The cost follows the candidates tried, not the rule count.
+        let mut lists: Vec<&[u32]> = Vec::with_capacity(6 + hits.matched.len());
         let (keys, n) = IndexKey::for_reply(reply);
         for &key in &keys[..n] {
-            candidates.extend_from_slice(self.index.get(key));
-        }
-        for &p in &hits.matched {
-            if let Some(rules) = self.text_rules.get(p as usize) {
-                candidates.extend_from_slice(rules);
+            let list = self.index.get(key);
+            if !list.is_empty() {
+                lists.push(list);
             }
         }
-        // Rules are stored best-first, so ascending index is descending rank.
-        candidates.sort_unstable();
-        candidates.dedup();
+        for &p in &hits.matched {
+            if let Some(list) = self.text_rules.get(p as usize) {
+                lists.push(list);
+            }
+        }
+        let candidates = MergedCandidates { lists, last: None };
 
         let mut facts_map = None;
         let mut winner: Option<&Rule> = None;
-        for &c in &candidates {
+        for c in candidates {
             let rule = &self.rules[c as usize];
             let statics = rule.code_holds(reply.code)
                 && rule.enhanced_holds(reply.enhanced)
@@ -331,6 +335,32 @@ impl RuleSet {
             format!("`{}` has priority {} over `{}` with {}", w.id, w.priority, r.id, r.priority)
         } else {
             format!("`{}` and `{}` are equally specific; `{}` comes first in load order", w.id, r.id, w.id)
+        }
+    }
+}
+
+/// Ascending, de-duplicated merge of a few sorted rule lists.
+struct MergedCandidates<'a> {
+    lists: Vec<&'a [u32]>,
+    last: Option<u32>,
+}
+
+impl Iterator for MergedCandidates<'_> {
+    type Item = u32;
+
+    fn next(&mut self) -> Option<u32> {
+        loop {
+            let (at, &head) = self
+                .lists
+                .iter()
+                .enumerate()
+                .filter_map(|(i, l)| l.first().map(|h| (i, h)))
+                .min_by_key(|&(_, h)| *h)?;
+            self.lists[at] = &self.lists[at][1..];
+            if self.last != Some(head) {
+                self.last = Some(head);
+                return Some(head);
+            }
         }
     }
 }

@@ -8,9 +8,10 @@
 
 use std::collections::HashMap;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex::{Regex, RegexBuilder};
 use regex_syntax::hir::literal::{ExtractKind, Extractor, Seq};
+use regex_syntax::hir::{Hir, HirKind};
 
 /// Compiled regexes are bounded so a pathological pattern fails the load instead of eating memory.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
@@ -80,12 +81,7 @@ impl TextMatcherBuilder {
         let automaton = if self.literals.is_empty() {
             None
         } else {
-            Some(
-                AhoCorasickBuilder::new()
-                    .match_kind(MatchKind::Standard)
-                    .build(&self.literals)
-                    .map_err(|e| e.to_string())?,
-            )
+            Some(build_automaton(&self.literals)?)
         };
         Ok(TextMatcher {
             automaton,
@@ -93,6 +89,23 @@ impl TextMatcherBuilder {
             patterns: self.patterns,
             unfiltered: self.unfiltered,
         })
+    }
+}
+
+/// A full DFA scans fastest but grows with the literal count; past a memory budget the
+/// builder's own choice (a contiguous NFA) keeps large rule sets small.
+fn build_automaton(literals: &[String]) -> Result<AhoCorasick, String> {
+    const DFA_MEMORY_BUDGET: usize = 16 << 20;
+    let builder = |kind| {
+        AhoCorasickBuilder::new()
+            .match_kind(MatchKind::Standard)
+            .kind(kind)
+            .build(literals)
+            .map_err(|e| e.to_string())
+    };
+    match builder(Some(AhoCorasickKind::DFA)) {
+        Ok(dfa) if dfa.memory_usage() <= DFA_MEMORY_BUDGET => Ok(dfa),
+        _ => builder(None),
     }
 }
 
@@ -120,11 +133,35 @@ fn required_literals(source: &str) -> Option<(Vec<String>, bool)> {
         Some((out, no_lookaround && seq.is_exact()))
     };
     let prefix = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
-    usable(&prefix).or_else(|| {
-        let suffix = Extractor::new().kind(ExtractKind::Suffix).extract(&hir);
-        // A suffix set is only a filter: the regex still decides.
-        usable(&suffix).map(|(lits, _)| (lits, false))
-    })
+    if let Some(found) = usable(&prefix).filter(|(_, exact)| *exact) {
+        return Some(found);
+    }
+    // Every part of a top-level concatenation must match, so any part's literals filter the
+    // pattern too: take the part with the longest shortest literal (`\bquota\s+exceeded` is
+    // better found by "exceeded" than by its prefix "quota").
+    let parts: Vec<&Hir> = match hir.kind() {
+        HirKind::Concat(parts) => parts.iter().collect(),
+        _ => vec![&hir],
+    };
+    let mut best: Option<Vec<String>> = usable(&prefix).map(|(lits, _)| lits);
+    let suffix = Extractor::new().kind(ExtractKind::Suffix).extract(&hir);
+    let candidates = parts
+        .into_iter()
+        .map(|part| Extractor::new().kind(ExtractKind::Prefix).extract(part))
+        .chain(std::iter::once(suffix));
+    for seq in candidates {
+        if let Some((lits, _)) = usable(&seq) {
+            if best.as_ref().is_none_or(|b| shortest(&lits) > shortest(b)) {
+                best = Some(lits);
+            }
+        }
+    }
+    // A filter literal is only a hint: the regex still decides.
+    best.map(|lits| (lits, false))
+}
+
+fn shortest(lits: &[String]) -> usize {
+    lits.iter().map(String::len).min().unwrap_or(0)
 }
 
 /// The compiled matcher shared by every classification of a rule set.
@@ -214,6 +251,9 @@ mod tests {
         );
         let (lits, exact) = required_literals(r"\bover quota\b").unwrap_or_default();
         assert_eq!((lits, exact), (vec!["over quota".to_string()], false));
+        // The longest required part, not the prefix.
+        let (lits, exact) = required_literals(r"\bquota\s+exceeded\b").unwrap_or_default();
+        assert_eq!((lits, exact), (vec!["exceeded".to_string()], false));
         // Nothing to anchor on: the regex runs for every reply.
         assert_eq!(required_literals(r"\d+"), None);
     }
@@ -237,8 +277,8 @@ mod tests {
     proptest! {
         // The prefilter must never hide a match the regex alone would find.
         #[test]
-        fn scan_agrees_with_plain_regexes(text in "[a-zA-Z ſK0-9.:]{0,60}") {
-            let sources = ["user unknown|unknown user", r"\bover quota\b", r"mail ?box (is )?full", r"\d{3} denied", "s", "k"];
+        fn scan_agrees_with_plain_regexes(text in "(?:[a-zA-Z ſK0-9.:]|quota|exceeded|kelvin|denied| ){0,30}") {
+            let sources = ["user unknown|unknown user", r"\bover quota\b", r"mail ?box (is )?full", r"\d{3} denied", "s", "k", r"\bquota\s+exceeded", r"(?:a|b)\s*[0-9]+ kelvin"];
             let m = matcher(&sources);
             let lower = crate::reply::lower_for_matching(&text);
             let hits = m.scan(&lower);

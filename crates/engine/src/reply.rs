@@ -153,8 +153,8 @@ pub(crate) fn parse_enhanced_field(raw: &str) -> Result<Option<Enhanced>, InputE
 /// (`550-5.1.1 ` or `550 5.1.1 `) loses that prefix; the first code seen fills an absent field.
 fn join_lines(raw: &str, code: &mut u16, enhanced: &mut Option<Enhanced>) -> String {
     let mut out = String::with_capacity(raw.len());
-    for line in raw.lines() {
-        let mut rest = line.trim();
+    for line in raw.split('\n') {
+        let mut rest = line.trim_ascii();
         if let Some((c, after)) = leading_code(rest) {
             if *code == 0 {
                 *code = c;
@@ -167,14 +167,42 @@ fn join_lines(raw: &str, code: &mut u16, enhanced: &mut Option<Enhanced>) -> Str
                 rest = after;
             }
         }
-        for word in rest.split_whitespace() {
+        push_words(&mut out, rest);
+    }
+    out
+}
+
+/// Appends `s` with runs of ASCII white space folded to one space. Byte-wise: ASCII bytes never
+/// occur inside a multi-byte UTF-8 sequence, so every cut lands on a character boundary.
+fn push_words(out: &mut String, s: &str) {
+    let bytes = s.as_bytes();
+    // Most replies are one line with single spaces: copy those whole.
+    let folded = !bytes.iter().any(|&b| b.is_ascii_whitespace() && b != b' ') && !s.contains("  ");
+    if folded {
+        if !s.is_empty() {
             if !out.is_empty() {
                 out.push(' ');
             }
-            out.push_str(word);
+            out.push_str(s);
+        }
+        return;
+    }
+    let mut i = 0;
+    while i < bytes.len() {
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let start = i;
+        while i < bytes.len() && !bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if start < i {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(&s[start..i]);
         }
     }
-    out
 }
 
 /// A reply code at the start of `s`: three digits, 2xx-5xx, then `-`, a space or the end.
@@ -246,33 +274,36 @@ fn trailing_code(s: &str) -> Option<u16> {
     leading_code(&s[start..]).map(|(c, _)| c)
 }
 
-/// The first enhanced code standing alone in the text, with its byte offset.
+/// The first enhanced code standing alone in the text, with its byte offset. Candidates are
+/// found from the dots (a memchr scan), not byte by byte.
 fn find_enhanced(text: &str) -> Option<(Enhanced, usize)> {
     let b = text.as_bytes();
-    let mut i = 0;
-    while i + 5 <= b.len() {
-        let c = b[i];
+    let mut from = 0;
+    for (dot, _) in text.match_indices('.') {
+        if dot == 0 || dot < from {
+            continue;
+        }
+        let i = dot - 1;
         let boundary = i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'.');
-        if matches!(c, b'2' | b'4' | b'5') && b[i + 1] == b'.' && boundary {
-            let mut end = i + 2;
-            let mut dots = 1;
-            while end < b.len() && (b[end].is_ascii_digit() || (b[end] == b'.' && dots < 2)) {
-                if b[end] == b'.' {
-                    dots += 1;
-                }
-                end += 1;
+        if !matches!(b[i], b'2' | b'4' | b'5') || !boundary {
+            continue;
+        }
+        let mut end = i + 2;
+        let mut dots = 1;
+        while end < b.len() && (b[end].is_ascii_digit() || (b[end] == b'.' && dots < 2)) {
+            if b[end] == b'.' {
+                dots += 1;
             }
-            // "5.1.1." at the end of a sentence is fine; "5.1.1.1" (an address) is not.
-            let followed_by_digit = b.get(end) == Some(&b'.') && b.get(end + 1).is_some_and(u8::is_ascii_digit);
-            let glued = b.get(end).is_some_and(u8::is_ascii_alphanumeric);
-            if dots == 2 && !followed_by_digit && !glued {
-                if let Some(e) = Enhanced::parse(&text[i..end]) {
-                    return Some((e, i));
-                }
+            end += 1;
+        }
+        from = end;
+        // "5.1.1." at the end of a sentence is fine; "5.1.1.1" (an address) is not.
+        let followed_by_digit = b.get(end) == Some(&b'.') && b.get(end + 1).is_some_and(u8::is_ascii_digit);
+        let glued = b.get(end).is_some_and(u8::is_ascii_alphanumeric);
+        if dots == 2 && !followed_by_digit && !glued {
+            if let Some(e) = Enhanced::parse(&text[i..end]) {
+                return Some((e, i));
             }
-            i = end.max(i + 1);
-        } else {
-            i += 1;
         }
     }
     None
