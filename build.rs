@@ -13,7 +13,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     collect(&rules, &rules, &mut files)?;
     files.sort();
 
-    let mut code = String::from("/// The default rule files: (path relative to `rules/`, contents).\npub const EMBEDDED_RULES: &[(&str, &str)] = &[\n");
+    let mut code = String::from(
+        "/// The default rule files: (path relative to `rules/`, contents).\npub const EMBEDDED_RULES: &[(&str, &str)] = &[\n",
+    );
     for (rel, abs) in &files {
         writeln!(code, "    ({rel:?}, include_str!({abs:?})),")?;
     }
@@ -38,7 +40,10 @@ fn collect(base: &Path, dir: &Path, out: &mut Vec<(String, String)>) -> io::Resu
         } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "rhai")) {
             let rel = path.strip_prefix(base).map_err(io::Error::other)?;
             println!("cargo:rerun-if-changed={}", path.display());
-            out.push((rel.to_string_lossy().replace('\\', "/"), path.to_string_lossy().into_owned()));
+            out.push((
+                rel.to_string_lossy().replace('\\', "/"),
+                path.to_string_lossy().into_owned(),
+            ));
         }
     }
     Ok(())

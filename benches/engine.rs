@@ -33,7 +33,10 @@ fn shipped_source() -> RuleSource {
 fn rules_with(extra: usize) -> RuleSet {
     let mut files = shipped_source().files().to_vec();
     if extra > 0 {
-        files.push((Path::new("synthetic.yaml").to_path_buf(), synthetic::rules_yaml(extra, 42)));
+        files.push((
+            Path::new("synthetic.yaml").to_path_buf(),
+            synthetic::rules_yaml(extra, 42),
+        ));
     }
     RuleSet::compile(&RuleSource::from_files(files)).unwrap_or_else(|e| panic!("{e}"))
 }

@@ -53,8 +53,14 @@ pub fn run(rules_dir: Option<&Path>, files: &[PathBuf]) -> anyhow::Result<ExitCo
             (Box::new(file), size)
         };
         let progress = progress_bar(size, path);
-        classify_stream(&rules, BufReader::with_capacity(64 * 1024, reader), &mut out, &progress, &mut tally)
-            .with_context(|| format!("while reading {}", path.display()))?;
+        classify_stream(
+            &rules,
+            BufReader::with_capacity(64 * 1024, reader),
+            &mut out,
+            &progress,
+            &mut tally,
+        )
+        .with_context(|| format!("while reading {}", path.display()))?;
         progress.finish_and_clear();
     }
     out.flush().context("cannot write the output")?;
@@ -75,8 +81,14 @@ fn progress_bar(size: Option<u64>, path: &Path) -> ProgressBar {
         return ProgressBar::with_draw_target(size, ProgressDrawTarget::hidden());
     }
     let (bar, template) = match size {
-        Some(total) => (ProgressBar::new(total), "{msg} {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}"),
-        None => (ProgressBar::new_spinner(), "{msg} {spinner} {bytes} read, {bytes_per_sec}"),
+        Some(total) => (
+            ProgressBar::new(total),
+            "{msg} {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        ),
+        None => (
+            ProgressBar::new_spinner(),
+            "{msg} {spinner} {bytes} read, {bytes_per_sec}",
+        ),
     };
     if let Ok(style) = ProgressStyle::with_template(template) {
         bar.set_style(style);
@@ -105,11 +117,24 @@ fn classify_stream(
         progress.inc(n as u64);
         match parse_line(&buf) {
             Ok((id, reply)) => {
-                serde_json::to_writer(&mut *out, &Answer { id: &id, outcome: rules.classify(&reply) })?;
+                serde_json::to_writer(
+                    &mut *out,
+                    &Answer {
+                        id: &id,
+                        outcome: rules.classify(&reply),
+                    },
+                )?;
             }
             Err((id, error)) => {
                 tally.errors += 1;
-                serde_json::to_writer(&mut *out, &Failure { id: &id, line: line_no, error })?;
+                serde_json::to_writer(
+                    &mut *out,
+                    &Failure {
+                        id: &id,
+                        line: line_no,
+                        error,
+                    },
+                )?;
             }
         }
         out.write_all(b"\n")?;
@@ -165,8 +190,12 @@ fn parse_line(raw: &[u8]) -> Result<(Value, Reply), (Value, String)> {
 /// `"550"`, and the guide's markers for a missing value (`""`, `-`, `NA`, `Missing`).
 fn parse_code_string(s: &str) -> Result<u32, String> {
     let t = s.trim();
-    if ["", "-", "na", "n/a", "missing"].iter().any(|m| t.eq_ignore_ascii_case(m)) {
+    if ["", "-", "na", "n/a", "missing"]
+        .iter()
+        .any(|m| t.eq_ignore_ascii_case(m))
+    {
         return Ok(0);
     }
-    t.parse().map_err(|_| format!("code: {s:?} is not a reply code (100-599, or 0 for absent)"))
+    t.parse()
+        .map_err(|_| format!("code: {s:?} is not a reply code (100-599, or 0 for absent)"))
 }

@@ -15,7 +15,12 @@ pub fn run(rules_dir: Option<&Path>, input: &ReplyInput<'_>, json: bool) -> anyh
         return Ok(ExitCode::SUCCESS);
     }
     let n = &explanation.normalised;
-    println!("reply       code {} enhanced {} text {:?}", n.code, n.enhanced.as_deref().unwrap_or("none"), n.text);
+    println!(
+        "reply       code {} enhanced {} text {:?}",
+        n.code,
+        n.enhanced.as_deref().unwrap_or("none"),
+        n.text
+    );
     match &explanation.provider {
         Some((p, how)) => println!("provider    {p} (from {how})"),
         None => println!("provider    none detected"),
@@ -24,7 +29,9 @@ pub fn run(rules_dir: Option<&Path>, input: &ReplyInput<'_>, json: bool) -> anyh
         "answer      {} ({}) by rule {}",
         outcome.category.id,
         outcome.category.name,
-        outcome.rule.map_or("none".to_string(), |r| format!("`{}` at {}", r.id, r.location()))
+        outcome
+            .rule
+            .map_or("none".to_string(), |r| format!("`{}` at {}", r.id, r.location()))
     );
     println!(
         "outcome     bounce_type={} suppress_recipient={} retryable={} responsible={}",
@@ -40,9 +47,17 @@ pub fn run(rules_dir: Option<&Path>, input: &ReplyInput<'_>, json: bool) -> anyh
     println!("candidates  {} (best first)", explanation.candidates.len());
     for c in &explanation.candidates {
         let mark = if c.matched { "match" } else { "no   " };
-        println!("  {mark} {} -> {} [{}; priority {}] {}", c.rule, c.category, c.specificity, c.priority, c.location);
+        println!(
+            "  {mark} {} -> {} [{}; priority {}] {}",
+            c.rule, c.category, c.specificity, c.priority, c.location
+        );
         for cond in &c.conditions {
-            println!("          {:<8} {:<5} {}", cond.condition, if cond.held { "held" } else { "fails" }, cond.detail);
+            println!(
+                "          {:<8} {:<5} {}",
+                cond.condition,
+                if cond.held { "held" } else { "fails" },
+                cond.detail
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -69,7 +69,15 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check { dir } => check::run(dir.as_deref()),
         Command::Classify { rules, files } => classify::run(rules.as_deref(), &files),
-        Command::Explain { rules, code, enhanced, recipient, remote_host, json, reply } => {
+        Command::Explain {
+            rules,
+            code,
+            enhanced,
+            recipient,
+            remote_host,
+            json,
+            reply,
+        } => {
             let input = rebound_engine::ReplyInput {
                 code,
                 enhanced: &enhanced,

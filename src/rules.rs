@@ -9,7 +9,11 @@ include!(concat!(env!("OUT_DIR"), "/embedded_rules.rs"));
 
 /// The default rules compiled into the binary.
 pub fn embedded() -> RuleSource {
-    RuleSource::from_files(EMBEDDED_RULES.iter().map(|(path, text)| (PathBuf::from(path), (*text).to_string())))
+    RuleSource::from_files(
+        EMBEDDED_RULES
+            .iter()
+            .map(|(path, text)| (PathBuf::from(path), (*text).to_string())),
+    )
 }
 
 /// The files of `dir`, or the embedded rules when `dir` is `None`.
@@ -24,5 +28,7 @@ pub fn source(dir: Option<&Path>) -> anyhow::Result<RuleSource> {
 pub fn load(dir: Option<&Path>) -> anyhow::Result<RuleSet> {
     let what = dir.map_or_else(|| "the embedded rules".to_string(), |d| d.display().to_string());
     let source = source(dir).with_context(|| format!("cannot read {what}"))?;
-    RuleSet::load(&source).map_err(|errors| anyhow::anyhow!("{errors}")).with_context(|| format!("{what} are invalid"))
+    RuleSet::load(&source)
+        .map_err(|errors| anyhow::anyhow!("{errors}"))
+        .with_context(|| format!("{what} are invalid"))
 }

@@ -7,9 +7,16 @@ use crate::util::{rebound, root, rule_dir, run_guarded};
 
 #[test]
 fn shipped_rules_pass() {
-    let (out, _) = run_guarded(rebound().arg("check").arg(root().join("rules")), Duration::from_secs(60));
+    let (out, _) = run_guarded(
+        rebound().arg("check").arg(root().join("rules")),
+        Duration::from_secs(60),
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.starts_with("ok: "), "{stdout}");
 }
 
@@ -27,7 +34,12 @@ fn check_fails(file: &str, text: &str, extra: &[(&str, &str)]) -> String {
     let dir = rule_dir(&files);
     let (out, took) = run_guarded(rebound().arg("check").arg(dir.path()), Duration::from_secs(60));
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(1), "expected a failed check, got {:?}\n{stderr}", out.status);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "expected a failed check, got {:?}\n{stderr}",
+        out.status
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
     eprintln!("check failed in {took:?} as expected:\n{stderr}");
     stderr
@@ -44,7 +56,9 @@ const CATEGORY_OK: &str = "category: invalid_address";
 
 #[test]
 fn bad_regex() {
-    let text = format!("rules:\n  - id: t/bad-regex\n    {CATEGORY_OK}\n    when: {{ text: 'user (unknown' }}\n    examples: ['550 user unknown']\n");
+    let text = format!(
+        "rules:\n  - id: t/bad-regex\n    {CATEGORY_OK}\n    when: {{ text: 'user (unknown' }}\n    examples: ['550 user unknown']\n"
+    );
     let err = check_fails("bad.yaml", &text, &[]);
     assert_located(&err, "bad.yaml", 2, "`t/bad-regex`");
     assert!(err.contains("bad regex"), "{err}");
@@ -88,31 +102,59 @@ fn example_decided_by_another_rule() {
     let text = "rules:\n  - id: t/code-only\n    category: invalid_address\n    when: { code: 550 }\n    examples: ['550 User unknown']\n  - id: t/quota\n    category: mailbox_full\n    when: { text: 'quota' }\n    examples: ['550 quota exceeded', '550 User unknown']\n";
     let err = check_fails("ex.yaml", text, &[]);
     assert_located(&err, "ex.yaml", 6, "`t/quota`");
-    assert!(err.contains("example 2") && err.contains("decided by rule `t/code-only`"), "{err}");
+    assert!(
+        err.contains("example 2") && err.contains("decided by rule `t/code-only`"),
+        "{err}"
+    );
 }
 
 #[test]
 fn rhai_syntax_error() {
-    let text = format!("rules:\n  - id: t/script-syntax\n    {CATEGORY_OK}\n    when: {{ script: hooks.rhai::matches }}\n    examples: ['550 x']\n");
-    let err = check_fails("s.yaml", &text, &[("hooks.rhai", "fn matches(reply) { reply.code == }\n")]);
+    let text = format!(
+        "rules:\n  - id: t/script-syntax\n    {CATEGORY_OK}\n    when: {{ script: hooks.rhai::matches }}\n    examples: ['550 x']\n"
+    );
+    let err = check_fails(
+        "s.yaml",
+        &text,
+        &[("hooks.rhai", "fn matches(reply) { reply.code == }\n")],
+    );
     assert_located(&err, "s.yaml", 2, "`t/script-syntax`");
     assert!(err.contains("hooks.rhai"), "{err}");
 }
 
 #[test]
 fn script_that_loops_forever() {
-    let text = format!("rules:\n  - id: t/loop\n    {CATEGORY_OK}\n    when: {{ code: 550, script: hooks.rhai::spin }}\n    examples: ['550 5.1.1 user unknown']\n");
-    let err = check_fails("loop.yaml", &text, &[("hooks.rhai", "fn spin(reply) { let n = 0; loop { n += 1; } }\n")]);
+    let text = format!(
+        "rules:\n  - id: t/loop\n    {CATEGORY_OK}\n    when: {{ code: 550, script: hooks.rhai::spin }}\n    examples: ['550 5.1.1 user unknown']\n"
+    );
+    let err = check_fails(
+        "loop.yaml",
+        &text,
+        &[("hooks.rhai", "fn spin(reply) { let n = 0; loop { n += 1; } }\n")],
+    );
     assert_located(&err, "loop.yaml", 2, "`t/loop`");
     assert!(err.contains("Too many operations"), "{err}");
 }
 
 #[test]
 fn script_that_calls_eval_or_reads_files_does_not_compile() {
-    let text = format!("rules:\n  - id: t/eval\n    {CATEGORY_OK}\n    when: {{ script: hooks.rhai::sneaky }}\n    examples: ['550 x']\n");
-    let err = check_fails("e.yaml", &text, &[("hooks.rhai", "fn sneaky(reply) { eval(\"1\") == 1 }\n")]);
+    let text = format!(
+        "rules:\n  - id: t/eval\n    {CATEGORY_OK}\n    when: {{ script: hooks.rhai::sneaky }}\n    examples: ['550 x']\n"
+    );
+    let err = check_fails(
+        "e.yaml",
+        &text,
+        &[("hooks.rhai", "fn sneaky(reply) { eval(\"1\") == 1 }\n")],
+    );
     assert_located(&err, "e.yaml", 2, "`t/eval`");
-    let err = check_fails("e.yaml", &text, &[("hooks.rhai", "import \"/etc/passwd\" as m;\nfn sneaky(reply) { true }\n")]);
+    let err = check_fails(
+        "e.yaml",
+        &text,
+        &[(
+            "hooks.rhai",
+            "import \"/etc/passwd\" as m;\nfn sneaky(reply) { true }\n",
+        )],
+    );
     assert_located(&err, "e.yaml", 2, "`t/eval`");
 }
 
@@ -120,12 +162,34 @@ fn script_that_calls_eval_or_reads_files_does_not_compile() {
 fn alias_bomb() {
     // Nine levels of nine aliases: 9^9 strings if expanded. It sits inside a field the schema
     // accepts (a test's `reply`), so only the parser's budget can stop it.
-    let mut levels = vec![format!("&a0 [{}]", vec!["\"lol\""; 9].join(", "))];
+    let mut levels = vec![format!("&a0 [{}]", ["\"lol\""; 9].join(", "))];
     for level in 1..9 {
-        levels.push(format!("&a{level} [{}]", vec![format!("*a{}", level - 1); 9].join(", ")));
+        levels.push(format!(
+            "&a{level} [{}]",
+            vec![format!("*a{}", level - 1); 9].join(", ")
+        ));
     }
-    let text = format!("tests:\n  - category: invalid_address\n    reply: [{}]\n", levels.join(", "));
+    let text = format!(
+        "tests:\n  - category: invalid_address\n    reply: [{}]\n",
+        levels.join(", ")
+    );
     let err = check_fails("bomb.yaml", &text, &[]);
     assert!(err.contains("bomb.yaml:3: "), "{err}");
     assert!(err.to_lowercase().contains("budget"), "{err}");
+}
+
+#[test]
+fn equally_specific_rules_with_the_same_conditions() {
+    let text = "rules:\n  - id: t/first\n    category: invalid_address\n    when: { code: 550, enhanced: 5.1.1 }\n  - id: t/second\n    category: mailbox\n    when: { code: [550, 551], enhanced: 5.1.1 }\n";
+    let err = check_fails("same.yaml", text, &[]);
+    assert_located(&err, "same.yaml", 5, "`t/second`");
+    assert!(err.contains("as specific as rule `t/first` (same.yaml:2)"), "{err}");
+}
+
+#[test]
+fn equally_specific_text_rules_that_both_match_an_example() {
+    let text = "rules:\n  - id: t/full\n    category: mailbox_full\n    when: { text: 'mailbox full' }\n    examples: ['552 mailbox full, quota exceeded']\n  - id: t/quota\n    category: mailbox_full\n    when: { text: 'quota exceeded' }\n    examples: ['552 quota exceeded']\n";
+    let err = check_fails("tie.yaml", text, &[]);
+    assert_located(&err, "tie.yaml", 6, "`t/quota`");
+    assert!(err.contains("as specific as rule `t/full`"), "{err}");
 }

@@ -24,7 +24,11 @@ fn classify_stdin(input: &str, args: &[&str]) -> (Vec<Value>, String) {
     let out = child.wait_with_output().unwrap();
     writer.join().unwrap().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let lines = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     (lines, String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
@@ -50,7 +54,18 @@ fn classify_answers_every_line_in_order_with_errors_in_place() {
     assert_eq!(out[0]["rule"], "seed/invalid_address/550-5.1.1");
     assert_eq!(out[0]["ruleset"]["generation"], 1);
     assert_eq!(out[0]["ruleset"]["digest"].as_str().map(str::len), Some(64));
-    for field in ["category_name", "bounce_type", "retryable", "responsible", "definition", "summary", "remediation", "provider", "code", "enhanced"] {
+    for field in [
+        "category_name",
+        "bounce_type",
+        "retryable",
+        "responsible",
+        "definition",
+        "summary",
+        "remediation",
+        "provider",
+        "code",
+        "enhanced",
+    ] {
         assert!(out[0].get(field).is_some(), "missing {field}");
     }
     assert_eq!(out[1]["id"], "b");
@@ -63,7 +78,11 @@ fn classify_answers_every_line_in_order_with_errors_in_place() {
     assert_eq!(out[5]["id"], 7);
     assert_eq!(out[5]["category"], "mailbox_full");
     assert_eq!(out[5]["retryable"], true);
-    assert!(out[6]["error"].as_str().unwrap().starts_with("invalid JSON"), "{}", out[6]);
+    assert!(
+        out[6]["error"].as_str().unwrap().starts_with("invalid JSON"),
+        "{}",
+        out[6]
+    );
     assert_eq!(out[7]["code"], 550);
     assert_eq!(out[7]["enhanced"], "5.1.1");
     assert_eq!(out[7]["category"], "invalid_address");
@@ -75,7 +94,11 @@ fn classify_answers_every_line_in_order_with_errors_in_place() {
 #[test]
 fn classify_reads_files_and_a_rule_directory() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "rules/categories.yaml", &std::fs::read_to_string(root().join("rules/categories.yaml")).unwrap());
+    write(
+        dir.path(),
+        "rules/categories.yaml",
+        &std::fs::read_to_string(root().join("rules/categories.yaml")).unwrap(),
+    );
     write(
         dir.path(),
         "rules/custom.yaml",
@@ -92,7 +115,11 @@ fn classify_reads_files_and_a_rule_directory() {
         Duration::from_secs(60),
     );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let lines: Vec<Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0]["rule"], "custom/quota");
     assert_eq!(lines[1]["category"], "unclassified");
@@ -103,7 +130,10 @@ fn classify_reads_files_and_a_rule_directory() {
 fn classify_refuses_an_invalid_rule_directory() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "bad.yaml", "rules: [");
-    let (out, _) = run_guarded(rebound().args(["classify", "--rules"]).arg(dir.path()), Duration::from_secs(60));
+    let (out, _) = run_guarded(
+        rebound().args(["classify", "--rules"]).arg(dir.path()),
+        Duration::from_secs(60),
+    );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad.yaml"));
 }
@@ -120,16 +150,25 @@ fn classify_streams_many_lines() {
 #[test]
 fn explain_names_the_winner_and_the_losers() {
     let (out, _) = run_guarded(
-        rebound().args(["explain", "550 5.2.2 This domain has no mailbox and does not accept mail"]),
+        rebound().args([
+            "explain",
+            "550 5.2.2 This domain has no mailbox and does not accept mail",
+        ]),
         Duration::from_secs(60),
     );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("answer      mailbox (Mailbox) by rule `seed/mailbox/550-5.2.2-no-mailbox`"), "{text}");
+    assert!(
+        text.contains("answer      mailbox (Mailbox) by rule `seed/mailbox/550-5.2.2-no-mailbox`"),
+        "{text}"
+    );
     assert!(text.contains("is more specific"), "{text}");
     assert!(text.contains("seed/mailbox_full/550-5.2.2"), "{text}");
 
-    let (out, _) = run_guarded(rebound().args(["explain", "--json", "--code", "550", "--enhanced", "5.1.1", "nope"]), Duration::from_secs(60));
+    let (out, _) = run_guarded(
+        rebound().args(["explain", "--json", "--code", "550", "--enhanced", "5.1.1", "nope"]),
+        Duration::from_secs(60),
+    );
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["outcome"]["rule"], "seed/invalid_address/550-5.1.1");
     assert_eq!(doc["explanation"]["winner"], "seed/invalid_address/550-5.1.1");

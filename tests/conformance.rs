@@ -40,7 +40,12 @@ fn seed_rows() -> Vec<Row> {
 
 /// The pair as the engine sees it: `-`, `NA`, `Missing` and empty are one "no enhanced code".
 fn pair(row: &Row) -> (u32, Option<String>) {
-    let reply = Reply::parse(&ReplyInput { code: row.code, enhanced: &row.enhanced, ..Default::default() }).unwrap();
+    let reply = Reply::parse(&ReplyInput {
+        code: row.code,
+        enhanced: &row.enhanced,
+        ..Default::default()
+    })
+    .unwrap();
     (row.code, reply.enhanced.map(|e| e.to_string()))
 }
 
@@ -55,14 +60,29 @@ fn codes_alone_give_a_category_the_guide_lists_for_them() {
         definitions.entry(pair(row)).or_default().insert(row.definition.clone());
     }
     let shared = categories.values().filter(|c| c.len() > 1).count();
-    println!("{} distinct (code, enhanced) pairs, {shared} of them in two categories", categories.len());
+    println!(
+        "{} distinct (code, enhanced) pairs, {shared} of them in two categories",
+        categories.len()
+    );
     let mut failures = Vec::new();
     for row in &rows {
-        let reply = Reply::parse(&ReplyInput { code: row.code, enhanced: &row.enhanced, ..Default::default() }).unwrap();
+        let reply = Reply::parse(&ReplyInput {
+            code: row.code,
+            enhanced: &row.enhanced,
+            ..Default::default()
+        })
+        .unwrap();
         let outcome = rules.classify(&reply);
         let listed = &categories[&pair(row)];
         if !listed.contains(&outcome.category.id) {
-            failures.push(format!("line {}: {} {} -> {} by {}, guide lists {listed:?}", row.line, row.code, row.enhanced, outcome.category.id, outcome.rule_id()));
+            failures.push(format!(
+                "line {}: {} {} -> {} by {}, guide lists {listed:?}",
+                row.line,
+                row.code,
+                row.enhanced,
+                outcome.category.id,
+                outcome.rule_id()
+            ));
             continue;
         }
         let definition = outcome.definition().unwrap_or("");
@@ -70,10 +90,19 @@ fn codes_alone_give_a_category_the_guide_lists_for_them() {
         // Invalid Address row (`554 |`) has none, so any of the pair's is right.
         let expected = &definitions[&pair(row)];
         if listed.len() == 1 && !expected.contains(definition) && !row.definition.is_empty() {
-            failures.push(format!("line {}: {} {} -> definition {definition:?}, guide has {expected:?}", row.line, row.code, row.enhanced));
+            failures.push(format!(
+                "line {}: {} {} -> definition {definition:?}, guide has {expected:?}",
+                row.line, row.code, row.enhanced
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} of {} rows wrong:\n{}", failures.len(), rows.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} rows wrong:\n{}",
+        failures.len(),
+        rows.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -87,7 +116,12 @@ fn the_rows_own_definition_decides_exactly() {
             continue;
         }
         checked += 1;
-        let input = ReplyInput { code: row.code, enhanced: &row.enhanced, text: &row.definition, ..Default::default() };
+        let input = ReplyInput {
+            code: row.code,
+            enhanced: &row.enhanced,
+            text: &row.definition,
+            ..Default::default()
+        };
         let outcome = rules.classify(&Reply::parse(&input).unwrap());
         if outcome.category.id != row.category || outcome.definition() != Some(row.definition.as_str()) {
             failures.push(format!(
@@ -103,7 +137,12 @@ fn the_rows_own_definition_decides_exactly() {
         }
     }
     assert_eq!(checked, 192);
-    assert!(failures.is_empty(), "{} rows wrong:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} rows wrong:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -123,9 +162,22 @@ fn every_category_has_the_outcome_the_guide_implies() {
     ];
     assert_eq!(rules.categories().len(), expected.len());
     for (id, bounce, suppress, retry, responsible) in expected {
-        let c = rules.categories().iter().find(|c| c.id == id).unwrap_or_else(|| panic!("no category {id}"));
+        let c = rules
+            .categories()
+            .iter()
+            .find(|c| c.id == id)
+            .unwrap_or_else(|| panic!("no category {id}"));
         let o = c.outcome;
-        assert_eq!((o.bounce_type.as_str(), o.suppress_recipient, o.retryable, o.responsible.as_str()), (bounce, suppress, retry, responsible), "{id}");
+        assert_eq!(
+            (
+                o.bounce_type.as_str(),
+                o.suppress_recipient,
+                o.retryable,
+                o.responsible.as_str()
+            ),
+            (bounce, suppress, retry, responsible),
+            "{id}"
+        );
         assert!(!c.summary.is_empty(), "{id} has no summary");
     }
     let with_advice = rules.categories().iter().filter(|c| !c.remediation.is_empty()).count();
@@ -136,7 +188,12 @@ fn every_category_has_the_outcome_the_guide_implies() {
 #[test]
 fn a_4xx_reply_is_retryable_and_never_suppresses() {
     let rules = shipped_rules();
-    for text in ["450 4.1.1 User unknown", "452 4.2.2 Mailbox full", "450 Mailbox unavailable", "421 4.7.0 Try again later"] {
+    for text in [
+        "450 4.1.1 User unknown",
+        "452 4.2.2 Mailbox full",
+        "450 Mailbox unavailable",
+        "421 4.7.0 Try again later",
+    ] {
         let outcome = rules.classify(&Reply::from_text(text));
         assert!(!outcome.suppress_recipient && outcome.retryable, "{text}: {outcome:?}");
         assert_ne!(outcome.bounce_type.as_str(), "hard", "{text}");

@@ -38,11 +38,21 @@ fn measure_expected_categories() {
         if outcome.category.id == r.expected_category {
             right += 1;
         } else {
-            misses.push(format!("  {} expected {} got {} by {}", r.id, r.expected_category, outcome.category.id, outcome.rule_id()));
+            misses.push(format!(
+                "  {} expected {} got {} by {}",
+                r.id,
+                r.expected_category,
+                outcome.category.id,
+                outcome.rule_id()
+            ));
         }
     }
     let pct = 100.0 * f64::from(right) / replies.len() as f64;
-    println!("provider replies: {right}/{} ({pct:.1}%) get their expected category\nmisses:\n{}", replies.len(), misses.join("\n"));
+    println!(
+        "provider replies: {right}/{} ({pct:.1}%) get their expected category\nmisses:\n{}",
+        replies.len(),
+        misses.join("\n")
+    );
     // Only measured for now; the floor guards against a regression below today's figure.
     assert!(pct >= 43.0, "{pct:.1}% is below the floor");
 }

@@ -3,9 +3,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod check;
-mod hooks;
 mod cli;
 mod conformance;
+mod hooks;
 mod properties;
 mod provider_replies;
 mod util;

@@ -24,7 +24,12 @@ pub fn rebound() -> Command {
 /// Runs a command with stdin closed, killing it if it hangs: a hang guard, not a timing assertion.
 pub fn run_guarded(cmd: &mut Command, limit: Duration) -> (Output, Duration) {
     let started = Instant::now();
-    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     loop {
         if child.try_wait().unwrap().is_some() {
             return (child.wait_with_output().unwrap(), started.elapsed());

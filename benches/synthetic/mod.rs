@@ -3,9 +3,34 @@
 
 /// Words bounce texts are made of; phrases start with one, as operators' patterns do.
 const BOUNCE_WORDS: &[&str] = &[
-    "mailbox", "quota", "rejected", "blocked", "unknown", "user", "recipient", "denied", "policy", "spam",
-    "relay", "domain", "sender", "address", "refused", "deferred", "limit", "rate", "listed", "reputation",
-    "authentication", "message", "delivery", "temporarily", "permanently", "access", "service", "account",
+    "mailbox",
+    "quota",
+    "rejected",
+    "blocked",
+    "unknown",
+    "user",
+    "recipient",
+    "denied",
+    "policy",
+    "spam",
+    "relay",
+    "domain",
+    "sender",
+    "address",
+    "refused",
+    "deferred",
+    "limit",
+    "rate",
+    "listed",
+    "reputation",
+    "authentication",
+    "message",
+    "delivery",
+    "temporarily",
+    "permanently",
+    "access",
+    "service",
+    "account",
 ];
 
 /// A deterministic pseudo-random stream.
@@ -35,8 +60,15 @@ fn token(rng: &mut Rng) -> String {
 }
 
 const CATEGORIES: &[&str] = &[
-    "invalid_address", "mailbox", "mailbox_full", "rate_limit", "dmarc", "blocked", "rejection",
-    "recipient_error", "sender_reputation",
+    "invalid_address",
+    "mailbox",
+    "mailbox_full",
+    "rate_limit",
+    "dmarc",
+    "blocked",
+    "rejection",
+    "recipient_error",
+    "sender_reputation",
 ];
 const CODES: &[u16] = &[421, 450, 451, 452, 550, 551, 552, 553, 554];
 
@@ -72,7 +104,10 @@ pub fn rules_yaml(count: usize, seed: u64) -> String {
             14..=16 => format!("{{ code: {class}xx, enhanced: \"{class}.{subject}.*\" }}"),
             _ => format!("{{ code: {code} }}"),
         };
-        out.push_str(&format!("  - id: synthetic/{i}\n    category: {category}\n    priority: {}\n    when: {when}\n", -1 - i as i64));
+        out.push_str(&format!(
+            "  - id: synthetic/{i}\n    category: {category}\n    priority: {}\n    when: {when}\n",
+            -1 - i as i64
+        ));
     }
     out
 }

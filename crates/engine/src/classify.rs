@@ -71,7 +71,13 @@ impl Serialize for Outcome<'_> {
         s.serialize_field("provider", &self.provider.map(|p| p.id.as_str()))?;
         s.serialize_field("code", &(self.code != 0).then_some(self.code))?;
         s.serialize_field("enhanced", &self.enhanced.map(|e| e.to_string()))?;
-        s.serialize_field("ruleset", &Version { generation: self.generation, digest: self.digest })?;
+        s.serialize_field(
+            "ruleset",
+            &Version {
+                generation: self.generation,
+                digest: self.digest,
+            },
+        )?;
         s.end()
     }
 }
@@ -205,7 +211,8 @@ impl RuleSet {
                     }
                 };
             if let Some(t) = trace.as_deref_mut() {
-                t.candidates.push(self.report(rule, reply, provider, &hits, script_result, matched));
+                t.candidates
+                    .push(self.report(rule, reply, provider, &hits, script_result, matched));
             }
             if matched && winner.is_none() {
                 winner = Some(rule);
@@ -276,13 +283,27 @@ impl RuleSet {
         matched: bool,
     ) -> Candidate {
         let mut conditions = Vec::new();
-        let mut add = |condition, held, detail: String| conditions.push(ConditionResult { condition, held, detail });
+        let mut add = |condition, held, detail: String| {
+            conditions.push(ConditionResult {
+                condition,
+                held,
+                detail,
+            })
+        };
         if !rule.codes.is_empty() {
-            add("code", rule.code_holds(reply.code), format!("reply code {}", reply.code));
+            add(
+                "code",
+                rule.code_holds(reply.code),
+                format!("reply code {}", reply.code),
+            );
         }
         if !rule.enhanced.is_empty() {
             let e = reply.enhanced.map_or("none".to_string(), |e| e.to_string());
-            add("enhanced", rule.enhanced_holds(reply.enhanced), format!("reply enhanced {e}"));
+            add(
+                "enhanced",
+                rule.enhanced_holds(reply.enhanced),
+                format!("reply enhanced {e}"),
+            );
         }
         if !rule.providers.is_empty() {
             let held = provider.is_some_and(|p| rule.providers.contains(&p));
@@ -290,7 +311,10 @@ impl RuleSet {
             add("provider", held, format!("detected {detected}"));
         }
         let matched_sources = |ids: &[u32]| -> Vec<&str> {
-            ids.iter().filter(|&&p| hits.is_match(p)).map(|&p| self.text.source(p)).collect()
+            ids.iter()
+                .filter(|&&p| hits.is_match(p))
+                .map(|&p| self.text.source(p))
+                .collect()
         };
         if !rule.text.is_empty() {
             let m = matched_sources(&rule.text);
@@ -330,11 +354,20 @@ impl RuleSet {
             return format!("`{}` ranks first", w.id);
         };
         if w.specificity != r.specificity {
-            format!("`{}` is more specific ({}) than `{}` ({})", w.id, w.specificity, r.id, r.specificity)
+            format!(
+                "`{}` is more specific ({}) than `{}` ({})",
+                w.id, w.specificity, r.id, r.specificity
+            )
         } else if w.priority != r.priority {
-            format!("`{}` has priority {} over `{}` with {}", w.id, w.priority, r.id, r.priority)
+            format!(
+                "`{}` has priority {} over `{}` with {}",
+                w.id, w.priority, r.id, r.priority
+            )
         } else {
-            format!("`{}` and `{}` are equally specific; `{}` comes first in load order", w.id, r.id, w.id)
+            format!(
+                "`{}` and `{}` are equally specific; `{}` comes first in load order",
+                w.id, r.id, w.id
+            )
         }
     }
 }

@@ -9,9 +9,7 @@ use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use rhai::Engine;
 
 use crate::error::{RuleError, RuleErrorKind, RuleErrors};
-use crate::model::{
-    CategoryDef, Located, OneOrMany, OutcomeDef, ReplyDef, ReplyFields, RuleDef, Scalar, TestDef,
-};
+use crate::model::{CategoryDef, Located, OneOrMany, OutcomeDef, ReplyDef, ReplyFields, RuleDef, Scalar, TestDef};
 use crate::pattern::{TextMatcher, TextMatcherBuilder};
 use crate::reply::{Enhanced, Reply, ReplyInput};
 use crate::script::{Hook, ScriptLoader, sandboxed_engine};
@@ -72,7 +70,9 @@ impl CodeMatch {
     fn overlaps(self, other: CodeMatch) -> bool {
         match (self, other) {
             (CodeMatch::Exact(a), CodeMatch::Exact(b)) => a == b,
-            (CodeMatch::Exact(a), CodeMatch::Class(k)) | (CodeMatch::Class(k), CodeMatch::Exact(a)) => (a / 100) as u8 == k,
+            (CodeMatch::Exact(a), CodeMatch::Class(k)) | (CodeMatch::Class(k), CodeMatch::Exact(a)) => {
+                (a / 100) as u8 == k
+            }
             (CodeMatch::Class(a), CodeMatch::Class(b)) => a == b,
         }
     }
@@ -244,7 +244,12 @@ pub struct Specificity {
 
 impl std::fmt::Display for Specificity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let enhanced = ["any enhanced code", "enhanced class", "enhanced subject", "exact enhanced code"];
+        let enhanced = [
+            "any enhanced code",
+            "enhanced class",
+            "enhanced subject",
+            "exact enhanced code",
+        ];
         let code = ["any code", "code class", "exact code"];
         write!(
             f,
@@ -328,7 +333,10 @@ impl Rule {
             || self.codes.iter().any(|a| other.codes.iter().any(|b| a.overlaps(*b)));
         let enhanced = self.enhanced.is_empty()
             || other.enhanced.is_empty()
-            || self.enhanced.iter().any(|a| other.enhanced.iter().any(|b| a.overlaps(*b)));
+            || self
+                .enhanced
+                .iter()
+                .any(|a| other.enhanced.iter().any(|b| a.overlaps(*b)));
         codes && enhanced
     }
 }
@@ -446,10 +454,14 @@ struct Compiler {
     errors: Vec<RuleError>,
 }
 
+/// What besides codes a rule's match depends on: text, not_text, script, providers. Rules that
+/// differ here can both be right about different replies; rules that agree cannot.
+type Signature = (Vec<u32>, Vec<u32>, Option<String>, Vec<u16>);
+
 /// A rule before it is ranked and indexed.
 struct Pending {
     rule: Rule,
-    signature: (Vec<u32>, Vec<u32>, Option<String>, Vec<u16>),
+    signature: Signature,
 }
 
 impl Compiler {
@@ -467,7 +479,7 @@ impl Compiler {
             }
             match parse_rule_file(text, path) {
                 Ok(file) => parsed.push((path.clone(), file)),
-                Err(e) => self.errors.push(e),
+                Err(e) => self.errors.push(*e),
             }
         }
 
@@ -492,12 +504,22 @@ impl Compiler {
                 let def = &located.value;
                 let item = Some(format!("rule `{}`", def.id));
                 if let Some(first) = seen.get(&def.id) {
-                    let kind = RuleErrorKind::DuplicateId { what: "rule", first: first.clone() };
+                    let kind = RuleErrorKind::DuplicateId {
+                        what: "rule",
+                        first: first.clone(),
+                    };
                     self.error(path, located.line, item, kind);
                     continue;
                 }
                 seen.insert(def.id.clone(), format!("{}:{}", path.display(), located.line));
-                let ctx = RuleContext { path, line: located.line, item: &item, category_ids: &category_ids, provider_ids: &provider_ids, categories: &categories };
+                let ctx = RuleContext {
+                    path,
+                    line: located.line,
+                    item: &item,
+                    category_ids: &category_ids,
+                    provider_ids: &provider_ids,
+                    categories: &categories,
+                };
                 if let Some(p) = self.rule(&ctx, def, order, &mut text, &mut loader) {
                     pending.push(p);
                 }
@@ -509,7 +531,12 @@ impl Compiler {
         let text = match text.build() {
             Ok(t) => Some(t),
             Err(e) => {
-                self.error(Path::new("."), 0, None, RuleErrorKind::Missing(format!("cannot build the text matcher: {e}")));
+                self.error(
+                    Path::new("."),
+                    0,
+                    None,
+                    RuleErrorKind::Missing(format!("cannot build the text matcher: {e}")),
+                );
                 None
             }
         };
@@ -564,7 +591,10 @@ impl Compiler {
             for Located { value: c, line } in &file.categories {
                 let c: &CategoryDef = c;
                 if let Some(&i) = ids.get(&c.id) {
-                    let kind = RuleErrorKind::DuplicateId { what: "category", first: first_at[i].clone() };
+                    let kind = RuleErrorKind::DuplicateId {
+                        what: "category",
+                        first: first_at[i].clone(),
+                    };
                     self.error(path, *line, Some(format!("category `{}`", c.id)), kind);
                     continue;
                 }
@@ -587,7 +617,13 @@ impl Compiler {
         &mut self,
         parsed: &[(PathBuf, crate::model::RuleFile)],
         text: &mut TextMatcherBuilder,
-    ) -> (Vec<Provider>, HashMap<String, u16>, GlobSet, Vec<u16>, HashMap<String, u16>) {
+    ) -> (
+        Vec<Provider>,
+        HashMap<String, u16>,
+        GlobSet,
+        Vec<u16>,
+        HashMap<String, u16>,
+    ) {
         let mut providers = Vec::new();
         let mut ids: HashMap<String, u16> = HashMap::new();
         let mut first_at: Vec<String> = Vec::new();
@@ -598,35 +634,57 @@ impl Compiler {
             for Located { value: p, line } in &file.providers {
                 let item = Some(format!("provider `{}`", p.id));
                 if let Some(&i) = ids.get(&p.id) {
-                    let kind = RuleErrorKind::DuplicateId { what: "provider", first: first_at[usize::from(i)].clone() };
+                    let kind = RuleErrorKind::DuplicateId {
+                        what: "provider",
+                        first: first_at[usize::from(i)].clone(),
+                    };
                     self.error(path, *line, item, kind);
                     continue;
                 }
                 let Ok(idx) = u16::try_from(providers.len()) else {
-                    self.error(path, *line, item, RuleErrorKind::Missing("more than 65535 providers".into()));
+                    self.error(
+                        path,
+                        *line,
+                        item,
+                        RuleErrorKind::Missing("more than 65535 providers".into()),
+                    );
                     continue;
                 };
                 ids.insert(p.id.clone(), idx);
                 first_at.push(format!("{}:{line}", path.display()));
-                providers.push(Provider { id: p.id.clone(), name: p.name.clone() });
+                providers.push(Provider {
+                    id: p.id.clone(),
+                    name: p.name.clone(),
+                });
                 for glob in &p.hosts {
-                    match GlobBuilder::new(&glob.to_ascii_lowercase()).literal_separator(false).build() {
+                    match GlobBuilder::new(&glob.to_ascii_lowercase())
+                        .literal_separator(false)
+                        .build()
+                    {
                         Ok(g) => {
                             globs.add(g);
                             owners.push(idx);
                         }
                         Err(e) => {
-                            let kind = RuleErrorKind::BadGlob { glob: glob.clone(), message: e.to_string() };
+                            let kind = RuleErrorKind::BadGlob {
+                                glob: glob.clone(),
+                                message: e.to_string(),
+                            };
                             self.error(path, *line, item.clone(), kind);
                         }
                     }
                 }
                 for domain in &p.domains {
-                    domains.entry(domain.trim().trim_end_matches('.').to_ascii_lowercase()).or_insert(idx);
+                    domains
+                        .entry(domain.trim().trim_end_matches('.').to_ascii_lowercase())
+                        .or_insert(idx);
                 }
                 for marker in &p.markers {
                     if marker.trim().is_empty() {
-                        let kind = RuleErrorKind::BadCondition { field: "markers", message: "empty marker".into() };
+                        let kind = RuleErrorKind::BadCondition {
+                            field: "markers",
+                            message: "empty marker".into(),
+                        };
                         self.error(path, *line, item.clone(), kind);
                     } else {
                         text.add_marker(marker, idx);
@@ -635,7 +693,15 @@ impl Compiler {
             }
         }
         let set = globs.build().unwrap_or_else(|e| {
-            self.error(Path::new("."), 0, None, RuleErrorKind::BadGlob { glob: String::new(), message: e.to_string() });
+            self.error(
+                Path::new("."),
+                0,
+                None,
+                RuleErrorKind::BadGlob {
+                    glob: String::new(),
+                    message: e.to_string(),
+                },
+            );
             GlobSet::empty()
         });
         (providers, ids, set, owners, domains)
@@ -673,7 +739,14 @@ impl Compiler {
             for source in values(list) {
                 match text.add_pattern(source) {
                     Ok(id) => ids.push(id),
-                    Err(message) => fail(this, RuleErrorKind::BadRegex { field, pattern: source.clone(), message }),
+                    Err(message) => fail(
+                        this,
+                        RuleErrorKind::BadRegex {
+                            field,
+                            pattern: source.clone(),
+                            message,
+                        },
+                    ),
                 }
             }
             ids.sort_unstable();
@@ -691,10 +764,12 @@ impl Compiler {
         }
         providers.sort_unstable();
         providers.dedup();
-        let hook = when
-            .script
-            .as_ref()
-            .and_then(|s| loader.hook(ctx.path, s).map_err(|m| fail(self, RuleErrorKind::Script(m))).ok());
+        let hook = when.script.as_ref().and_then(|s| {
+            loader
+                .hook(ctx.path, s)
+                .map_err(|m| fail(self, RuleErrorKind::Script(m)))
+                .ok()
+        });
         if hook.is_some() && def.examples.is_empty() {
             let what = "a rule with a script needs at least one example, so that `check` runs the script".to_string();
             fail(self, RuleErrorKind::Script(what));
@@ -727,7 +802,12 @@ impl Compiler {
             enhanced: enhanced.iter().map(|e| e.specificity()).min().unwrap_or(0),
             code: codes.iter().map(|c| c.specificity()).min().unwrap_or(0),
         };
-        let signature = (text_ids.clone(), not_text_ids.clone(), hook.as_ref().map(|h| h.name.clone()), providers.clone());
+        let signature = (
+            text_ids.clone(),
+            not_text_ids.clone(),
+            hook.as_ref().map(|h| h.name.clone()),
+            providers.clone(),
+        );
         Some(Pending {
             rule: Rule {
                 id: def.id.clone(),
@@ -754,11 +834,15 @@ impl Compiler {
     /// Two rules with the same rank, the same text, provider and script conditions and
     /// overlapping codes would leave the winner to file order: refuse them.
     fn check_ambiguity(&mut self, pending: &[Pending]) {
-        let mut groups: HashMap<(Specificity, i32, &(Vec<u32>, Vec<u32>, Option<String>, Vec<u16>)), u32> = HashMap::new();
+        let mut groups: HashMap<(Specificity, i32, &Signature), u32> = HashMap::new();
         let mut group_of = Vec::with_capacity(pending.len());
         for p in pending {
             let next = groups.len() as u32;
-            group_of.push(*groups.entry((p.rule.specificity, p.rule.priority, &p.signature)).or_insert(next));
+            group_of.push(
+                *groups
+                    .entry((p.rule.specificity, p.rule.priority, &p.signature))
+                    .or_insert(next),
+            );
         }
         let mut buckets: HashMap<(u32, IndexKey), Vec<usize>> = HashMap::new();
         let keys: Vec<Vec<IndexKey>> = pending.iter().map(|p| p.rule.index_keys()).collect();
@@ -777,21 +861,33 @@ impl Compiler {
                     }
                     reported.insert(pair);
                     let (first, second) = (&pending[pair.0].rule, &pending[pair.1].rule);
-                    let kind = RuleErrorKind::Ambiguous { other: first.id.clone(), other_at: first.location() };
+                    let kind = RuleErrorKind::Ambiguous {
+                        other: first.id.clone(),
+                        other_at: first.location(),
+                    };
                     self.error(&second.file, second.line, Some(format!("rule `{}`", second.id)), kind);
                 }
             }
         }
     }
 
-    fn tests(&mut self, parsed: &[(PathBuf, crate::model::RuleFile)], category_ids: &HashMap<String, usize>) -> Vec<TestCase> {
+    fn tests(
+        &mut self,
+        parsed: &[(PathBuf, crate::model::RuleFile)],
+        category_ids: &HashMap<String, usize>,
+    ) -> Vec<TestCase> {
         let mut tests = Vec::new();
         for (path, file) in parsed {
             for (n, Located { value, line }) in file.tests.iter().enumerate() {
                 let value: &TestDef = value;
                 let item = Some(format!("test {}", n + 1));
                 if !category_ids.contains_key(&value.category) {
-                    self.error(path, *line, item, RuleErrorKind::UnknownCategory(value.category.clone()));
+                    self.error(
+                        path,
+                        *line,
+                        item,
+                        RuleErrorKind::UnknownCategory(value.category.clone()),
+                    );
                     continue;
                 }
                 match reply_from_def(&value.reply) {
@@ -861,9 +957,10 @@ fn parse_enhanced_match(value: &str) -> Result<EnhancedMatch, String> {
     };
     match (class, parts.as_slice()) {
         (Some(c), [_, "*", "*"]) => Ok(EnhancedMatch::Class(c)),
-        (Some(c), [_, s, "*"]) if s.len() <= 3 && s.bytes().all(|b| b.is_ascii_digit()) => {
-            s.parse().map(|s| EnhancedMatch::Subject(c, s)).map_err(|e| e.to_string())
-        }
+        (Some(c), [_, s, "*"]) if s.len() <= 3 && s.bytes().all(|b| b.is_ascii_digit()) => s
+            .parse()
+            .map(|s| EnhancedMatch::Subject(c, s))
+            .map_err(|e| e.to_string()),
         _ => Err(format!("{value:?} is not x.y.z, x.y.*, x.*.* (x in 2, 4, 5) or none")),
     }
 }
@@ -872,13 +969,26 @@ fn parse_enhanced_match(value: &str) -> Result<EnhancedMatch, String> {
 fn reply_from_def(def: &ReplyDef) -> Result<Reply, String> {
     match def {
         ReplyDef::Text(text) => Ok(Reply::from_text(text)),
-        ReplyDef::Fields(ReplyFields { code, enhanced, text, recipient, remote_host }) => {
+        ReplyDef::Fields(ReplyFields {
+            code,
+            enhanced,
+            text,
+            recipient,
+            remote_host,
+        }) => {
             let code = match code {
                 None => 0,
                 Some(Scalar::Number(n)) => u32::try_from(*n).map_err(|_| format!("code {n} is out of range"))?,
                 Some(Scalar::Text(s)) => s.trim().parse().map_err(|_| format!("code {s:?} is not a number"))?,
             };
-            Reply::parse(&ReplyInput { code, enhanced, text, recipient, remote_host }).map_err(|e| e.to_string())
+            Reply::parse(&ReplyInput {
+                code,
+                enhanced,
+                text,
+                recipient,
+                remote_host,
+            })
+            .map_err(|e| e.to_string())
         }
     }
 }
@@ -910,9 +1020,29 @@ mod tests {
 
     #[test]
     fn specificity_orders_text_above_codes() {
-        let text_only = Specificity { text: true, provider: false, enhanced: 0, code: 0 };
-        let exact = Specificity { text: false, provider: true, enhanced: 3, code: 2 };
+        let text_only = Specificity {
+            text: true,
+            provider: false,
+            enhanced: 0,
+            code: 0,
+        };
+        let exact = Specificity {
+            text: false,
+            provider: true,
+            enhanced: 3,
+            code: 2,
+        };
         assert!(text_only > exact);
-        assert!(Specificity { enhanced: 2, code: 0, ..exact } > Specificity { enhanced: 1, code: 2, ..exact });
+        assert!(
+            Specificity {
+                enhanced: 2,
+                code: 0,
+                ..exact
+            } > Specificity {
+                enhanced: 1,
+                code: 2,
+                ..exact
+            }
+        );
     }
 }

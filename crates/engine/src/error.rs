@@ -107,7 +107,9 @@ pub enum RuleErrorKind {
     #[error("script: {0}")]
     Script(String),
     /// Two rules that can match the same reply with nothing to choose between them.
-    #[error("as specific as rule `{other}` ({other_at}) and both can match the same reply; give one a `priority` or narrow its `when`")]
+    #[error(
+        "as specific as rule `{other}` ({other_at}) and both can match the same reply; give one a `priority` or narrow its `when`"
+    )]
     Ambiguous {
         /// The other rule's id.
         other: String,

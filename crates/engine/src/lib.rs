@@ -50,4 +50,3 @@ pub use reply::{Enhanced, Reply, ReplyInput};
 pub use script::MAX_OPERATIONS;
 pub use source::RuleSource;
 pub use verify::Verified;
-pub use yaml::parse_rule_file;

@@ -150,10 +150,10 @@ fn required_literals(source: &str) -> Option<(Vec<String>, bool)> {
         .map(|part| Extractor::new().kind(ExtractKind::Prefix).extract(part))
         .chain(std::iter::once(suffix));
     for seq in candidates {
-        if let Some((lits, _)) = usable(&seq) {
-            if best.as_ref().is_none_or(|b| shortest(&lits) > shortest(b)) {
-                best = Some(lits);
-            }
+        if let Some((lits, _)) = usable(&seq)
+            && best.as_ref().is_none_or(|b| shortest(&lits) > shortest(b))
+        {
+            best = Some(lits);
         }
     }
     // A filter literal is only a hint: the regex still decides.

@@ -254,10 +254,10 @@ fn find_codes_in_text(text: &str, code: &mut u16, enhanced: &mut Option<Enhanced
             return;
         }
     }
-    if let Some(pos) = text.find("said:") {
-        if let Some((c, _)) = leading_code(text[pos + 5..].trim_start()) {
-            *code = c;
-        }
+    if let Some(pos) = text.find("said:")
+        && let Some((c, _)) = leading_code(text[pos + 5..].trim_start())
+    {
+        *code = c;
     }
 }
 
@@ -300,10 +300,12 @@ fn find_enhanced(text: &str) -> Option<(Enhanced, usize)> {
         // "5.1.1." at the end of a sentence is fine; "5.1.1.1" (an address) is not.
         let followed_by_digit = b.get(end) == Some(&b'.') && b.get(end + 1).is_some_and(u8::is_ascii_digit);
         let glued = b.get(end).is_some_and(u8::is_ascii_alphanumeric);
-        if dots == 2 && !followed_by_digit && !glued {
-            if let Some(e) = Enhanced::parse(&text[i..end]) {
-                return Some((e, i));
-            }
+        if dots == 2
+            && !followed_by_digit
+            && !glued
+            && let Some(e) = Enhanced::parse(&text[i..end])
+        {
+            return Some((e, i));
         }
     }
     None
@@ -356,18 +358,40 @@ mod tests {
     #[test]
     fn wrapped_enhanced_codes_are_accepted() {
         for raw in ["5.1.1", "#5.1.1", "(5.1.1)", "[5.1.1]", " 5.1.1 "] {
-            assert_eq!(reply(550, raw, "").enhanced.map(|e| e.to_string()).as_deref(), Some("5.1.1"), "{raw:?}");
+            assert_eq!(
+                reply(550, raw, "").enhanced.map(|e| e.to_string()).as_deref(),
+                Some("5.1.1"),
+                "{raw:?}"
+            );
         }
     }
 
     #[test]
     fn invalid_fields_are_errors_naming_the_value() {
-        let bad_code = Reply::parse(&ReplyInput { code: 600, ..Default::default() });
+        let bad_code = Reply::parse(&ReplyInput {
+            code: 600,
+            ..Default::default()
+        });
         assert_eq!(bad_code, Err(InputError::Code(600)));
-        let bad_enh = Reply::parse(&ReplyInput { enhanced: "5.1", ..Default::default() });
+        let bad_enh = Reply::parse(&ReplyInput {
+            enhanced: "5.1",
+            ..Default::default()
+        });
         assert_eq!(bad_enh, Err(InputError::Enhanced("5.1".into())));
-        assert!(Reply::parse(&ReplyInput { enhanced: "3.1.1", ..Default::default() }).is_err());
-        assert!(Reply::parse(&ReplyInput { enhanced: "5.1.1000", ..Default::default() }).is_err());
+        assert!(
+            Reply::parse(&ReplyInput {
+                enhanced: "3.1.1",
+                ..Default::default()
+            })
+            .is_err()
+        );
+        assert!(
+            Reply::parse(&ReplyInput {
+                enhanced: "5.1.1000",
+                ..Default::default()
+            })
+            .is_err()
+        );
     }
 
     #[test]
@@ -403,13 +427,24 @@ mod tests {
         assert_eq!((r.code, r.enhanced.map(|e| e.to_string())), (550, Some("5.1.1".into())));
         let said = reply(0, "", "host mx.example.com said: 554 Transaction failed");
         assert_eq!((said.code, said.enhanced), (554, None));
-        let hash = reply(0, "", "This message is looping: it already has my Delivered-To line. (#5.4.6)");
-        assert_eq!((hash.code, hash.enhanced.map(|e| e.to_string())), (0, Some("5.4.6".into())));
+        let hash = reply(
+            0,
+            "",
+            "This message is looping: it already has my Delivered-To line. (#5.4.6)",
+        );
+        assert_eq!(
+            (hash.code, hash.enhanced.map(|e| e.to_string())),
+            (0, Some("5.4.6".into()))
+        );
     }
 
     #[test]
     fn numbers_in_prose_are_not_codes() {
-        let r = reply(0, "", "You have exceeded 500 recipients from 192.0.2.15 today, version 5.4.3.2");
+        let r = reply(
+            0,
+            "",
+            "You have exceeded 500 recipients from 192.0.2.15 today, version 5.4.3.2",
+        );
         assert_eq!((r.code, r.enhanced), (0, None));
     }
 

@@ -103,7 +103,7 @@ impl<'a> ScriptLoader<'a> {
             .compile(source)
             .map_err(|e| format!("{}: {e}", path.display()))?;
         // Top-level statements would run on every call; a hook file holds functions only.
-        if ast.statements().first().is_some() {
+        if !ast.statements().is_empty() {
             return Err(format!(
                 "{}: only `fn` definitions are allowed at the top level of a script",
                 path.display()

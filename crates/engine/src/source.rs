@@ -73,11 +73,14 @@ const MAX_DEPTH: usize = 16;
 
 fn walk(root: &Path, rel: &Path, files: &mut Vec<(PathBuf, String)>, errors: &mut Vec<RuleError>, depth: usize) {
     let dir = root.join(rel);
-    let io_error = |path: &Path, e: std::io::Error| {
-        RuleError::new(path, None, None, RuleErrorKind::Io(e.to_string()))
-    };
+    let io_error = |path: &Path, e: std::io::Error| RuleError::new(path, None, None, RuleErrorKind::Io(e.to_string()));
     if depth > MAX_DEPTH {
-        errors.push(RuleError::new(&dir, None, None, RuleErrorKind::Io("directories nested too deep (a symlink loop?)".into())));
+        errors.push(RuleError::new(
+            &dir,
+            None,
+            None,
+            RuleErrorKind::Io("directories nested too deep (a symlink loop?)".into()),
+        ));
         return;
     }
     let entries = match std::fs::read_dir(&dir) {
@@ -124,7 +127,10 @@ mod tests {
         let c = RuleSource::from_files([("a.yaml".into(), "y".into())]);
         assert_ne!(a.digest(), b.digest());
         assert_ne!(a.digest(), c.digest());
-        assert_eq!(a.digest(), RuleSource::from_files([("a.yaml".into(), "x".into())]).digest());
+        assert_eq!(
+            a.digest(),
+            RuleSource::from_files([("a.yaml".into(), "x".into())]).digest()
+        );
         assert_eq!(a.digest().len(), 64);
     }
 

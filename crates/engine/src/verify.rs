@@ -33,11 +33,9 @@ impl RuleSet {
                     continue;
                 }
                 let (_, explanation) = self.explain(example);
-                let why = explanation
-                    .candidates
-                    .iter()
-                    .find(|c| c.rule == rule.id)
-                    .map_or("it is not a candidate for this reply (check `code`/`enhanced`/`text`)".to_string(), |c| {
+                let why = explanation.candidates.iter().find(|c| c.rule == rule.id).map_or(
+                    "it is not a candidate for this reply (check `code`/`enhanced`/`text`)".to_string(),
+                    |c| {
                         let failed: Vec<String> = c
                             .conditions
                             .iter()
@@ -49,37 +47,55 @@ impl RuleSet {
                         } else {
                             format!("failed: {}", failed.join(", "))
                         }
-                    });
-                let decided_by = outcome
-                    .rule
-                    .map_or("no rule (unclassified)".to_string(), |r| format!("rule `{}` ({})", r.id, r.location()));
+                    },
+                );
+                let decided_by = outcome.rule.map_or("no rule (unclassified)".to_string(), |r| {
+                    format!("rule `{}` ({})", r.id, r.location())
+                });
                 let message = format!(
                     "example {} {:?} was decided by {decided_by}, not by this rule: {why}",
                     i + 1,
                     abbreviate(&example.text),
                 );
-                errors.push(RuleError::new(&rule.file, Some(rule.line), Some(format!("rule `{}`", rule.id)), RuleErrorKind::Expectation(message)));
+                errors.push(RuleError::new(
+                    &rule.file,
+                    Some(rule.line),
+                    Some(format!("rule `{}`", rule.id)),
+                    RuleErrorKind::Expectation(message),
+                ));
             }
         }
+        errors.extend(self.ties_on_known_replies());
         for test in &self.tests {
             let outcome = self.classify(&test.reply);
             let mut wrong = Vec::new();
             if outcome.category.id != test.category {
-                wrong.push(format!("category `{}` (expected `{}`)", outcome.category.id, test.category));
+                wrong.push(format!(
+                    "category `{}` (expected `{}`)",
+                    outcome.category.id, test.category
+                ));
             }
-            if let Some(rule) = &test.rule {
-                if outcome.rule_id() != rule {
-                    wrong.push(format!("rule `{}` (expected `{rule}`)", outcome.rule_id()));
-                }
+            if let Some(rule) = &test.rule
+                && outcome.rule_id() != rule
+            {
+                wrong.push(format!("rule `{}` (expected `{rule}`)", outcome.rule_id()));
             }
-            if let Some(s) = test.suppress_recipient {
-                if outcome.suppress_recipient != s {
-                    wrong.push(format!("suppress_recipient {} (expected {s})", outcome.suppress_recipient));
-                }
+            if let Some(s) = test.suppress_recipient
+                && outcome.suppress_recipient != s
+            {
+                wrong.push(format!(
+                    "suppress_recipient {} (expected {s})",
+                    outcome.suppress_recipient
+                ));
             }
             if !wrong.is_empty() {
                 let message = format!("{:?} got {}", abbreviate(&test.reply.text), wrong.join(", "));
-                errors.push(RuleError::new(&test.file, Some(test.line), Some(format!("test {}", test.number)), RuleErrorKind::Expectation(message)));
+                errors.push(RuleError::new(
+                    &test.file,
+                    Some(test.line),
+                    Some(format!("test {}", test.number)),
+                    RuleErrorKind::Expectation(message),
+                ));
             }
         }
         errors.extend(self.run_scripts_on_every_reply());
@@ -92,6 +108,48 @@ impl RuleSet {
             examples,
             tests: self.tests.len(),
         })
+    }
+
+    /// Two rules that both match a known reply with the same specificity and priority leave the
+    /// answer to file order: the static check cannot see overlapping text patterns, the examples can.
+    fn ties_on_known_replies(&self) -> Vec<RuleError> {
+        let mut errors = Vec::new();
+        let mut reported = HashSet::new();
+        let replies = self
+            .rules
+            .iter()
+            .flat_map(|r| r.examples.iter())
+            .chain(self.tests.iter().map(|t| &t.reply));
+        for reply in replies {
+            let (outcome, explanation) = self.explain(reply);
+            let Some(winner) = outcome.rule else { continue };
+            let tied = explanation
+                .candidates
+                .iter()
+                .filter(|c| c.matched && c.rule != winner.id)
+                .find_map(|c| {
+                    let other = self.rules.iter().find(|r| r.id == c.rule)?;
+                    (other.specificity == winner.specificity && other.priority == winner.priority).then_some(other)
+                });
+            let Some(other) = tied else { continue };
+            if !reported.insert((winner.id.clone(), other.id.clone())) {
+                continue;
+            }
+            let message = format!(
+                "as specific as rule `{}` ({}) and both match {:?}; give one a `priority` or narrow its `when`",
+                winner.id,
+                winner.location(),
+                abbreviate(&reply.text)
+            );
+            let item = Some(format!("rule `{}`", other.id));
+            errors.push(RuleError::new(
+                &other.file,
+                Some(other.line),
+                item,
+                RuleErrorKind::Expectation(message),
+            ));
+        }
+        errors
     }
 
     /// A script that errors (loops, overflows, returns a non-bool) on any known reply is a
@@ -113,7 +171,12 @@ impl RuleSet {
             for reply in &replies {
                 if let Err(e) = hook.call(&self.engine, &facts(reply, None)) {
                     let message = format!("{e} on reply {:?}", abbreviate(&reply.text));
-                    errors.push(RuleError::new(&rule.file, Some(rule.line), Some(format!("rule `{}`", rule.id)), RuleErrorKind::Script(message)));
+                    errors.push(RuleError::new(
+                        &rule.file,
+                        Some(rule.line),
+                        Some(format!("rule `{}`", rule.id)),
+                        RuleErrorKind::Script(message),
+                    ));
                     broken.insert(hook.name.clone());
                     break;
                 }

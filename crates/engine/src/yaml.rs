@@ -39,19 +39,19 @@ fn options() -> Options {
 }
 
 /// Parses one rule file. `path` is only used to name the file in errors.
-pub fn parse_rule_file(text: &str, path: &Path) -> Result<RuleFile, RuleError> {
+pub(crate) fn parse_rule_file(text: &str, path: &Path) -> Result<RuleFile, Box<RuleError>> {
     if is_blank(text) {
         return Ok(RuleFile::default());
     }
     let raw: RawFile = serde_saphyr::from_str_with_options(text, options()).map_err(|err| {
         let line = err.location().map(|l| l.line());
         let message = err.to_string();
-        RuleError::new(
+        Box::new(RuleError::new(
             path,
             line,
             line.and_then(|l| enclosing_id(text, l)),
             RuleErrorKind::Yaml(strip_location(&message)),
-        )
+        ))
     })?;
     Ok(RuleFile {
         categories: raw.categories.into_iter().map(located).collect(),
@@ -80,17 +80,16 @@ fn is_blank(text: &str) -> bool {
 /// prints the line in front, so drop the parser's copy.
 fn strip_location(message: &str) -> String {
     let mut m = message.trim();
-    if let Some(rest) = m.strip_prefix("line ") {
-        if let Some((head, msg)) = rest.split_once(": ") {
-            if head.split_whitespace().nth(1) == Some("column") {
-                m = msg;
-            }
-        }
+    if let Some(rest) = m.strip_prefix("line ")
+        && let Some((head, msg)) = rest.split_once(": ")
+        && head.split_whitespace().nth(1) == Some("column")
+    {
+        m = msg;
     }
-    if let Some(at) = m.find(" at line ") {
-        if m[at..].contains("column") {
-            m = &m[..at];
-        }
+    if let Some(at) = m.find(" at line ")
+        && m[at..].contains("column")
+    {
+        m = &m[..at];
     }
     m.to_string()
 }
@@ -99,19 +98,24 @@ fn strip_location(message: &str) -> String {
 /// deserialisation before the entry exists, so this is how the message can still name the rule.
 fn enclosing_id(text: &str, line: u64) -> Option<String> {
     let upto = usize::try_from(line).ok()?;
-    text.lines().take(upto).collect::<Vec<_>>().into_iter().rev().find_map(|l| {
-        let t = l.trim_start().trim_start_matches("- ").trim_start();
-        let value = t.strip_prefix("id:")?.trim();
-        let value = value.trim_matches(|c| c == '"' || c == '\'');
-        (!value.is_empty()).then(|| format!("entry `{value}`"))
-    })
+    text.lines()
+        .take(upto)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .find_map(|l| {
+            let t = l.trim_start().trim_start_matches("- ").trim_start();
+            let value = t.strip_prefix("id:")?.trim();
+            let value = value.trim_matches(|c| c == '"' || c == '\'');
+            (!value.is_empty()).then(|| format!("entry `{value}`"))
+        })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn parse(text: &str) -> Result<RuleFile, RuleError> {
+    fn parse(text: &str) -> Result<RuleFile, Box<RuleError>> {
         parse_rule_file(text, Path::new("t.yaml"))
     }
 
