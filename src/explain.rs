@@ -22,7 +22,7 @@ pub fn run(rules_dir: Option<&Path>, input: &ReplyInput<'_>, json: bool) -> anyh
         n.text
     );
     match &explanation.provider {
-        Some((p, how)) => println!("provider    {p} (from {how})"),
+        Some(p) => println!("provider    {} (from {})", p.id, p.from),
         None => println!("provider    none detected"),
     }
     println!(

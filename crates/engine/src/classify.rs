@@ -5,8 +5,9 @@ use std::sync::atomic::Ordering;
 use serde::Serialize;
 use serde::ser::{SerializeStruct, Serializer};
 
-use crate::compile::{Category, IndexKey, Provider, Rule, RuleSet};
+use crate::compile::{Category, IndexKey, Rule, RuleSet};
 use crate::model::{BounceType, Responsible};
+use crate::provider::Provider;
 use crate::reply::{Enhanced, Reply};
 use crate::script::facts;
 
@@ -87,14 +88,23 @@ impl Serialize for Outcome<'_> {
 pub struct Explanation {
     /// The reply as normalised.
     pub normalised: NormalisedReply,
-    /// The detected provider and what gave it away (`remote_host`, `recipient_domain`, `text marker`).
-    pub provider: Option<(String, &'static str)>,
+    /// The detected provider and what gave it away.
+    pub provider: Option<DetectedProvider>,
     /// Every rule the index proposed, best-first.
     pub candidates: Vec<Candidate>,
     /// The winning rule.
     pub winner: Option<String>,
     /// Why it won.
     pub reason: String,
+}
+
+/// A provider and the evidence for it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DetectedProvider {
+    /// Provider id.
+    pub id: String,
+    /// `remote_host`, `recipient_domain` or `text marker`.
+    pub from: &'static str,
 }
 
 /// The normalised reply, for the explanation.
@@ -160,9 +170,12 @@ impl RuleSet {
 
     fn evaluate(&self, reply: &Reply, mut trace: Option<&mut Explanation>) -> Outcome<'_> {
         let hits = self.text.scan(&reply.lower);
-        let provider = self.detect_provider(reply, hits.marker);
+        let provider = self.providers.detect(reply, hits.marker);
         if let Some(t) = trace.as_deref_mut() {
-            t.provider = provider.map(|(p, how)| (self.providers[usize::from(p)].id.clone(), how));
+            t.provider = provider.map(|(p, from)| DetectedProvider {
+                id: self.providers.get(p).id.clone(),
+                from,
+            });
         }
         let provider = provider.map(|(p, _)| p);
 
@@ -198,9 +211,8 @@ impl RuleSet {
                 && match &rule.hook {
                     None => true,
                     Some(hook) => {
-                        let map = facts_map.get_or_insert_with(|| {
-                            facts(reply, provider.map(|p| self.providers[usize::from(p)].id.as_str()))
-                        });
+                        let map = facts_map
+                            .get_or_insert_with(|| facts(reply, provider.map(|p| self.providers.get(p).id.as_str())));
                         let result = hook.call(&self.engine, map);
                         if result.is_err() {
                             self.script_errors.fetch_add(1, Ordering::Relaxed);
@@ -242,7 +254,7 @@ impl RuleSet {
         Outcome {
             category,
             rule,
-            provider: provider.map(|p| &self.providers[usize::from(p)]),
+            provider: provider.map(|p| self.providers.get(p)),
             bounce_type: o.bounce_type,
             suppress_recipient: o.suppress_recipient,
             retryable: o.retryable,
@@ -252,25 +264,6 @@ impl RuleSet {
             digest: &self.digest,
             generation: self.generation,
         }
-    }
-
-    /// The remote host first, then the recipient's domain (and its parents), then text markers.
-    fn detect_provider(&self, reply: &Reply, marker: Option<u16>) -> Option<(u16, &'static str)> {
-        if !reply.remote_host.is_empty() && !self.host_glob_owner.is_empty() {
-            let mut matches = Vec::new();
-            self.host_globs.matches_into(reply.remote_host.as_str(), &mut matches);
-            if let Some(&first) = matches.iter().min() {
-                return Some((self.host_glob_owner[first], "remote_host"));
-            }
-        }
-        let mut domain = reply.recipient_domain.as_str();
-        while !domain.is_empty() {
-            if let Some(&p) = self.domains.get(domain) {
-                return Some((p, "recipient_domain"));
-            }
-            domain = domain.split_once('.').map_or("", |(_, parent)| parent);
-        }
-        marker.map(|m| (m, "text marker"))
     }
 
     fn report(
@@ -307,7 +300,7 @@ impl RuleSet {
         }
         if !rule.providers.is_empty() {
             let held = provider.is_some_and(|p| rule.providers.contains(&p));
-            let detected = provider.map_or("none", |p| self.providers[usize::from(p)].id.as_str());
+            let detected = provider.map_or("none", |p| self.providers.get(p).id.as_str());
             add("provider", held, format!("detected {detected}"));
         }
         let matched_sources = |ids: &[u32]| -> Vec<&str> {

@@ -5,12 +5,12 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 
-use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use rhai::Engine;
 
 use crate::error::{RuleError, RuleErrorKind, RuleErrors};
 use crate::model::{CategoryDef, Located, OneOrMany, OutcomeDef, ReplyDef, ReplyFields, RuleDef, Scalar, TestDef};
 use crate::pattern::{TextMatcher, TextMatcherBuilder};
+use crate::provider::{Provider, ProviderIndex};
 use crate::reply::{Enhanced, Reply, ReplyInput};
 use crate::script::{Hook, ScriptLoader, sandboxed_engine};
 use crate::source::RuleSource;
@@ -32,15 +32,6 @@ pub struct Category {
     pub remediation: Vec<String>,
     /// The outcome its rules give by default.
     pub outcome: OutcomeDef,
-}
-
-/// A provider that replies can be attributed to.
-#[derive(Debug, Clone)]
-pub struct Provider {
-    /// Stable id.
-    pub id: String,
-    /// Display name.
-    pub name: String,
 }
 
 /// One accepted reply code: exact, or a class (`5xx`).
@@ -362,10 +353,7 @@ pub struct RuleSet {
     pub(crate) text: TextMatcher,
     /// For each pattern id, the rules that name it under `text`.
     pub(crate) text_rules: Vec<Vec<u32>>,
-    pub(crate) providers: Vec<Provider>,
-    pub(crate) host_globs: GlobSet,
-    pub(crate) host_glob_owner: Vec<u16>,
-    pub(crate) domains: HashMap<String, u16>,
+    pub(crate) providers: ProviderIndex,
     pub(crate) engine: Engine,
     pub(crate) tests: Vec<TestCase>,
     pub(crate) digest: String,
@@ -430,7 +418,7 @@ impl RuleSet {
 
     /// Providers as defined.
     pub fn providers(&self) -> &[Provider] {
-        &self.providers
+        self.providers.all()
     }
 
     /// A rule's category.
@@ -492,7 +480,7 @@ impl Compiler {
         }
 
         let mut text = TextMatcherBuilder::default();
-        let (providers, provider_ids, host_globs, host_glob_owner, domains) = self.providers(&parsed, &mut text);
+        let providers = ProviderIndex::build(&parsed, &mut text, &mut self.errors);
 
         let engine = sandboxed_engine();
         let mut loader = ScriptLoader::new(&engine, &scripts);
@@ -517,7 +505,7 @@ impl Compiler {
                     line: located.line,
                     item: &item,
                     category_ids: &category_ids,
-                    provider_ids: &provider_ids,
+                    providers: &providers,
                     categories: &categories,
                 };
                 if let Some(p) = self.rule(&ctx, def, order, &mut text, &mut loader) {
@@ -572,9 +560,6 @@ impl Compiler {
             text,
             text_rules,
             providers,
-            host_globs,
-            host_glob_owner,
-            domains,
             engine,
             tests,
             digest: source.digest(),
@@ -610,101 +595,6 @@ impl Compiler {
             }
         }
         (categories, ids)
-    }
-
-    #[allow(clippy::type_complexity)]
-    fn providers(
-        &mut self,
-        parsed: &[(PathBuf, crate::model::RuleFile)],
-        text: &mut TextMatcherBuilder,
-    ) -> (
-        Vec<Provider>,
-        HashMap<String, u16>,
-        GlobSet,
-        Vec<u16>,
-        HashMap<String, u16>,
-    ) {
-        let mut providers = Vec::new();
-        let mut ids: HashMap<String, u16> = HashMap::new();
-        let mut first_at: Vec<String> = Vec::new();
-        let mut globs = GlobSetBuilder::new();
-        let mut owners = Vec::new();
-        let mut domains = HashMap::new();
-        for (path, file) in parsed {
-            for Located { value: p, line } in &file.providers {
-                let item = Some(format!("provider `{}`", p.id));
-                if let Some(&i) = ids.get(&p.id) {
-                    let kind = RuleErrorKind::DuplicateId {
-                        what: "provider",
-                        first: first_at[usize::from(i)].clone(),
-                    };
-                    self.error(path, *line, item, kind);
-                    continue;
-                }
-                let Ok(idx) = u16::try_from(providers.len()) else {
-                    self.error(
-                        path,
-                        *line,
-                        item,
-                        RuleErrorKind::Missing("more than 65535 providers".into()),
-                    );
-                    continue;
-                };
-                ids.insert(p.id.clone(), idx);
-                first_at.push(format!("{}:{line}", path.display()));
-                providers.push(Provider {
-                    id: p.id.clone(),
-                    name: p.name.clone(),
-                });
-                for glob in &p.hosts {
-                    match GlobBuilder::new(&glob.to_ascii_lowercase())
-                        .literal_separator(false)
-                        .build()
-                    {
-                        Ok(g) => {
-                            globs.add(g);
-                            owners.push(idx);
-                        }
-                        Err(e) => {
-                            let kind = RuleErrorKind::BadGlob {
-                                glob: glob.clone(),
-                                message: e.to_string(),
-                            };
-                            self.error(path, *line, item.clone(), kind);
-                        }
-                    }
-                }
-                for domain in &p.domains {
-                    domains
-                        .entry(domain.trim().trim_end_matches('.').to_ascii_lowercase())
-                        .or_insert(idx);
-                }
-                for marker in &p.markers {
-                    if marker.trim().is_empty() {
-                        let kind = RuleErrorKind::BadCondition {
-                            field: "markers",
-                            message: "empty marker".into(),
-                        };
-                        self.error(path, *line, item.clone(), kind);
-                    } else {
-                        text.add_marker(marker, idx);
-                    }
-                }
-            }
-        }
-        let set = globs.build().unwrap_or_else(|e| {
-            self.error(
-                Path::new("."),
-                0,
-                None,
-                RuleErrorKind::BadGlob {
-                    glob: String::new(),
-                    message: e.to_string(),
-                },
-            );
-            GlobSet::empty()
-        });
-        (providers, ids, set, owners, domains)
     }
 
     fn rule(
@@ -757,8 +647,8 @@ impl Compiler {
         let not_text_ids = patterns("not_text", &when.not_text, self);
         let mut providers = Vec::new();
         for p in values(&when.provider) {
-            match ctx.provider_ids.get(p) {
-                Some(&id) => providers.push(id),
+            match ctx.providers.id_of(p) {
+                Some(id) => providers.push(id),
                 None => fail(self, RuleErrorKind::UnknownProvider(p.clone())),
             }
         }
@@ -913,7 +803,7 @@ struct RuleContext<'a> {
     line: u64,
     item: &'a Option<String>,
     category_ids: &'a HashMap<String, usize>,
-    provider_ids: &'a HashMap<String, u16>,
+    providers: &'a ProviderIndex,
     categories: &'a [Category],
 }
 
