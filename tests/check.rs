@@ -160,21 +160,18 @@ fn script_that_calls_eval_or_reads_files_does_not_compile() {
 
 #[test]
 fn alias_bomb() {
-    // Nine levels of nine aliases: 9^9 strings if expanded. It sits inside a field the schema
-    // accepts (a test's `reply`), so only the parser's budget can stop it.
+    // Nine levels of nine aliases: 9^9 strings if expanded. It sits inside a rule's example, a
+    // place the schema reads as a whole value, so only the parser's budget can stop it.
     let mut levels = vec![format!("&a0 [{}]", ["\"lol\""; 9].join(", "))];
     for level in 1..9 {
-        levels.push(format!(
-            "&a{level} [{}]",
-            vec![format!("*a{}", level - 1); 9].join(", ")
-        ));
+        levels.push(format!("&a{level} [{}]", vec![format!("*a{}", level - 1); 9].join(", ")));
     }
     let text = format!(
-        "tests:\n  - category: invalid_address\n    reply: [{}]\n",
+        "rules:\n  - id: t/bomb\n    category: invalid_address\n    examples:\n      - [{}]\n",
         levels.join(", ")
     );
     let err = check_fails("bomb.yaml", &text, &[]);
-    assert!(err.contains("bomb.yaml:3: "), "{err}");
+    assert_located(&err, "bomb.yaml", 5, "`t/bomb`");
     assert!(err.to_lowercase().contains("budget"), "{err}");
 }
 
