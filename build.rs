@@ -1,6 +1,6 @@
-//! Build script: embeds the default rule directory (`rules/`) into the binary, so that
-//! `rebound serve` and the CLI work with no files beside them. (The gRPC code generation from
-//! `proto/` joins this script when the service lands.)
+//! Build script: compiles `proto/` into Rust with protox (pure Rust: no system `protoc`) and
+//! tonic-prost-build, writes the descriptor set that reflection serves, and embeds the default
+//! rule directory (`rules/`) so that `rebound serve` and the CLI work with no files beside them.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -8,6 +8,26 @@ use std::{env, fs, io};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?);
+    let out_dir = PathBuf::from(env::var("OUT_DIR")?);
+    compile_protos(&root, &out_dir)?;
+    embed_rules(&root, &out_dir)
+}
+
+fn compile_protos(root: &Path, out_dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    use prost::Message as _;
+    let fds = protox::compile(["rebound/v1/rebound.proto"], [root.join("proto")])?;
+    // tonic-prost-build does not write a descriptor set from `compile_fds`; reflection needs one.
+    fs::write(out_dir.join("rebound_descriptor.bin"), fds.encode_to_vec())?;
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .compile_fds(fds)?;
+    // Neither crate emits this; without it cargo reruns the script on any change in the package.
+    println!("cargo:rerun-if-changed=proto");
+    Ok(())
+}
+
+fn embed_rules(root: &Path, out_dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
     let rules = root.join("rules");
     let mut files = Vec::new();
     collect(&rules, &rules, &mut files)?;
@@ -20,7 +40,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         writeln!(code, "    ({rel:?}, include_str!({abs:?})),")?;
     }
     code.push_str("];\n");
-    fs::write(PathBuf::from(env::var("OUT_DIR")?).join("embedded_rules.rs"), code)?;
+    fs::write(out_dir.join("embedded_rules.rs"), code)?;
     println!("cargo:rerun-if-changed=rules");
     Ok(())
 }

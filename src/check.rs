@@ -9,7 +9,7 @@ use rebound_engine::RuleSet;
 pub fn run(dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let what = dir.map_or_else(|| "embedded rules".to_string(), |d| d.display().to_string());
-    let source = match crate::rules::source(dir) {
+    let source = match rebound::rules::source(dir) {
         Ok(source) => source,
         Err(err) => {
             eprintln!("{err}");

@@ -37,7 +37,7 @@ struct Tally {
 }
 
 pub fn run(rules_dir: Option<&Path>, files: &[PathBuf]) -> anyhow::Result<ExitCode> {
-    let rules = crate::rules::load(rules_dir)?;
+    let rules = rebound::rules::load(rules_dir)?;
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(64 * 1024, stdout.lock());
     let started = Instant::now();

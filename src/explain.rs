@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use rebound_engine::{Reply, ReplyInput};
 
 pub fn run(rules_dir: Option<&Path>, input: &ReplyInput<'_>, json: bool) -> anyhow::Result<ExitCode> {
-    let rules = crate::rules::load(rules_dir)?;
+    let rules = rebound::rules::load(rules_dir)?;
     let reply = Reply::parse(input)?;
     let (outcome, explanation) = rules.explain(&reply);
     if json {

@@ -1,11 +1,11 @@
-//! The `rebound` binary: the offline CLI over the classification engine (and, as it lands, the
-//! gRPC service). Wiring and adapters only; every decision lives in `rebound-engine`.
+//! The `rebound` binary: the gRPC service and the offline CLI over the classification engine.
+//! Wiring and adapters only; every decision lives in `rebound-engine`.
 #![forbid(unsafe_code)]
 
 mod check;
 mod classify;
 mod explain;
-mod rules;
+mod serve;
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
@@ -23,6 +23,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve the gRPC API (Classifier, RuleAdmin, health, reflection) and Prometheus metrics.
+    Serve(Box<serve::ServeArgs>),
+    /// Exit 0 only when the server at --addr reports SERVING (for container health checks).
+    Health(serve::HealthArgs),
     /// Validate a rule directory exactly as a reload would: schema, regexes, scripts, every
     /// rule's examples and rules/tests. Exit status 0 only when all pass.
     Check {
@@ -64,9 +68,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    init_tracing();
     let cli = Cli::parse();
+    // The server logs to stdout; the CLI's stdout carries results, so it logs to stderr.
+    let serving = matches!(cli.command, Command::Serve(_));
+    init_tracing(serving);
     let result = match cli.command {
+        Command::Serve(args) => serve::run(*args),
+        Command::Health(args) => serve::health(args),
         Command::Check { dir } => check::run(dir.as_deref()),
         Command::Classify { rules, files } => classify::run(rules.as_deref(), &files),
         Command::Explain {
@@ -97,14 +105,20 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr (stdout carries results), as JSON unless a person is watching.
-fn init_tracing() {
+/// Logs as JSON unless a person is watching; `REBOUND_LOG` filters (info for the server, warn
+/// for the CLI by default).
+fn init_tracing(serving: bool) {
     use tracing_subscriber::{EnvFilter, fmt};
-    let filter = EnvFilter::try_from_env("REBOUND_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
-    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if std::io::stderr().is_terminal() {
-        builder.init();
-    } else {
-        builder.json().init();
+    let default = if serving { "info" } else { "warn" };
+    let filter = EnvFilter::try_from_env("REBOUND_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = fmt().with_env_filter(filter);
+    match (
+        serving,
+        serving && std::io::stdout().is_terminal() || !serving && std::io::stderr().is_terminal(),
+    ) {
+        (true, true) => builder.init(),
+        (true, false) => builder.json().flatten_event(true).init(),
+        (false, true) => builder.with_writer(std::io::stderr).init(),
+        (false, false) => builder.json().flatten_event(true).with_writer(std::io::stderr).init(),
     }
 }

@@ -164,7 +164,10 @@ fn alias_bomb() {
     // place the schema reads as a whole value, so only the parser's budget can stop it.
     let mut levels = vec![format!("&a0 [{}]", ["\"lol\""; 9].join(", "))];
     for level in 1..9 {
-        levels.push(format!("&a{level} [{}]", vec![format!("*a{}", level - 1); 9].join(", ")));
+        levels.push(format!(
+            "&a{level} [{}]",
+            vec![format!("*a{}", level - 1); 9].join(", ")
+        ));
     }
     let text = format!(
         "rules:\n  - id: t/bomb\n    category: invalid_address\n    examples:\n      - [{}]\n",

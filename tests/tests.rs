@@ -5,6 +5,7 @@
 mod check;
 mod cli;
 mod conformance;
+mod grpc;
 mod hooks;
 mod properties;
 mod provider_replies;

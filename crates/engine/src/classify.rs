@@ -36,6 +36,8 @@ pub struct Outcome<'r> {
     pub digest: &'r str,
     /// Generation of the rule set that answered.
     pub generation: u64,
+    /// Script calls that failed while deciding this reply (each counted as no match).
+    pub script_errors: u32,
 }
 
 impl Outcome<'_> {
@@ -199,6 +201,7 @@ impl RuleSet {
 
         let mut facts_map = None;
         let mut winner: Option<&Rule> = None;
+        let mut script_errors = 0;
         for c in candidates {
             let rule = &self.rules[c as usize];
             let statics = rule.code_holds(reply.code)
@@ -215,6 +218,7 @@ impl RuleSet {
                             .get_or_insert_with(|| facts(reply, provider.map(|p| self.providers.get(p).id.as_str())));
                         let result = hook.call(&self.engine, map);
                         if result.is_err() {
+                            script_errors += 1;
                             self.script_errors.fetch_add(1, Ordering::Relaxed);
                         }
                         let held = *result.as_ref().unwrap_or(&false);
@@ -237,7 +241,10 @@ impl RuleSet {
             t.winner = winner.map(|w| w.id.clone());
             t.reason = self.reason(winner, &t.candidates);
         }
-        self.outcome(reply, winner, provider)
+        Outcome {
+            script_errors,
+            ..self.outcome(reply, winner, provider)
+        }
     }
 
     fn outcome<'s>(&'s self, reply: &Reply, rule: Option<&'s Rule>, provider: Option<u16>) -> Outcome<'s> {
@@ -263,6 +270,7 @@ impl RuleSet {
             enhanced: reply.enhanced,
             digest: &self.digest,
             generation: self.generation,
+            script_errors: 0,
         }
     }
 

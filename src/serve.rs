@@ -1,0 +1,189 @@
+//! `rebound serve` and `rebound health`: flags (each also an environment variable) to config.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+use rebound::health::{HealthTarget, check};
+use rebound::server::{BoundServer, Limits, RuleOrigin, RuleState, ServerConfig, TlsFiles, termination_signal};
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Rule directory; the embedded rules when absent.
+    #[arg(long, env = "REBOUND_RULES")]
+    rules: Option<PathBuf>,
+    /// Address of the Classifier API (with health and reflection).
+    #[arg(long, env = "REBOUND_LISTEN", default_value = "0.0.0.0:50051")]
+    listen: SocketAddr,
+    /// Address of the RuleAdmin API; keep it on loopback unless protected otherwise.
+    #[arg(long, env = "REBOUND_ADMIN_LISTEN", default_value = "127.0.0.1:50052")]
+    admin_listen: SocketAddr,
+    /// Address of the Prometheus metrics endpoint (`/metrics`); "off" to disable.
+    #[arg(long, env = "REBOUND_METRICS_LISTEN", default_value = "0.0.0.0:9464")]
+    metrics_listen: String,
+    /// Server certificate (PEM); with --tls-key turns TLS on.
+    #[arg(long, env = "REBOUND_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// Server private key (PEM).
+    #[arg(long, env = "REBOUND_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// CA (PEM) that client certificates must chain to: turns mutual TLS on.
+    #[arg(long, env = "REBOUND_TLS_CLIENT_CA", requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
+    /// Longest `text` of one reply, in bytes.
+    #[arg(long, env = "REBOUND_MAX_TEXT_BYTES", default_value_t = 64 * 1024)]
+    max_text_bytes: usize,
+    /// Most items in one ClassifyBatch.
+    #[arg(long, env = "REBOUND_MAX_BATCH_ITEMS", default_value_t = 10_000)]
+    max_batch_items: usize,
+    /// Largest gRPC message, in bytes (larger requests fail with OUT_OF_RANGE).
+    #[arg(long, env = "REBOUND_MAX_MESSAGE_BYTES", default_value_t = 16 * 1024 * 1024)]
+    max_message_bytes: usize,
+    /// Deadline of a Classify or ClassifyBatch call (a shorter client deadline wins).
+    #[arg(long, env = "REBOUND_REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    request_timeout: Duration,
+    /// Calls in progress across the process; more are refused with RESOURCE_EXHAUSTED.
+    #[arg(long, env = "REBOUND_MAX_CONCURRENT_REQUESTS", default_value_t = 1024)]
+    max_concurrent_requests: usize,
+    /// Answers buffered per stream before the server waits for the client to read.
+    #[arg(long, env = "REBOUND_STREAM_BUFFER", default_value_t = 64)]
+    stream_buffer: usize,
+    /// HTTP/2 keepalive ping interval.
+    #[arg(long, env = "REBOUND_KEEPALIVE_INTERVAL", default_value = "30s", value_parser = parse_duration)]
+    keepalive_interval: Duration,
+    /// How long a keepalive ping may go unanswered.
+    #[arg(long, env = "REBOUND_KEEPALIVE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    keepalive_timeout: Duration,
+    /// Connections are closed after this long so that load balancers can rebalance.
+    #[arg(long, env = "REBOUND_MAX_CONNECTION_AGE", default_value = "30m", value_parser = parse_duration)]
+    max_connection_age: Duration,
+    /// Grace for calls in flight when a connection reaches its age.
+    #[arg(long, env = "REBOUND_MAX_CONNECTION_AGE_GRACE", default_value = "30s", value_parser = parse_duration)]
+    max_connection_age_grace: Duration,
+    /// After SIGTERM: report NOT_SERVING and keep serving for this long.
+    #[arg(long, env = "REBOUND_SHUTDOWN_DELAY", default_value = "0s", value_parser = parse_duration)]
+    shutdown_delay: Duration,
+    /// Then: end open streams (UNAVAILABLE) and give calls this long to finish.
+    #[arg(long, env = "REBOUND_DRAIN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    drain_timeout: Duration,
+}
+
+/// `250ms`, `10s`, `30m`, `1h`.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 250ms, 10s, 30m, 1h"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" | "" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        "h" => Ok(Duration::from_secs(n * 3600)),
+        _ => Err(format!("{s:?}: unit must be ms, s, m or h")),
+    }
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    // rustls panics at the first handshake if two crypto providers are linked and none is chosen.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let origin = args.rules.clone().map_or(RuleOrigin::Embedded, RuleOrigin::Dir);
+    let state = match RuleState::load(origin.clone()) {
+        Ok(state) => Arc::new(state),
+        Err(errors) => {
+            for e in &errors.0 {
+                eprintln!("{e}");
+            }
+            anyhow::bail!("the rules in {} are invalid; not starting", origin.describe());
+        }
+    };
+    let config = ServerConfig {
+        listen: args.listen,
+        admin_listen: args.admin_listen,
+        tls: args.tls_cert.zip(args.tls_key).map(|(cert, key)| TlsFiles {
+            cert,
+            key,
+            client_ca: args.tls_client_ca,
+        }),
+        limits: Limits {
+            max_text_bytes: args.max_text_bytes,
+            max_batch_items: args.max_batch_items,
+            request_timeout: args.request_timeout,
+            max_concurrent_requests: args.max_concurrent_requests,
+            stream_buffer: args.stream_buffer,
+        },
+        max_message_bytes: args.max_message_bytes,
+        http2_keepalive_interval: args.keepalive_interval,
+        http2_keepalive_timeout: args.keepalive_timeout,
+        max_connection_age: args.max_connection_age,
+        max_connection_age_grace: args.max_connection_age_grace,
+        shutdown_delay: args.shutdown_delay,
+        drain_timeout: args.drain_timeout,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        if !args.metrics_listen.eq_ignore_ascii_case("off") {
+            let addr: SocketAddr = args
+                .metrics_listen
+                .parse()
+                .with_context(|| format!("--metrics-listen {:?}", args.metrics_listen))?;
+            rebound::server::metrics::install(addr)?;
+            tracing::info!(%addr, "metrics on /metrics");
+        }
+        let server = BoundServer::bind(config, state)?;
+        server.serve(termination_signal()).await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Args)]
+pub struct HealthArgs {
+    /// The server: host:port or a URL.
+    #[arg(long, env = "REBOUND_HEALTH_ADDR", default_value = "127.0.0.1:50051")]
+    addr: String,
+    /// The service to ask about (the server as a whole when empty).
+    #[arg(long, default_value = "")]
+    service: String,
+    /// CA certificate (PEM) to trust; turns TLS on.
+    #[arg(long, env = "REBOUND_HEALTH_CA")]
+    ca: Option<PathBuf>,
+    /// Client certificate (PEM), for servers that require mTLS.
+    #[arg(long, requires = "key")]
+    cert: Option<PathBuf>,
+    /// Client key (PEM).
+    #[arg(long, requires = "cert")]
+    key: Option<PathBuf>,
+    /// Name to verify in the server's certificate.
+    #[arg(long)]
+    domain: Option<String>,
+    /// Give up after this long.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    timeout: Duration,
+}
+
+pub fn health(args: HealthArgs) -> anyhow::Result<ExitCode> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let target = HealthTarget {
+        addr: args.addr,
+        service: args.service,
+        ca: args.ca,
+        client_cert: args.cert.zip(args.key),
+        domain: args.domain,
+        timeout: args.timeout,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let status = runtime.block_on(check(&target))?;
+    println!("{}", status.as_str_name());
+    Ok(
+        if status == tonic_health::pb::health_check_response::ServingStatus::Serving {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        },
+    )
+}

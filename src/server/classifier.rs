@@ -1,0 +1,257 @@
+//! The `Classifier` service: one reply, a batch, or a stream, each on a snapshot of the rules.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio_stream::Stream;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::convert;
+use super::metrics;
+use super::state::RuleState;
+use crate::pb;
+use crate::pb::classifier_server::Classifier;
+
+/// Request limits; each is a flag of `rebound serve`.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Longest `text` of one item, in bytes.
+    pub max_text_bytes: usize,
+    /// Most items in one batch.
+    pub max_batch_items: usize,
+    /// Deadline for a unary or batch call (a shorter `grpc-timeout` from the client wins).
+    pub request_timeout: Duration,
+    /// Calls in progress across the process; past it calls fail with RESOURCE_EXHAUSTED.
+    pub max_concurrent_requests: usize,
+    /// Answers buffered per stream before reading waits for the client (backpressure).
+    pub stream_buffer: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_text_bytes: 64 * 1024,
+            max_batch_items: 10_000,
+            request_timeout: Duration::from_secs(10),
+            max_concurrent_requests: 1024,
+            stream_buffer: 64,
+        }
+    }
+}
+
+/// Batches up to this size are classified inline; larger ones on the blocking pool, so one big
+/// batch cannot stall an async worker (the machine may have only two).
+const INLINE_BATCH: usize = 64;
+
+#[derive(Clone)]
+pub struct ClassifierService {
+    state: Arc<RuleState>,
+    limits: Limits,
+    permits: Arc<Semaphore>,
+    /// Cancelled when the server drains: open streams end with UNAVAILABLE.
+    draining: CancellationToken,
+}
+
+type AnswerStream = Pin<Box<dyn Stream<Item = Result<pb::ClassifyResponse, Status>> + Send + 'static>>;
+
+impl ClassifierService {
+    pub fn new(state: Arc<RuleState>, limits: Limits, draining: CancellationToken) -> Self {
+        let permits = Arc::new(Semaphore::new(limits.max_concurrent_requests.max(1)));
+        ClassifierService {
+            state,
+            limits,
+            permits,
+            draining,
+        }
+    }
+
+    /// Admission: a permit or RESOURCE_EXHAUSTED at once (shed load rather than queue it).
+    fn admit(&self) -> Result<OwnedSemaphorePermit, Status> {
+        Arc::clone(&self.permits).try_acquire_owned().map_err(|_| {
+            Status::resource_exhausted(format!(
+                "over {} calls in progress; retry with backoff",
+                self.limits.max_concurrent_requests
+            ))
+        })
+    }
+
+    /// The server's timeout, or the client's `grpc-timeout` when it is shorter.
+    fn deadline<T>(&self, req: &Request<T>) -> Duration {
+        let client = req
+            .metadata()
+            .get("grpc-timeout")
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_grpc_timeout);
+        client.map_or(self.limits.request_timeout, |c| c.min(self.limits.request_timeout))
+    }
+}
+
+/// `grpc-timeout`: up to 8 digits and a unit (H, M, S, m, u, n).
+fn parse_grpc_timeout(value: &str) -> Option<Duration> {
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n.saturating_mul(3600)),
+        "M" => Duration::from_secs(n.saturating_mul(60)),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+fn finish<T>(method: &'static str, started: Instant, result: Result<T, Status>) -> Result<T, Status> {
+    let code = result.as_ref().map_or_else(Status::code, |_| tonic::Code::Ok);
+    metrics::request(method, code, started.elapsed());
+    result
+}
+
+/// Classifies every item on one snapshot, in order; a bad item gets its own error.
+fn classify_items(
+    state: &RuleState,
+    items: Vec<pb::ClassifyRequest>,
+    max_text_bytes: usize,
+) -> pb::ClassifyBatchResponse {
+    let rules = state.current();
+    let answers = items
+        .into_iter()
+        .map(|item| {
+            let id = item.id.clone();
+            match convert::classify(&rules, item, max_text_bytes) {
+                Ok((response, outcome)) => {
+                    metrics::classification(&outcome);
+                    response
+                }
+                Err(fault) => fault.response(id),
+            }
+        })
+        .collect();
+    pb::ClassifyBatchResponse {
+        items: answers,
+        ruleset: Some(convert::version(&rules)),
+    }
+}
+
+#[tonic::async_trait]
+impl Classifier for ClassifierService {
+    async fn classify(&self, request: Request<pb::ClassifyRequest>) -> Result<Response<pb::ClassifyResponse>, Status> {
+        let started = Instant::now();
+        let result = self.admit().and_then(|_permit| {
+            let rules = self.state.current();
+            let (response, outcome) =
+                convert::classify(&rules, request.into_inner(), self.limits.max_text_bytes).map_err(|f| f.status())?;
+            metrics::classification(&outcome);
+            Ok(Response::new(response))
+        });
+        finish("Classify", started, result)
+    }
+
+    async fn classify_batch(
+        &self,
+        request: Request<pb::ClassifyBatchRequest>,
+    ) -> Result<Response<pb::ClassifyBatchResponse>, Status> {
+        let started = Instant::now();
+        let deadline = self.deadline(&request);
+        let result = async {
+            let _permit = self.admit()?;
+            let items = request.into_inner().items;
+            if items.len() > self.limits.max_batch_items {
+                return Err(Status::invalid_argument(format!(
+                    "items: {} items is over the limit of {} per batch",
+                    items.len(),
+                    self.limits.max_batch_items
+                )));
+            }
+            let max_text = self.limits.max_text_bytes;
+            if items.len() <= INLINE_BATCH {
+                return Ok(Response::new(classify_items(&self.state, items, max_text)));
+            }
+            let state = Arc::clone(&self.state);
+            let work = tokio::task::spawn_blocking(move || classify_items(&state, items, max_text));
+            match tokio::time::timeout(deadline, work).await {
+                Ok(Ok(answers)) => Ok(Response::new(answers)),
+                Ok(Err(e)) => Err(Status::internal(format!("batch worker failed: {e}"))),
+                Err(_) => Err(Status::deadline_exceeded(format!(
+                    "batch not classified within {deadline:?}"
+                ))),
+            }
+        }
+        .await;
+        finish("ClassifyBatch", started, result)
+    }
+
+    type ClassifyStreamStream = AnswerStream;
+
+    async fn classify_stream(
+        &self,
+        request: Request<Streaming<pb::ClassifyRequest>>,
+    ) -> Result<Response<Self::ClassifyStreamStream>, Status> {
+        let permit = match self.admit() {
+            Ok(p) => p,
+            Err(status) => return finish("ClassifyStream", Instant::now(), Err(status)),
+        };
+        let mut inbound = request.into_inner();
+        let (tx, rx) = mpsc::channel(self.limits.stream_buffer.max(1));
+        let state = Arc::clone(&self.state);
+        let draining = self.draining.clone();
+        let max_text = self.limits.max_text_bytes;
+        tokio::spawn(async move {
+            let _permit = permit;
+            let started = Instant::now();
+            metrics::open_streams(1.0);
+            let code = loop {
+                let next = tokio::select! {
+                    _ = draining.cancelled() => {
+                        let _ = tx.send(Err(Status::unavailable("server is shutting down; reconnect"))).await;
+                        break tonic::Code::Unavailable;
+                    }
+                    // The client went away: stop reading at once.
+                    _ = tx.closed() => break tonic::Code::Cancelled,
+                    next = inbound.message() => next,
+                };
+                let item = match next {
+                    Ok(Some(item)) => item,
+                    Ok(None) => break tonic::Code::Ok,
+                    Err(status) => break status.code(),
+                };
+                // Each item reads the rules current when it arrives.
+                let rules = state.current();
+                let id = item.id.clone();
+                let answer = match convert::classify(&rules, item, max_text) {
+                    Ok((response, outcome)) => {
+                        metrics::classification(&outcome);
+                        response
+                    }
+                    Err(fault) => fault.response(id),
+                };
+                drop(rules);
+                // A full buffer waits here: backpressure instead of unbounded memory.
+                if tx.send(Ok(answer)).await.is_err() {
+                    break tonic::Code::Cancelled;
+                }
+            };
+            metrics::open_streams(-1.0);
+            metrics::request("ClassifyStream", code, started.elapsed());
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeouts_parse() {
+        assert_eq!(parse_grpc_timeout("100m"), Some(Duration::from_millis(100)));
+        assert_eq!(parse_grpc_timeout("2S"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_grpc_timeout("1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_grpc_timeout("5x"), None);
+        assert_eq!(parse_grpc_timeout(""), None);
+    }
+}

@@ -1,0 +1,73 @@
+//! Prometheus metrics: names, buckets, and the exporter on its own port.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::PrometheusBuilder;
+use rebound_engine::{Outcome, RuleSet};
+
+/// Latency buckets in seconds: from a few µs (one classification) to a second (a large batch).
+const LATENCY_BUCKETS: &[f64] = &[
+    0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+];
+
+/// Serves `/metrics` (Prometheus text) on `addr`. Call once per process, inside the runtime.
+pub fn install(addr: SocketAddr) -> anyhow::Result<()> {
+    PrometheusBuilder::new()
+        .with_http_listener(addr)
+        .set_buckets(LATENCY_BUCKETS)?
+        .install()
+        .map_err(|e| anyhow::anyhow!("cannot serve metrics on {addr}: {e}"))?;
+    describe();
+    Ok(())
+}
+
+fn describe() {
+    metrics::describe_counter!("rebound_requests_total", "gRPC requests by method and status code");
+    metrics::describe_histogram!(
+        "rebound_request_duration_seconds",
+        metrics::Unit::Seconds,
+        "gRPC request latency by method"
+    );
+    metrics::describe_counter!(
+        "rebound_classifications_total",
+        "Classified replies by category and rule"
+    );
+    metrics::describe_counter!(
+        "rebound_script_errors_total",
+        "rhai hook calls that failed at run time (counted as no match)"
+    );
+    metrics::describe_gauge!("rebound_rules", "Rules in the active rule set");
+    metrics::describe_gauge!("rebound_categories", "Categories in the active rule set");
+    metrics::describe_gauge!("rebound_rules_generation", "Generation of the active rule set");
+    metrics::describe_gauge!("rebound_open_streams", "ClassifyStream calls in progress");
+}
+
+/// One finished request.
+pub fn request(method: &'static str, code: tonic::Code, elapsed: Duration) {
+    let code = format!("{code:?}");
+    metrics::counter!("rebound_requests_total", "method" => method, "code" => code).increment(1);
+    metrics::histogram!("rebound_request_duration_seconds", "method" => method).record(elapsed.as_secs_f64());
+}
+
+/// One classified reply.
+pub fn classification(outcome: &Outcome<'_>) {
+    let rule = outcome.rule_id().to_string();
+    metrics::counter!("rebound_classifications_total", "category" => outcome.category.id.clone(), "rule" => rule)
+        .increment(1);
+    if outcome.script_errors > 0 {
+        metrics::counter!("rebound_script_errors_total").increment(u64::from(outcome.script_errors));
+    }
+}
+
+/// The active rule set's size and version.
+pub fn rule_set(rules: &RuleSet) {
+    metrics::gauge!("rebound_rules").set(rules.rules().len() as f64);
+    metrics::gauge!("rebound_categories").set(rules.categories().len() as f64);
+    metrics::gauge!("rebound_rules_generation").set(rules.generation() as f64);
+}
+
+/// A stream opened (+1) or closed (-1).
+pub fn open_streams(delta: f64) {
+    metrics::gauge!("rebound_open_streams").increment(delta);
+}

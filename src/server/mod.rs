@@ -1,0 +1,244 @@
+//! `rebound serve`: the gRPC server over the engine. Listeners, TLS, health, reflection,
+//! metrics and graceful shutdown live here; every decision stays in the engine.
+
+mod admin;
+mod classifier;
+mod convert;
+pub mod metrics;
+pub mod state;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio_util::sync::CancellationToken;
+use tonic::codec::CompressionEncoding;
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+use tonic_health::ServingStatus;
+
+pub use classifier::Limits;
+pub use state::{RuleOrigin, RuleState};
+
+use crate::pb;
+use crate::pb::classifier_server::ClassifierServer;
+use crate::pb::rule_admin_server::RuleAdminServer;
+
+/// PEM files for TLS; with `client_ca`, clients must present a certificate it signed (mTLS).
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub client_ca: Option<PathBuf>,
+}
+
+/// Everything `rebound serve` can be told.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The Classifier (and health, reflection) listener.
+    pub listen: SocketAddr,
+    /// The RuleAdmin listener; keep it on loopback unless it is protected otherwise.
+    pub admin_listen: SocketAddr,
+    pub tls: Option<TlsFiles>,
+    pub limits: Limits,
+    /// Largest request or response message, in bytes; a larger request fails with OUT_OF_RANGE.
+    pub max_message_bytes: usize,
+    pub http2_keepalive_interval: Duration,
+    pub http2_keepalive_timeout: Duration,
+    /// Connections are closed (GOAWAY) after this long, so load balancers can rebalance.
+    pub max_connection_age: Duration,
+    pub max_connection_age_grace: Duration,
+    /// After SIGTERM, health reports NOT_SERVING for this long while requests are still served,
+    /// so load balancers stop sending before the listener closes.
+    pub shutdown_delay: Duration,
+    /// Then open streams end (UNAVAILABLE) and in-flight calls get this long to finish.
+    pub drain_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([0, 0, 0, 0], 50051)),
+            admin_listen: SocketAddr::from(([127, 0, 0, 1], 50052)),
+            tls: None,
+            limits: Limits::default(),
+            max_message_bytes: 16 * 1024 * 1024,
+            http2_keepalive_interval: Duration::from_secs(30),
+            http2_keepalive_timeout: Duration::from_secs(10),
+            max_connection_age: Duration::from_secs(30 * 60),
+            max_connection_age_grace: Duration::from_secs(30),
+            shutdown_delay: Duration::ZERO,
+            drain_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A server bound to its ports, not yet serving.
+pub struct BoundServer {
+    config: ServerConfig,
+    state: Arc<RuleState>,
+    incoming: TcpIncoming,
+    admin_incoming: TcpIncoming,
+    /// Where the Classifier listens (the real port when 0 was asked for).
+    pub addr: SocketAddr,
+    /// Where RuleAdmin listens.
+    pub admin_addr: SocketAddr,
+}
+
+impl BoundServer {
+    /// Binds both listeners.
+    pub fn bind(config: ServerConfig, state: Arc<RuleState>) -> anyhow::Result<BoundServer> {
+        let incoming =
+            TcpIncoming::bind(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
+        let admin_incoming = TcpIncoming::bind(config.admin_listen)
+            .with_context(|| format!("cannot listen on {}", config.admin_listen))?;
+        let addr = incoming.local_addr()?;
+        let admin_addr = admin_incoming.local_addr()?;
+        let nodelay = Some(true);
+        let keepalive = Some(Duration::from_secs(60));
+        Ok(BoundServer {
+            incoming: incoming.with_nodelay(nodelay).with_keepalive(keepalive),
+            admin_incoming: admin_incoming.with_nodelay(nodelay).with_keepalive(keepalive),
+            addr,
+            admin_addr,
+            config,
+            state,
+        })
+    }
+
+    /// Serves until `shutdown` resolves, then drains as configured.
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let BoundServer {
+            config,
+            state,
+            incoming,
+            admin_incoming,
+            addr,
+            admin_addr,
+        } = self;
+        let draining = CancellationToken::new();
+        let stopped = CancellationToken::new();
+
+        let (health, health_service) = tonic_health::server::health_reporter();
+        let reflection = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        };
+        let reflection_v1 = reflection().build_v1()?;
+        let reflection_v1alpha = reflection().build_v1alpha()?;
+
+        let classifier = ClassifierServer::new(classifier::ClassifierService::new(
+            Arc::clone(&state),
+            config.limits,
+            draining.clone(),
+        ))
+        .max_decoding_message_size(config.max_message_bytes)
+        .max_encoding_message_size(config.max_message_bytes)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip);
+        let admin = RuleAdminServer::new(admin::AdminService::new(Arc::clone(&state)));
+
+        let mut builder = Server::builder()
+            .http2_keepalive_interval(Some(config.http2_keepalive_interval))
+            .http2_keepalive_timeout(Some(config.http2_keepalive_timeout))
+            .max_connection_age(config.max_connection_age)
+            .max_connection_age_grace(config.max_connection_age_grace);
+        let mut admin_builder = Server::builder();
+        if let Some(tls) = &config.tls {
+            let tls = tls_config(tls)?;
+            builder = builder.tls_config(tls.clone())?;
+            admin_builder = admin_builder.tls_config(tls)?;
+        }
+
+        let stop = stopped.clone();
+        let main = builder
+            .add_service(health_service.clone())
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(classifier)
+            .serve_with_incoming_shutdown(incoming, async move { stop.cancelled().await });
+        let stop = stopped.clone();
+        let admin_server = admin_builder
+            .add_service(health_service)
+            .add_service(admin)
+            .serve_with_incoming_shutdown(admin_incoming, async move { stop.cancelled().await });
+
+        health
+            .set_serving::<ClassifierServer<classifier::ClassifierService>>()
+            .await;
+        health.set_serving::<RuleAdminServer<admin::AdminService>>().await;
+        metrics::rule_set(&state.current());
+        let rules = state.current();
+        tracing::info!(%addr, %admin_addr, rules = rules.rules().len(), digest = rules.digest(), source = state.origin().describe(), "serving");
+        drop(rules);
+
+        let main = tokio::spawn(main);
+        let admin_server = tokio::spawn(admin_server);
+        shutdown.await;
+
+        tracing::info!(delay = ?config.shutdown_delay, drain = ?config.drain_timeout, "shutting down: reporting NOT_SERVING");
+        health.set_service_status("", ServingStatus::NotServing).await;
+        health
+            .set_not_serving::<ClassifierServer<classifier::ClassifierService>>()
+            .await;
+        health.set_not_serving::<RuleAdminServer<admin::AdminService>>().await;
+        tokio::time::sleep(config.shutdown_delay).await;
+        draining.cancel();
+        stopped.cancel();
+        let drained = tokio::time::timeout(config.drain_timeout, async {
+            let _ = main.await;
+            let _ = admin_server.await;
+        })
+        .await;
+        match drained {
+            Ok(()) => tracing::info!("drained; stopped"),
+            Err(_) => {
+                tracing::warn!(timeout = ?config.drain_timeout, "drain deadline reached; closing remaining connections")
+            }
+        }
+        Ok(())
+    }
+}
+
+fn tls_config(files: &TlsFiles) -> anyhow::Result<ServerTlsConfig> {
+    let read = |p: &PathBuf| std::fs::read(p).with_context(|| format!("cannot read {}", p.display()));
+    let mut tls = ServerTlsConfig::new().identity(Identity::from_pem(read(&files.cert)?, read(&files.key)?));
+    if let Some(ca) = &files.client_ca {
+        tls = tls
+            .client_ca_root(Certificate::from_pem(read(ca)?))
+            .client_auth_optional(false);
+    }
+    Ok(tls)
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+pub async fn termination_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("SIGINT received"),
+        _ = term => tracing::info!("SIGTERM received"),
+    }
+}
