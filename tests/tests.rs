@@ -9,4 +9,5 @@ mod grpc;
 mod hooks;
 mod properties;
 mod provider_replies;
+mod service;
 mod util;
