@@ -147,22 +147,22 @@ pub struct HealthArgs {
     #[arg(long, env = "REBOUND_HEALTH_ADDR", default_value = "127.0.0.1:50051")]
     addr: String,
     /// The service to ask about (the server as a whole when empty).
-    #[arg(long, default_value = "")]
+    #[arg(long, env = "REBOUND_HEALTH_SERVICE", default_value = "")]
     service: String,
     /// CA certificate (PEM) to trust; turns TLS on.
     #[arg(long, env = "REBOUND_HEALTH_CA")]
     ca: Option<PathBuf>,
     /// Client certificate (PEM), for servers that require mTLS.
-    #[arg(long, requires = "key")]
+    #[arg(long, env = "REBOUND_HEALTH_CERT", requires = "key")]
     cert: Option<PathBuf>,
     /// Client key (PEM).
-    #[arg(long, requires = "cert")]
+    #[arg(long, env = "REBOUND_HEALTH_KEY", requires = "cert")]
     key: Option<PathBuf>,
     /// Name to verify in the server's certificate.
-    #[arg(long)]
+    #[arg(long, env = "REBOUND_HEALTH_DOMAIN")]
     domain: Option<String>,
     /// Give up after this long.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, env = "REBOUND_HEALTH_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     timeout: Duration,
 }
 

@@ -415,12 +415,23 @@ async fn health_reflection_and_draining() {
 
     server.stop.cancel();
     // During the shutdown delay the server still answers, and says NOT_SERVING.
-    let status = health
-        .check(HealthCheckRequest { service: String::new() })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(status.status(), ServingStatus::NotServing);
+    let deadline = Instant::now() + Duration::from_millis(500);
+    loop {
+        let status = health
+            .check(HealthCheckRequest { service: String::new() })
+            .await
+            .unwrap()
+            .into_inner();
+        if status.status() == ServingStatus::NotServing {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still {:?} after shutdown began",
+            status.status()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     // Then the stream ends with UNAVAILABLE.
     let ended = tokio::time::timeout(Duration::from_secs(5), answers.next())
         .await
@@ -451,10 +462,37 @@ async fn reflected_services(server: &TestServer) -> Vec<String> {
         .unwrap()
         .into_inner();
     let response = responses.next().await.unwrap().unwrap();
-    match response.message_response {
+    let services: Vec<String> = match response.message_response {
         Some(MessageResponse::ListServicesResponse(list)) => list.service.into_iter().map(|s| s.name).collect(),
         other => panic!("unexpected reflection answer {other:?}"),
+    };
+
+    // The older v1alpha protocol (grpcurl 1.8 speaks only that) lists the same services.
+    use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient as AlphaClient;
+    use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest as AlphaRequest;
+    use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse as AlphaResponse;
+    let mut alpha = AlphaClient::new(server.channel().await);
+    let request = tonic_reflection::pb::v1alpha::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(AlphaRequest::ListServices(String::new())),
+    };
+    let mut responses = alpha
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    match responses.next().await.unwrap().unwrap().message_response {
+        Some(AlphaResponse::ListServicesResponse(list)) => {
+            let alpha_services: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+            assert_eq!(
+                alpha_services.len(),
+                services.len(),
+                "{alpha_services:?} vs {services:?}"
+            );
+        }
+        other => panic!("unexpected v1alpha reflection answer {other:?}"),
     }
+    services
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -164,6 +164,8 @@ impl BoundServer {
         let stop = stopped.clone();
         let admin_server = admin_builder
             .add_service(health_service)
+            .add_service(reflection().build_v1()?)
+            .add_service(reflection().build_v1alpha()?)
             .add_service(admin)
             .serve_with_incoming_shutdown(admin_incoming, async move { stop.cancelled().await });
 
