@@ -9,13 +9,21 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Args;
 use rebound::health::{HealthTarget, check};
-use rebound::server::{BoundServer, Limits, RuleOrigin, RuleState, ServerConfig, TlsFiles, termination_signal};
+use rebound::server::{
+    BoundServer, Limits, ReloadOptions, RuleOrigin, RuleState, ServerConfig, TlsFiles, termination_signal,
+};
 
 #[derive(Args)]
 pub struct ServeArgs {
-    /// Rule directory; the embedded rules when absent.
+    /// Rule directory, followed live; the embedded rules when absent.
     #[arg(long, env = "REBOUND_RULES")]
     rules: Option<PathBuf>,
+    /// Watch the rule directory for changes (file events; SIGHUP and the periodic check work either way).
+    #[arg(long, env = "REBOUND_WATCH", default_value_t = true, action = clap::ArgAction::Set)]
+    watch: bool,
+    /// Check the rule directory's digest this often as a safety net; 0s disables it.
+    #[arg(long, env = "REBOUND_POLL_INTERVAL", default_value = "30s", value_parser = parse_duration)]
+    poll_interval: Duration,
     /// Address of the Classifier API (with health and reflection).
     #[arg(long, env = "REBOUND_LISTEN", default_value = "0.0.0.0:50051")]
     listen: SocketAddr,
@@ -124,6 +132,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_connection_age_grace: args.max_connection_age_grace,
         shutdown_delay: args.shutdown_delay,
         drain_timeout: args.drain_timeout,
+        reload: ReloadOptions {
+            watch: args.watch,
+            poll_interval: args.poll_interval,
+            ..ReloadOptions::default()
+        },
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use rebound::pb;
 use rebound::pb::classifier_client::ClassifierClient;
 use rebound::pb::rule_admin_client::RuleAdminClient;
-use rebound::server::{BoundServer, Limits, RuleOrigin, RuleState, ServerConfig, TlsFiles};
+use rebound::server::{BoundServer, Limits, ReloadOptions, RuleOrigin, RuleState, ServerConfig, TlsFiles};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_stream::StreamExt as _;
@@ -501,7 +501,17 @@ async fn rule_admin_reports_lists_and_reloads() {
         "custom.yaml",
         "rules:\n  - id: custom/quota\n    category: mailbox_full\n    when: { text: 'quota' }\n    examples: ['550 over quota']\n",
     )]);
-    let server = TestServer::start(ServerConfig::default(), RuleOrigin::Dir(dir.path().to_path_buf())).await;
+    // Only the admin call reloads here, so each call's result is known.
+    let reload = ReloadOptions {
+        watch: false,
+        poll_interval: Duration::ZERO,
+        ..ReloadOptions::default()
+    };
+    let config = ServerConfig {
+        reload,
+        ..ServerConfig::default()
+    };
+    let server = TestServer::start(config, RuleOrigin::Dir(dir.path().to_path_buf())).await;
     let mut admin = server.admin().await;
     let status = admin.get_status(pb::GetStatusRequest {}).await.unwrap().into_inner();
     assert_eq!(status.active.as_ref().unwrap().generation, 1);

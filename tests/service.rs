@@ -15,14 +15,15 @@ use tonic::Code;
 
 use crate::util::rebound;
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-struct Process {
-    child: Child,
-    addr: SocketAddr,
-    metrics: SocketAddr,
+pub struct Process {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub admin: SocketAddr,
+    pub metrics: SocketAddr,
 }
 
 impl Drop for Process {
@@ -39,17 +40,17 @@ fn health(addr: SocketAddr) -> std::process::Output {
         .unwrap()
 }
 
-fn start(extra: &[&str]) -> Process {
-    let (addr, admin, metrics) = (free_port(), free_port(), free_port());
-    let addr: SocketAddr = format!("127.0.0.1:{addr}").parse().unwrap();
-    let metrics: SocketAddr = format!("127.0.0.1:{metrics}").parse().unwrap();
+/// Starts `rebound serve` on free loopback ports and waits until it reports SERVING.
+pub fn start(extra: &[&str]) -> Process {
+    let port = |p: u16| -> SocketAddr { format!("127.0.0.1:{p}").parse().unwrap() };
+    let (addr, admin, metrics) = (port(free_port()), port(free_port()), port(free_port()));
     let child = rebound()
         .args([
             "serve",
             "--listen",
             &addr.to_string(),
             "--admin-listen",
-            &format!("127.0.0.1:{admin}"),
+            &admin.to_string(),
         ])
         .args(["--metrics-listen", &metrics.to_string()])
         .args(extra)
@@ -58,7 +59,12 @@ fn start(extra: &[&str]) -> Process {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let process = Process { child, addr, metrics };
+    let process = Process {
+        child,
+        addr,
+        admin,
+        metrics,
+    };
     let deadline = Instant::now() + Duration::from_secs(30);
     while !health(addr).status.success() {
         assert!(Instant::now() < deadline, "the server did not report SERVING");
@@ -67,7 +73,7 @@ fn start(extra: &[&str]) -> Process {
     process
 }
 
-fn scrape(addr: SocketAddr) -> String {
+pub fn scrape(addr: SocketAddr) -> String {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
         .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
@@ -78,7 +84,7 @@ fn scrape(addr: SocketAddr) -> String {
 }
 
 /// The value of the first sample line that starts with `prefix`.
-fn sample(metrics: &str, prefix: &str) -> f64 {
+pub fn sample(metrics: &str, prefix: &str) -> f64 {
     metrics
         .lines()
         .find(|l| l.starts_with(prefix))

@@ -9,5 +9,6 @@ mod grpc;
 mod hooks;
 mod properties;
 mod provider_replies;
+mod reload;
 mod service;
 mod util;

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use super::convert;
-use super::metrics;
 use super::state::{ReloadResult, RuleState};
 use crate::pb;
 use crate::pb::rule_admin_server::RuleAdmin;
@@ -54,7 +53,6 @@ impl RuleAdmin for AdminService {
         let result = tokio::task::spawn_blocking(move || state.reload("admin"))
             .await
             .map_err(|e| Status::internal(format!("reload worker failed: {e}")))?;
-        metrics::rule_set(&self.state.current());
         Ok(Response::new(pb::ReloadResponse {
             changed: result == ReloadResult::Changed,
             status: Some(self.status()),

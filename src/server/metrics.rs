@@ -6,6 +6,8 @@ use std::time::Duration;
 use metrics_exporter_prometheus::PrometheusBuilder;
 use rebound_engine::{Outcome, RuleSet};
 
+use super::state::ReloadResult;
+
 /// Latency buckets in seconds: from a few µs (one classification) to a second (a large batch).
 const LATENCY_BUCKETS: &[f64] = &[
     0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
@@ -41,6 +43,19 @@ fn describe() {
     metrics::describe_gauge!("rebound_categories", "Categories in the active rule set");
     metrics::describe_gauge!("rebound_rules_generation", "Generation of the active rule set");
     metrics::describe_gauge!("rebound_open_streams", "ClassifyStream calls in progress");
+    metrics::describe_gauge!(
+        "rebound_rules_last_reload_successful",
+        "1 if the last rule load attempt succeeded (or found nothing to change)"
+    );
+    metrics::describe_gauge!(
+        "rebound_rules_last_reload_success_timestamp_seconds",
+        metrics::Unit::Seconds,
+        "When the rules were last loaded or confirmed unchanged, Unix time"
+    );
+    metrics::describe_counter!(
+        "rebound_rules_reloads_total",
+        "Rule load attempts by result: success, unchanged, failure"
+    );
 }
 
 /// One finished request.
@@ -70,4 +85,19 @@ pub fn rule_set(rules: &RuleSet) {
 /// A stream opened (+1) or closed (-1).
 pub fn open_streams(delta: f64) {
     metrics::gauge!("rebound_open_streams").increment(delta);
+}
+
+/// One rule load attempt (the start-up load included).
+pub fn reload(result: ReloadResult, at_unix_ms: i64) {
+    let label = match result {
+        ReloadResult::Changed => "success",
+        ReloadResult::Unchanged => "unchanged",
+        ReloadResult::Failed => "failure",
+    };
+    metrics::counter!("rebound_rules_reloads_total", "result" => label).increment(1);
+    let ok = result != ReloadResult::Failed;
+    metrics::gauge!("rebound_rules_last_reload_successful").set(if ok { 1.0 } else { 0.0 });
+    if ok {
+        metrics::gauge!("rebound_rules_last_reload_success_timestamp_seconds").set(at_unix_ms as f64 / 1000.0);
+    }
 }

@@ -5,6 +5,7 @@ mod admin;
 mod classifier;
 mod convert;
 pub mod metrics;
+pub mod reload;
 pub mod state;
 
 use std::future::Future;
@@ -21,6 +22,7 @@ use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tonic_health::ServingStatus;
 
 pub use classifier::Limits;
+pub use reload::ReloadOptions;
 pub use state::{RuleOrigin, RuleState};
 
 use crate::pb;
@@ -56,6 +58,8 @@ pub struct ServerConfig {
     pub shutdown_delay: Duration,
     /// Then open streams end (UNAVAILABLE) and in-flight calls get this long to finish.
     pub drain_timeout: Duration,
+    /// How a rule directory is followed (ignored for embedded rules).
+    pub reload: ReloadOptions,
 }
 
 impl Default for ServerConfig {
@@ -72,6 +76,7 @@ impl Default for ServerConfig {
             max_connection_age_grace: Duration::from_secs(30),
             shutdown_delay: Duration::ZERO,
             drain_timeout: Duration::from_secs(10),
+            reload: ReloadOptions::default(),
         }
     }
 }
@@ -174,6 +179,9 @@ impl BoundServer {
             .await;
         health.set_serving::<RuleAdminServer<admin::AdminService>>().await;
         metrics::rule_set(&state.current());
+        let (loaded_at, _) = state.record();
+        metrics::reload(state::ReloadResult::Changed, loaded_at);
+        let reloader = reload::spawn(Arc::clone(&state), config.reload, stopped.clone());
         let rules = state.current();
         tracing::info!(%addr, %admin_addr, rules = rules.rules().len(), digest = rules.digest(), source = state.origin().describe(), "serving");
         drop(rules);
@@ -191,6 +199,9 @@ impl BoundServer {
         tokio::time::sleep(config.shutdown_delay).await;
         draining.cancel();
         stopped.cancel();
+        if let Some(reloader) = reloader {
+            let _ = reloader.await;
+        }
         let drained = tokio::time::timeout(config.drain_timeout, async {
             let _ = main.await;
             let _ = admin_server.await;

@@ -64,6 +64,9 @@ pub enum ReloadResult {
 struct Record {
     loaded_at_unix_ms: i64,
     last_attempt: Attempt,
+    /// The digest of the last source that failed, so the periodic check does not retry and
+    /// re-log the same broken files every interval.
+    last_failed_digest: Option<String>,
 }
 
 /// The rule set every request reads.
@@ -98,6 +101,7 @@ impl RuleState {
             record: Mutex::new(Record {
                 loaded_at_unix_ms: now,
                 last_attempt: attempt,
+                last_failed_digest: None,
             }),
             reloading: Mutex::new(()),
         })
@@ -122,43 +126,73 @@ impl RuleState {
     /// Reads, verifies and swaps in the rules. Blocking: call it off the async workers.
     pub fn reload(&self, trigger: &str) -> ReloadResult {
         let _one_at_a_time = self.reloading.lock().unwrap_or_else(PoisonError::into_inner);
+        let started = std::time::Instant::now();
         let active = self.current();
-        let loaded = self.origin.read().and_then(|source| {
-            if source.digest() == active.digest() {
-                return Ok(None);
-            }
-            RuleSet::load(&source).map(Some)
-        });
-        let now = now_unix_ms();
-        let (result, error) = match loaded {
-            Ok(None) => (ReloadResult::Unchanged, String::new()),
-            Ok(Some(rules)) => {
+        let source = match self.origin.read() {
+            Ok(source) => source,
+            Err(errors) => return self.record_failure(trigger, &active, None, &errors),
+        };
+        let digest = source.digest();
+        if digest == active.digest() {
+            self.record_attempt(trigger, ReloadResult::Unchanged, String::new(), None);
+            return ReloadResult::Unchanged;
+        }
+        let same_failure = self
+            .record
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .last_failed_digest
+            .as_deref()
+            == Some(&digest);
+        if same_failure && trigger == "poll" {
+            return ReloadResult::Failed;
+        }
+        match RuleSet::load(&source) {
+            Ok(rules) => {
                 let rules = rules.with_generation(active.generation() + 1);
                 tracing::info!(
                     trigger,
                     generation = rules.generation(),
                     digest = rules.digest(),
                     rules = rules.rules().len(),
+                    took_ms = started.elapsed().as_millis() as u64,
                     "rule set loaded"
                 );
+                super::metrics::rule_set(&rules);
                 self.current.store(Arc::new(rules));
-                (ReloadResult::Changed, String::new())
+                self.record_attempt(trigger, ReloadResult::Changed, String::new(), None);
+                ReloadResult::Changed
             }
-            Err(errors) => {
-                tracing::error!(trigger, keeping = active.generation(), errors = %errors, "rule reload failed; the active rules keep serving");
-                (ReloadResult::Failed, errors.to_string())
-            }
-        };
+            Err(errors) => self.record_failure(trigger, &active, Some(digest), &errors),
+        }
+    }
+
+    fn record_failure(
+        &self,
+        trigger: &str,
+        active: &RuleSet,
+        digest: Option<String>,
+        errors: &RuleErrors,
+    ) -> ReloadResult {
+        tracing::error!(trigger, keeping = active.generation(), errors = %errors, "rule reload failed; the active rules keep serving");
+        self.record_attempt(trigger, ReloadResult::Failed, errors.to_string(), digest);
+        ReloadResult::Failed
+    }
+
+    fn record_attempt(&self, trigger: &str, result: ReloadResult, error: String, failed_digest: Option<String>) {
+        let now = now_unix_ms();
         let mut record = self.record.lock().unwrap_or_else(PoisonError::into_inner);
         if result == ReloadResult::Changed {
             record.loaded_at_unix_ms = now;
         }
+        record.last_failed_digest = failed_digest;
+        let success = result != ReloadResult::Failed;
         record.last_attempt = Attempt {
             at_unix_ms: now,
-            success: result != ReloadResult::Failed,
+            success,
             trigger: trigger.into(),
             error,
         };
-        result
+        super::metrics::reload(result, now);
     }
 }
