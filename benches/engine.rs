@@ -66,5 +66,26 @@ fn classify(c: &mut Criterion) {
     classify_each(c, "classify/shipped+10k", &rules_with(10_000), &samples);
 }
 
-criterion_group!(benches, classify);
+/// What a reload costs: compiling and verifying (every example and test) the shipped rules
+/// plus 10,000 synthetic ones, each with an example.
+fn load(c: &mut Criterion) {
+    let mut files = shipped_source().files().to_vec();
+    files.push((
+        Path::new("synthetic.yaml").to_path_buf(),
+        synthetic::rules_yaml_with_examples(10_000, 42),
+    ));
+    let source = RuleSource::from_files(files);
+    let mut group = c.benchmark_group("load");
+    group.sample_size(10);
+    group.bench_function("shipped+10k", |b| {
+        b.iter(|| {
+            RuleSet::load(&source)
+                .map(|r| r.rules().len())
+                .unwrap_or_else(|e| panic!("{e}"))
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, classify, load);
 criterion_main!(benches);

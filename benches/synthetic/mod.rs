@@ -76,38 +76,68 @@ const CODES: &[u16] = &[421, 450, 451, 452, 550, 551, 552, 553, 554];
 /// tokens, alternations, gapped regexes; half also pinned to a code), 30% exact code and enhanced
 /// code, 15% enhanced wildcards, 15% codes only. Each has its own priority so no two are equal.
 pub fn rules_yaml(count: usize, seed: u64) -> String {
+    generate(count, seed, false)
+}
+
+/// The same mix as operators would ship it for a reload: every rule pinned to a token of its own
+/// (so none takes over another rule's replies) and carrying an example that `check` verifies.
+pub fn rules_yaml_with_examples(count: usize, seed: u64) -> String {
+    generate(count, seed, true)
+}
+
+fn generate(count: usize, seed: u64, pinned: bool) -> String {
     let mut rng = Rng::new(seed);
-    let mut out = String::with_capacity(count * 160);
+    let mut out = String::with_capacity(count * 200);
     out.push_str("rules:\n");
     for i in 0..count {
         let category = rng.pick(CATEGORIES);
         let code = CODES[rng.below(CODES.len() as u64) as usize];
         let class = code / 100;
         let subject = rng.below(8);
-        let when = match i % 20 {
+        let (t1, t2) = (token(&mut rng), token(&mut rng));
+        let pin = if pinned {
+            format!(", text: \"\\\\b{t1}\\\\b\"")
+        } else {
+            String::new()
+        };
+        let (when, example) = match i % 20 {
             0..=7 => {
                 let word = rng.pick(BOUNCE_WORDS);
-                let (t1, t2) = (token(&mut rng), token(&mut rng));
-                let text = match i % 10 {
-                    0..=4 => format!("{word} {t1}"),
-                    5 | 6 => format!("\\\\b{t1}\\\\b"),
-                    7 | 8 => format!("{word} (?:{t1}|{t2})"),
-                    _ => format!("{word}\\\\s+\\\\S*{t1}"),
+                let (text, sample) = match i % 10 {
+                    0..=4 => (format!("{word} {t1}"), format!("{word} {t1}")),
+                    5 | 6 => (format!("\\\\b{t1}\\\\b"), format!("ref {t1} here")),
+                    7 | 8 => (format!("{word} (?:{t1}|{t2})"), format!("{word} {t2}")),
+                    _ => (format!("{word}\\\\s+\\\\S*{t1}"), format!("{word}  x{t1}")),
                 };
                 if i % 2 == 0 {
-                    format!("{{ code: {code}, text: \"{text}\" }}")
+                    (
+                        format!("{{ code: {code}, text: \"{text}\" }}"),
+                        format!("{code} {sample}"),
+                    )
                 } else {
-                    format!("{{ text: \"{text}\" }}")
+                    (format!("{{ text: \"{text}\" }}"), format!("{code} {sample}"))
                 }
             }
-            8..=13 => format!("{{ code: {code}, enhanced: {class}.{subject}.{} }}", rng.below(1000)),
-            14..=16 => format!("{{ code: {class}xx, enhanced: \"{class}.{subject}.*\" }}"),
-            _ => format!("{{ code: {code} }}"),
+            8..=13 => {
+                let detail = rng.below(1000);
+                (
+                    format!("{{ code: {code}, enhanced: {class}.{subject}.{detail}{pin} }}"),
+                    format!("{code} {class}.{subject}.{detail} {t1}"),
+                )
+            }
+            14..=16 => (
+                format!("{{ code: {class}xx, enhanced: \"{class}.{subject}.*\"{pin} }}"),
+                format!("{code} {class}.{subject}.1 {t1}"),
+            ),
+            _ => (format!("{{ code: {code}{pin} }}"), format!("{code} {t1}")),
         };
         out.push_str(&format!(
             "  - id: synthetic/{i}\n    category: {category}\n    priority: {}\n    when: {when}\n",
             -1 - i as i64
         ));
+        if pinned {
+            out.push_str(&format!("    examples: [\"{example}\"]\n"));
+        }
     }
     out
 }

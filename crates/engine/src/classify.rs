@@ -123,6 +123,9 @@ pub struct NormalisedReply {
 /// One candidate rule and how its conditions fared.
 #[derive(Debug, Clone, Serialize)]
 pub struct Candidate {
+    /// Position in the rule set's best-first order.
+    #[serde(skip)]
+    pub(crate) index: u32,
     /// Rule id.
     pub rule: String,
     /// `file:line`.
@@ -153,7 +156,15 @@ pub struct ConditionResult {
 impl RuleSet {
     /// Classifies one reply.
     pub fn classify(&self, reply: &Reply) -> Outcome<'_> {
-        self.evaluate(reply, None)
+        self.evaluate(reply, None, None)
+    }
+
+    /// The winner and, if any, an equally ranked rule that matches too (the answer would then
+    /// depend on file order). Used by `verify` on every known reply.
+    pub(crate) fn winner_and_tie(&self, reply: &Reply) -> (Option<&Rule>, Option<&Rule>) {
+        let mut tie = None;
+        let outcome = self.evaluate(reply, None, Some(&mut tie));
+        (outcome.rule, tie.map(|i: u32| &self.rules[i as usize]))
     }
 
     /// Classifies one reply and says why.
@@ -166,11 +177,16 @@ impl RuleSet {
             },
             ..Explanation::default()
         };
-        let outcome = self.evaluate(reply, Some(&mut explanation));
+        let outcome = self.evaluate(reply, Some(&mut explanation), None);
         (outcome, explanation)
     }
 
-    fn evaluate(&self, reply: &Reply, mut trace: Option<&mut Explanation>) -> Outcome<'_> {
+    fn evaluate(
+        &self,
+        reply: &Reply,
+        mut trace: Option<&mut Explanation>,
+        mut tie: Option<&mut Option<u32>>,
+    ) -> Outcome<'_> {
         let hits = self.text.scan(&reply.lower);
         let provider = self.providers.detect(reply, hits.marker);
         if let Some(t) = trace.as_deref_mut() {
@@ -204,6 +220,12 @@ impl RuleSet {
         let mut script_errors = 0;
         for c in candidates {
             let rule = &self.rules[c as usize];
+            // Looking for a tie: only rules ranked like the winner can be one.
+            if let (Some(w), Some(_), None) = (winner, tie.as_deref(), trace.as_deref())
+                && (rule.specificity != w.specificity || rule.priority != w.priority)
+            {
+                break;
+            }
             let statics = rule.code_holds(reply.code)
                 && rule.enhanced_holds(reply.enhanced)
                 && (rule.providers.is_empty() || provider.is_some_and(|p| rule.providers.contains(&p)))
@@ -228,13 +250,25 @@ impl RuleSet {
                 };
             if let Some(t) = trace.as_deref_mut() {
                 t.candidates
-                    .push(self.report(rule, reply, provider, &hits, script_result, matched));
+                    .push(self.report(c, reply, provider, &hits, script_result, matched));
             }
-            if matched && winner.is_none() {
-                winner = Some(rule);
-                if trace.is_none() {
-                    break;
+            if !matched {
+                continue;
+            }
+            match winner {
+                None => winner = Some(rule),
+                Some(w) => {
+                    if let Some(t) = tie.as_deref_mut()
+                        && t.is_none()
+                        && rule.specificity == w.specificity
+                        && rule.priority == w.priority
+                    {
+                        *t = Some(c);
+                    }
                 }
+            }
+            if trace.is_none() && (tie.is_none() || tie.as_deref().is_some_and(Option::is_some)) {
+                break;
             }
         }
         if let Some(t) = trace {
@@ -276,13 +310,14 @@ impl RuleSet {
 
     fn report(
         &self,
-        rule: &Rule,
+        index: u32,
         reply: &Reply,
         provider: Option<u16>,
         hits: &crate::pattern::TextHits,
         script: Option<Result<bool, String>>,
         matched: bool,
     ) -> Candidate {
+        let rule = &self.rules[index as usize];
         let mut conditions = Vec::new();
         let mut add = |condition, held, detail: String| {
             conditions.push(ConditionResult {
@@ -333,6 +368,7 @@ impl RuleSet {
             add("script", result.unwrap_or(false), detail);
         }
         Candidate {
+            index,
             rule: rule.id.clone(),
             location: rule.location(),
             category: self.category_of(rule).id.clone(),
@@ -351,9 +387,7 @@ impl RuleSet {
         let Some(runner_up) = others.first() else {
             return format!("`{}` is the only rule whose conditions all held", w.id);
         };
-        let Some(r) = self.rules.iter().find(|r| r.id == runner_up.rule) else {
-            return format!("`{}` ranks first", w.id);
-        };
+        let r = &self.rules[runner_up.index as usize];
         if w.specificity != r.specificity {
             format!(
                 "`{}` is more specific ({}) than `{}` ({})",

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
-use regex::{Regex, RegexBuilder};
+use regex_automata::meta::Regex;
 use regex_syntax::hir::literal::{ExtractKind, Extractor, Seq};
 use regex_syntax::hir::{Hir, HirKind};
 
@@ -28,7 +28,8 @@ enum LiteralUse {
 /// Patterns and markers as registered; `build` turns them into a [`TextMatcher`].
 #[derive(Default)]
 pub(crate) struct TextMatcherBuilder {
-    patterns: Vec<Regex>,
+    patterns: Vec<Option<Regex>>,
+    sources: Vec<String>,
     by_source: HashMap<String, u32>,
     literals: Vec<String>,
     literal_ids: HashMap<String, usize>,
@@ -42,14 +43,32 @@ impl TextMatcherBuilder {
         if let Some(&id) = self.by_source.get(source) {
             return Ok(id);
         }
-        let regex = RegexBuilder::new(source)
+        // The parser's message repeats the pattern with a caret; its last line says what is wrong.
+        let hir = regex_syntax::ParserBuilder::new()
             .case_insensitive(true)
-            .size_limit(REGEX_SIZE_LIMIT)
             .build()
-            // The crate's message repeats the pattern with a caret; its last line says what is wrong.
+            .parse(source)
             .map_err(|e| e.to_string().lines().last().unwrap_or_default().trim().to_string())?;
         let id = u32::try_from(self.patterns.len()).map_err(|_| "too many patterns".to_string())?;
-        match required_literals(source) {
+        let literals = required_literals(source);
+        // A pattern that is exactly a set of literals is decided by the automaton alone.
+        let regex = if literals.as_ref().is_some_and(|(_, exact)| *exact) {
+            None
+        } else {
+            // Lazy DFA only, and no prefilter of its own (ours ran first): a full DFA per pattern
+            // made reloading thousands of rules slow and buys little on texts this short.
+            let config = Regex::config()
+                .dfa(false)
+                .auto_prefilter(false)
+                .nfa_size_limit(Some(REGEX_SIZE_LIMIT));
+            Some(
+                Regex::builder()
+                    .configure(config)
+                    .build_from_hir(&hir)
+                    .map_err(|e| e.to_string())?,
+            )
+        };
+        match literals {
             Some((literals, exact)) => {
                 for lit in literals {
                     self.add_literal(lit, LiteralUse::Pattern { id, exact });
@@ -58,6 +77,7 @@ impl TextMatcherBuilder {
             None => self.unfiltered.push(id),
         }
         self.patterns.push(regex);
+        self.sources.push(source.to_string());
         self.by_source.insert(source.to_string(), id);
         Ok(id)
     }
@@ -87,6 +107,7 @@ impl TextMatcherBuilder {
             automaton,
             uses: self.uses,
             patterns: self.patterns,
+            sources: self.sources,
             unfiltered: self.unfiltered,
         })
     }
@@ -133,7 +154,8 @@ fn required_literals(source: &str) -> Option<(Vec<String>, bool)> {
         Some((out, no_lookaround && seq.is_exact()))
     };
     let prefix = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
-    if let Some(found) = usable(&prefix).filter(|(_, exact)| *exact) {
+    // Exact, or long enough to be rare: no need to look inside (which costs time at load).
+    if let Some(found) = usable(&prefix).filter(|(lits, exact)| *exact || shortest(lits) >= GOOD_LITERAL) {
         return Some(found);
     }
     // Every part of a top-level concatenation must match, so any part's literals filter the
@@ -160,6 +182,9 @@ fn required_literals(source: &str) -> Option<(Vec<String>, bool)> {
     best.map(|lits| (lits, false))
 }
 
+/// A prefix literal this long is selective enough to filter on.
+const GOOD_LITERAL: usize = 8;
+
 fn shortest(lits: &[String]) -> usize {
     lits.iter().map(String::len).min().unwrap_or(0)
 }
@@ -168,7 +193,8 @@ fn shortest(lits: &[String]) -> usize {
 pub(crate) struct TextMatcher {
     automaton: Option<AhoCorasick>,
     uses: Vec<Vec<LiteralUse>>,
-    patterns: Vec<Regex>,
+    patterns: Vec<Option<Regex>>,
+    sources: Vec<String>,
     unfiltered: Vec<u32>,
 }
 
@@ -217,7 +243,7 @@ impl TextMatcher {
         to_confirm.sort_unstable();
         to_confirm.dedup();
         for id in to_confirm {
-            if self.patterns[id as usize].is_match(lower) {
+            if self.patterns[id as usize].as_ref().is_some_and(|r| r.is_match(lower)) {
                 hits.matched.push(id);
             }
         }
@@ -226,15 +252,9 @@ impl TextMatcher {
         hits
     }
 
-    /// Evaluates one pattern directly, bypassing the prefilter (tests cross-check with it).
-    #[cfg(test)]
-    pub(crate) fn matches(&self, pattern: u32, lower: &str) -> bool {
-        self.patterns.get(pattern as usize).is_some_and(|r| r.is_match(lower))
-    }
-
     /// The pattern's source.
     pub(crate) fn source(&self, pattern: u32) -> &str {
-        self.patterns.get(pattern as usize).map_or("", Regex::as_str)
+        self.sources.get(pattern as usize).map_or("", String::as_str)
     }
 }
 
@@ -275,15 +295,19 @@ mod tests {
     }
 
     proptest! {
-        // The prefilter must never hide a match the regex alone would find.
+        // The prefilter (and the exact-literal shortcut) must agree with the regex alone.
         #[test]
         fn scan_agrees_with_plain_regexes(text in "(?:[a-zA-Z ſK0-9.:]|quota|exceeded|kelvin|denied| ){0,30}") {
             let sources = ["user unknown|unknown user", r"\bover quota\b", r"mail ?box (is )?full", r"\d{3} denied", "s", "k", r"\bquota\s+exceeded", r"(?:a|b)\s*[0-9]+ kelvin"];
             let m = matcher(&sources);
             let lower = crate::reply::lower_for_matching(&text);
             let hits = m.scan(&lower);
-            for id in 0..sources.len() as u32 {
-                prop_assert_eq!(hits.is_match(id), m.matches(id, &lower), "pattern {}", sources[id as usize]);
+            for (id, source) in sources.iter().enumerate() {
+                let reference = regex_automata::meta::Regex::builder()
+                    .syntax(regex_automata::util::syntax::Config::new().case_insensitive(true))
+                    .build(source)
+                    .unwrap_or_else(|e| panic!("{e}"));
+                prop_assert_eq!(hits.is_match(id as u32), reference.is_match(&lower), "pattern {}", source);
             }
         }
     }

@@ -121,17 +121,9 @@ impl RuleSet {
             .flat_map(|r| r.examples.iter())
             .chain(self.tests.iter().map(|t| &t.reply));
         for reply in replies {
-            let (outcome, explanation) = self.explain(reply);
-            let Some(winner) = outcome.rule else { continue };
-            let tied = explanation
-                .candidates
-                .iter()
-                .filter(|c| c.matched && c.rule != winner.id)
-                .find_map(|c| {
-                    let other = self.rules.iter().find(|r| r.id == c.rule)?;
-                    (other.specificity == winner.specificity && other.priority == winner.priority).then_some(other)
-                });
-            let Some(other) = tied else { continue };
+            let (Some(winner), Some(other)) = self.winner_and_tie(reply) else {
+                continue;
+            };
             if !reported.insert((winner.id.clone(), other.id.clone())) {
                 continue;
             }
