@@ -52,6 +52,21 @@ impl TestServer {
         TestServer::start(config, RuleOrigin::Embedded).await
     }
 
+    /// Serves `dir` with no watch and no periodic check: only `RuleAdmin.Reload` reloads, so
+    /// each call's result is known.
+    pub async fn reloaded_by_admin_only(dir: &std::path::Path) -> TestServer {
+        let reload = ReloadOptions {
+            watch: false,
+            poll_interval: Duration::ZERO,
+            ..ReloadOptions::default()
+        };
+        let config = ServerConfig {
+            reload,
+            ..ServerConfig::default()
+        };
+        TestServer::start(config, RuleOrigin::Dir(dir.to_path_buf())).await
+    }
+
     pub async fn channel(&self) -> Channel {
         Endpoint::from_shared(format!("http://{}", self.addr))
             .unwrap()
@@ -501,17 +516,7 @@ async fn rule_admin_reports_lists_and_reloads() {
         "custom.yaml",
         "rules:\n  - id: custom/quota\n    category: mailbox_full\n    when: { text: 'quota' }\n    examples: ['550 over quota']\n",
     )]);
-    // Only the admin call reloads here, so each call's result is known.
-    let reload = ReloadOptions {
-        watch: false,
-        poll_interval: Duration::ZERO,
-        ..ReloadOptions::default()
-    };
-    let config = ServerConfig {
-        reload,
-        ..ServerConfig::default()
-    };
-    let server = TestServer::start(config, RuleOrigin::Dir(dir.path().to_path_buf())).await;
+    let server = TestServer::reloaded_by_admin_only(dir.path()).await;
     let mut admin = server.admin().await;
     let status = admin.get_status(pb::GetStatusRequest {}).await.unwrap().into_inner();
     assert_eq!(status.active.as_ref().unwrap().generation, 1);

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use rebound::pb;
 use rebound::pb::classifier_client::ClassifierClient;
 use rebound::pb::rule_admin_client::RuleAdminClient;
-use rebound::server::{ReloadOptions, RuleOrigin, ServerConfig};
 use tokio::sync::Mutex;
 use tokio_stream::StreamExt as _;
 
@@ -258,17 +257,7 @@ async fn reloads_under_load_fail_no_request() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "categories.yaml", &categories());
     write(dir.path(), "custom.yaml", &rule_file("load0"));
-    // Reloads come from the admin call only, so each one's result is known.
-    let reload = ReloadOptions {
-        watch: false,
-        poll_interval: Duration::ZERO,
-        ..ReloadOptions::default()
-    };
-    let config = ServerConfig {
-        reload,
-        ..ServerConfig::default()
-    };
-    let server = TestServer::start(config, RuleOrigin::Dir(dir.path().to_path_buf())).await;
+    let server = TestServer::reloaded_by_admin_only(dir.path()).await;
     let stop = Arc::new(AtomicBool::new(false));
     let answered = Arc::new(AtomicU64::new(0));
     let seen = Arc::new(Mutex::new(BTreeSet::new()));
