@@ -2,6 +2,7 @@
 //! Wiring and adapters only; every decision lives in `rebound-engine`.
 #![forbid(unsafe_code)]
 
+mod bench;
 mod check;
 mod classify;
 mod explain;
@@ -27,6 +28,8 @@ enum Command {
     Serve(Box<serve::ServeArgs>),
     /// Exit 0 only when the server at --addr reports SERVING (for container health checks).
     Health(serve::HealthArgs),
+    /// Load-test the gRPC API (unary, batch or stream) and report throughput and latency.
+    Bench(Box<bench::BenchArgs>),
     /// Validate a rule directory exactly as a reload would: schema, regexes, scripts, every
     /// rule's examples and rules/tests. Exit status 0 only when all pass.
     Check {
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(*args),
         Command::Health(args) => serve::health(args),
+        Command::Bench(args) => bench::run(*args),
         Command::Check { dir } => check::run(dir.as_deref()),
         Command::Classify { rules, files } => classify::run(rules.as_deref(), &files),
         Command::Explain {

@@ -81,7 +81,7 @@ pub struct ServeArgs {
 }
 
 /// `250ms`, `10s`, `30m`, `1h`.
-fn parse_duration(s: &str) -> Result<Duration, String> {
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (n, unit) = s.split_at(split);
@@ -137,6 +137,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             poll_interval: args.poll_interval,
             ..ReloadOptions::default()
         },
+        baseline: false,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {

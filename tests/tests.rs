@@ -2,6 +2,7 @@
 //! validation, conformance to the seed guide, provider replies, and properties.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod bench;
 mod check;
 mod cli;
 mod conformance;

@@ -10,7 +10,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::convert;
+use super::convert::{self, ItemFault};
 use super::metrics;
 use super::state::RuleState;
 use crate::pb;
@@ -47,10 +47,44 @@ impl Default for Limits {
 /// batch cannot stall an async worker (the machine may have only two).
 const INLINE_BATCH: usize = 64;
 
+/// Turns one request into its answer; shared by the unary, batch and stream calls.
+#[derive(Clone)]
+struct Answerer {
+    max_text_bytes: usize,
+    /// Set for `--baseline` benchmarks: every item gets this answer without classifying, which
+    /// measures what the transport alone costs.
+    baseline: Option<Arc<pb::ClassifyResponse>>,
+}
+
+impl Answerer {
+    fn answer(
+        &self,
+        rules: &rebound_engine::RuleSet,
+        item: pb::ClassifyRequest,
+    ) -> Result<pb::ClassifyResponse, ItemFault> {
+        if let Some(fixed) = &self.baseline {
+            return Ok(pb::ClassifyResponse {
+                id: item.id,
+                ..(**fixed).clone()
+            });
+        }
+        let (response, outcome) = convert::classify(rules, item, self.max_text_bytes)?;
+        metrics::classification(&outcome);
+        Ok(response)
+    }
+
+    /// For batch and stream items: a bad item gets its own error.
+    fn answer_item(&self, rules: &rebound_engine::RuleSet, item: pb::ClassifyRequest) -> pb::ClassifyResponse {
+        let id = item.id.clone();
+        self.answer(rules, item).unwrap_or_else(|fault| fault.response(id))
+    }
+}
+
 #[derive(Clone)]
 pub struct ClassifierService {
     state: Arc<RuleState>,
     limits: Limits,
+    answerer: Answerer,
     permits: Arc<Semaphore>,
     /// Cancelled when the server drains: open streams end with UNAVAILABLE.
     draining: CancellationToken,
@@ -59,11 +93,28 @@ pub struct ClassifierService {
 type AnswerStream = Pin<Box<dyn Stream<Item = Result<pb::ClassifyResponse, Status>> + Send + 'static>>;
 
 impl ClassifierService {
-    pub fn new(state: Arc<RuleState>, limits: Limits, draining: CancellationToken) -> Self {
+    /// With `baseline`, every request is answered with one fixed response instead of classified.
+    pub fn new(state: Arc<RuleState>, limits: Limits, draining: CancellationToken, baseline: bool) -> Self {
         let permits = Arc::new(Semaphore::new(limits.max_concurrent_requests.max(1)));
+        let baseline = baseline.then(|| {
+            let sample = pb::ClassifyRequest {
+                text: "550 5.1.1 <bob@example.com>: User unknown".into(),
+                ..Default::default()
+            };
+            let rules = state.current();
+            let fixed = convert::classify(&rules, sample, usize::MAX)
+                .map(|(r, _)| r)
+                .unwrap_or_default();
+            Arc::new(fixed)
+        });
+        let answerer = Answerer {
+            max_text_bytes: limits.max_text_bytes,
+            baseline,
+        };
         ClassifierService {
             state,
             limits,
+            answerer,
             permits,
             draining,
         }
@@ -114,22 +165,13 @@ fn finish<T>(method: &'static str, started: Instant, result: Result<T, Status>) 
 /// Classifies every item on one snapshot, in order; a bad item gets its own error.
 fn classify_items(
     state: &RuleState,
+    answerer: &Answerer,
     items: Vec<pb::ClassifyRequest>,
-    max_text_bytes: usize,
 ) -> pb::ClassifyBatchResponse {
     let rules = state.current();
     let answers = items
         .into_iter()
-        .map(|item| {
-            let id = item.id.clone();
-            match convert::classify(&rules, item, max_text_bytes) {
-                Ok((response, outcome)) => {
-                    metrics::classification(&outcome);
-                    response
-                }
-                Err(fault) => fault.response(id),
-            }
-        })
+        .map(|item| answerer.answer_item(&rules, item))
         .collect();
     pb::ClassifyBatchResponse {
         items: answers,
@@ -143,9 +185,10 @@ impl Classifier for ClassifierService {
         let started = Instant::now();
         let result = self.admit().and_then(|_permit| {
             let rules = self.state.current();
-            let (response, outcome) =
-                convert::classify(&rules, request.into_inner(), self.limits.max_text_bytes).map_err(|f| f.status())?;
-            metrics::classification(&outcome);
+            let response = self
+                .answerer
+                .answer(&rules, request.into_inner())
+                .map_err(|f| f.status())?;
             Ok(Response::new(response))
         });
         finish("Classify", started, result)
@@ -167,12 +210,12 @@ impl Classifier for ClassifierService {
                     self.limits.max_batch_items
                 )));
             }
-            let max_text = self.limits.max_text_bytes;
             if items.len() <= INLINE_BATCH {
-                return Ok(Response::new(classify_items(&self.state, items, max_text)));
+                return Ok(Response::new(classify_items(&self.state, &self.answerer, items)));
             }
             let state = Arc::clone(&self.state);
-            let work = tokio::task::spawn_blocking(move || classify_items(&state, items, max_text));
+            let answerer = self.answerer.clone();
+            let work = tokio::task::spawn_blocking(move || classify_items(&state, &answerer, items));
             match tokio::time::timeout(deadline, work).await {
                 Ok(Ok(answers)) => Ok(Response::new(answers)),
                 Ok(Err(e)) => Err(Status::internal(format!("batch worker failed: {e}"))),
@@ -199,7 +242,7 @@ impl Classifier for ClassifierService {
         let (tx, rx) = mpsc::channel(self.limits.stream_buffer.max(1));
         let state = Arc::clone(&self.state);
         let draining = self.draining.clone();
-        let max_text = self.limits.max_text_bytes;
+        let answerer = self.answerer.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let started = Instant::now();
@@ -220,16 +263,7 @@ impl Classifier for ClassifierService {
                     Err(status) => break status.code(),
                 };
                 // Each item reads the rules current when it arrives.
-                let rules = state.current();
-                let id = item.id.clone();
-                let answer = match convert::classify(&rules, item, max_text) {
-                    Ok((response, outcome)) => {
-                        metrics::classification(&outcome);
-                        response
-                    }
-                    Err(fault) => fault.response(id),
-                };
-                drop(rules);
+                let answer = answerer.answer_item(&state.current(), item);
                 // A full buffer waits here: backpressure instead of unbounded memory.
                 if tx.send(Ok(answer)).await.is_err() {
                     break tonic::Code::Cancelled;

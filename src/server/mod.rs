@@ -60,6 +60,9 @@ pub struct ServerConfig {
     pub drain_timeout: Duration,
     /// How a rule directory is followed (ignored for embedded rules).
     pub reload: ReloadOptions,
+    /// Answer every request with one fixed response instead of classifying (benchmarks only:
+    /// it measures the transport alone).
+    pub baseline: bool,
 }
 
 impl Default for ServerConfig {
@@ -77,6 +80,7 @@ impl Default for ServerConfig {
             shutdown_delay: Duration::ZERO,
             drain_timeout: Duration::from_secs(10),
             reload: ReloadOptions::default(),
+            baseline: false,
         }
     }
 }
@@ -140,6 +144,7 @@ impl BoundServer {
             Arc::clone(&state),
             config.limits,
             draining.clone(),
+            config.baseline,
         ))
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(config.max_message_bytes)

@@ -1,0 +1,65 @@
+//! `rebound bench`: every mode runs bounded, against an in-process server, and reports JSON.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::util::{rebound, run_guarded};
+
+fn bench(args: &[&str]) -> Value {
+    let (out, _) = run_guarded(
+        rebound().arg("bench").args(args).arg("--json"),
+        Duration::from_secs(120),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn every_mode_reports_throughput_latency_and_errors() {
+    for (mode, extra, classifications) in [
+        ("unary", vec![], 40),
+        ("batch", vec!["--batch-size", "25"], 40 * 25),
+        ("stream", vec!["--window", "8"], 40),
+    ] {
+        let mut args = vec![
+            "--mode",
+            mode,
+            "--requests",
+            "40",
+            "--concurrency",
+            "4",
+            "--duration",
+            "60s",
+        ];
+        args.extend(extra);
+        let report = bench(&args);
+        assert_eq!(report["mode"], mode);
+        assert_eq!(report["errors"], 0, "{report}");
+        assert_eq!(report["requests"], 40, "{report}");
+        assert_eq!(report["classifications"], classifications, "{report}");
+        for field in [
+            "requests_per_sec",
+            "classifications_per_sec",
+            "p50_us",
+            "p90_us",
+            "p99_us",
+            "p999_us",
+        ] {
+            assert!(report[field].as_f64().is_some_and(|v| v > 0.0), "{field} in {report}");
+        }
+    }
+    let baseline = bench(&[
+        "--mode",
+        "unary",
+        "--baseline",
+        "--requests",
+        "10",
+        "--concurrency",
+        "2",
+    ]);
+    assert_eq!(
+        (baseline["baseline"].as_bool(), baseline["errors"].as_u64()),
+        (Some(true), Some(0))
+    );
+}
