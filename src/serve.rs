@@ -51,7 +51,7 @@ pub struct ServeArgs {
     /// Largest gRPC message, in bytes (larger requests fail with OUT_OF_RANGE).
     #[arg(long, env = "REBOUND_MAX_MESSAGE_BYTES", default_value_t = 16 * 1024 * 1024)]
     max_message_bytes: usize,
-    /// Deadline of a Classify or ClassifyBatch call (a shorter client deadline wins).
+    /// Deadline of a ClassifyBatch call (a shorter client deadline wins).
     #[arg(long, env = "REBOUND_REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     request_timeout: Duration,
     /// Calls in progress across the process; more are refused with RESOURCE_EXHAUSTED.

@@ -23,7 +23,8 @@ pub struct Limits {
     pub max_text_bytes: usize,
     /// Most items in one batch.
     pub max_batch_items: usize,
-    /// Deadline for a unary or batch call (a shorter `grpc-timeout` from the client wins).
+    /// Deadline for a batch (a shorter `grpc-timeout` from the client wins); one reply takes
+    /// microseconds, so unary calls rely on the client's deadline.
     pub request_timeout: Duration,
     /// Calls in progress across the process; past it calls fail with RESOURCE_EXHAUSTED.
     pub max_concurrent_requests: usize,
