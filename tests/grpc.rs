@@ -52,6 +52,14 @@ impl TestServer {
         TestServer::start(config, RuleOrigin::Embedded).await
     }
 
+    pub async fn with_limits(limits: Limits) -> TestServer {
+        TestServer::embedded(ServerConfig {
+            limits,
+            ..ServerConfig::default()
+        })
+        .await
+    }
+
     /// Serves `dir` with no watch and no periodic check: only `RuleAdmin.Reload` reloads, so
     /// each call's result is known.
     pub async fn reloaded_by_admin_only(dir: &std::path::Path) -> TestServer {
@@ -157,11 +165,7 @@ async fn invalid_input_is_invalid_argument_naming_the_field() {
         max_text_bytes: 100,
         ..Limits::default()
     };
-    let server = TestServer::embedded(ServerConfig {
-        limits,
-        ..ServerConfig::default()
-    })
-    .await;
+    let server = TestServer::with_limits(limits).await;
     let mut client = server.client().await;
     let cases = [
         (
@@ -352,11 +356,7 @@ async fn load_is_shed_and_a_cancelled_stream_frees_its_slot() {
         max_concurrent_requests: 1,
         ..Limits::default()
     };
-    let server = TestServer::embedded(ServerConfig {
-        limits,
-        ..ServerConfig::default()
-    })
-    .await;
+    let server = TestServer::with_limits(limits).await;
     let mut client = server.client().await;
     let (tx, rx) = mpsc::channel(4);
     let mut stream_client = server.client().await;
