@@ -159,12 +159,12 @@ impl RuleSet {
         self.evaluate(reply, None, None)
     }
 
-    /// The winner and, if any, an equally ranked rule that matches too (the answer would then
-    /// depend on file order). Used by `verify` on every known reply.
-    pub(crate) fn winner_and_tie(&self, reply: &Reply) -> (Option<&Rule>, Option<&Rule>) {
+    /// Classifies, and names an equally ranked rule that matches too, if any (the answer would
+    /// then depend on file order). Used by `verify` on every known reply.
+    pub(crate) fn classify_with_tie(&self, reply: &Reply) -> (Outcome<'_>, Option<&Rule>) {
         let mut tie = None;
         let outcome = self.evaluate(reply, None, Some(&mut tie));
-        (outcome.rule, tie.map(|i: u32| &self.rules[i as usize]))
+        (outcome, tie.map(|i: u32| &self.rules[i as usize]))
     }
 
     /// Classifies one reply and says why.

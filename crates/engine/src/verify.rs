@@ -3,8 +3,9 @@
 
 use std::collections::HashSet;
 
-use crate::compile::RuleSet;
+use crate::compile::{Rule, RuleSet};
 use crate::error::{RuleError, RuleErrorKind, RuleErrors};
+use crate::reply::Reply;
 use crate::script::facts;
 
 /// What a successful verification ran.
@@ -24,11 +25,13 @@ impl RuleSet {
     /// Checks every example and test; fails with all that do not hold.
     pub fn verify(&self) -> Result<Verified, RuleErrors> {
         let mut errors = Vec::new();
+        let mut ties = Ties::default();
         let mut examples = 0;
         for rule in &self.rules {
             for (i, example) in rule.examples.iter().enumerate() {
                 examples += 1;
-                let outcome = self.classify(example);
+                let (outcome, tie) = self.classify_with_tie(example);
+                ties.note(example, outcome.rule, tie);
                 if outcome.rule.is_some_and(|w| std::ptr::eq(w, rule)) {
                     continue;
                 }
@@ -65,9 +68,9 @@ impl RuleSet {
                 ));
             }
         }
-        errors.extend(self.ties_on_known_replies());
         for test in &self.tests {
-            let outcome = self.classify(&test.reply);
+            let (outcome, tie) = self.classify_with_tie(&test.reply);
+            ties.note(&test.reply, outcome.rule, tie);
             let mut wrong = Vec::new();
             if outcome.category.id != test.category {
                 wrong.push(format!(
@@ -98,6 +101,7 @@ impl RuleSet {
                 ));
             }
         }
+        errors.extend(ties.errors);
         errors.extend(self.run_scripts_on_every_reply());
         if !errors.is_empty() {
             return Err(RuleErrors(errors));
@@ -110,49 +114,18 @@ impl RuleSet {
         })
     }
 
-    /// Two rules that both match a known reply with the same specificity and priority leave the
-    /// answer to file order: the static check cannot see overlapping text patterns, the examples can.
-    fn ties_on_known_replies(&self) -> Vec<RuleError> {
-        let mut errors = Vec::new();
-        let mut reported = HashSet::new();
-        let replies = self
-            .rules
+    /// Every reply the rule set knows the answer to: its rules' examples and its tests.
+    fn known_replies(&self) -> impl Iterator<Item = &Reply> {
+        self.rules
             .iter()
             .flat_map(|r| r.examples.iter())
-            .chain(self.tests.iter().map(|t| &t.reply));
-        for reply in replies {
-            let (Some(winner), Some(other)) = self.winner_and_tie(reply) else {
-                continue;
-            };
-            if !reported.insert((winner.id.clone(), other.id.clone())) {
-                continue;
-            }
-            let message = format!(
-                "as specific as rule `{}` ({}) and both match {:?}; give one a `priority` or narrow its `when`",
-                winner.id,
-                winner.location(),
-                abbreviate(&reply.text)
-            );
-            let item = Some(format!("rule `{}`", other.id));
-            errors.push(RuleError::new(
-                &other.file,
-                Some(other.line),
-                item,
-                RuleErrorKind::Expectation(message),
-            ));
-        }
-        errors
+            .chain(self.tests.iter().map(|t| &t.reply))
     }
 
     /// A script that errors (loops, overflows, returns a non-bool) on any known reply is a
     /// broken script even where its rule's other conditions would not have let it run.
     fn run_scripts_on_every_reply(&self) -> Vec<RuleError> {
-        let replies: Vec<_> = self
-            .rules
-            .iter()
-            .flat_map(|r| r.examples.iter())
-            .chain(self.tests.iter().map(|t| &t.reply))
-            .collect();
+        let replies: Vec<_> = self.known_replies().collect();
         let mut errors = Vec::new();
         let mut broken = HashSet::new();
         for rule in &self.rules {
@@ -175,6 +148,38 @@ impl RuleSet {
             }
         }
         errors
+    }
+}
+
+/// Two rules that both match a known reply with the same specificity and priority leave the
+/// answer to file order: the static check cannot see overlapping text patterns, the examples can.
+#[derive(Default)]
+struct Ties {
+    reported: HashSet<(String, String)>,
+    errors: Vec<RuleError>,
+}
+
+impl Ties {
+    fn note(&mut self, reply: &Reply, winner: Option<&Rule>, tie: Option<&Rule>) {
+        let (Some(winner), Some(other)) = (winner, tie) else {
+            return;
+        };
+        if !self.reported.insert((winner.id.clone(), other.id.clone())) {
+            return;
+        }
+        let message = format!(
+            "as specific as rule `{}` ({}) and both match {:?}; give one a `priority` or narrow its `when`",
+            winner.id,
+            winner.location(),
+            abbreviate(&reply.text)
+        );
+        let item = Some(format!("rule `{}`", other.id));
+        self.errors.push(RuleError::new(
+            &other.file,
+            Some(other.line),
+            item,
+            RuleErrorKind::Expectation(message),
+        ));
     }
 }
 
