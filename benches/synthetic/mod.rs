@@ -74,7 +74,8 @@ const CODES: &[u16] = &[421, 450, 451, 452, 550, 551, 552, 553, 554];
 
 /// `count` rules as one YAML file. The mix: 40% text rules (literal phrases, word-bounded
 /// tokens, alternations, gapped regexes; half also pinned to a code), 30% exact code and enhanced
-/// code, 15% enhanced wildcards, 15% codes only. Each has its own priority so no two are equal.
+/// code, 15% enhanced wildcards, 15% codes only. Each has its own priority so no two are equal,
+/// and all rank above the shipped generic wording, as operators' additions are meant to.
 pub fn rules_yaml(count: usize, seed: u64) -> String {
     generate(count, seed, false)
 }
@@ -133,7 +134,8 @@ fn generate(count: usize, seed: u64, pinned: bool) -> String {
         };
         out.push_str(&format!(
             "  - id: synthetic/{i}\n    category: {category}\n    priority: {}\n    when: {when}\n",
-            -1 - i as i64
+            // Above every shipped generic rule (at most 92), as an operator's override would be.
+            100 + (count - i) as i64
         ));
         if pinned {
             out.push_str(&format!("    examples: [\"{example}\"]\n"));

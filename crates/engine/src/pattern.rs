@@ -6,9 +6,11 @@
 //! confirmation. So the cost follows the text and the few patterns it mentions, not the rule count.
 //! Provider markers ride in the same automaton.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use regex_automata::Input;
 use regex_automata::meta::Regex;
 use regex_syntax::hir::literal::{ExtractKind, Extractor, Seq};
 use regex_syntax::hir::{Hir, HirKind};
@@ -17,18 +19,29 @@ use regex_syntax::hir::{Hir, HirKind};
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
 /// What a literal in the automaton stands for.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum LiteralUse {
-    /// Some pattern needs this literal; `exact` when finding it is the whole match.
-    Pattern { id: u32, exact: bool },
+    /// Some branch needs this literal (and, without a regex, is exactly its literals).
+    Branch(u32),
     /// A provider's text marker.
     Marker(u16),
+}
+
+/// One top-level alternative of a pattern, filtered and confirmed on its own.
+struct Branch {
+    /// The pattern it belongs to.
+    pattern: u32,
+    /// `None` when the branch is exactly its literals: finding one is the match.
+    regex: Option<Regex>,
+    /// The longest match in bytes, when bounded: a match lies within this distance of the
+    /// literal it contains, so only that window of the text is searched.
+    max_len: Option<usize>,
 }
 
 /// Patterns and markers as registered; `build` turns them into a [`TextMatcher`].
 #[derive(Default)]
 pub(crate) struct TextMatcherBuilder {
-    patterns: Vec<Option<Regex>>,
+    branches: Vec<Branch>,
     sources: Vec<String>,
     by_source: HashMap<String, u32>,
     literals: Vec<String>,
@@ -37,21 +50,56 @@ pub(crate) struct TextMatcherBuilder {
     unfiltered: Vec<u32>,
 }
 
+/// A pattern with more top-level alternatives than this is kept whole.
+const MAX_BRANCHES: usize = 64;
+
 impl TextMatcherBuilder {
     /// Registers a pattern (the same source twice gets the same id).
+    ///
+    /// A top-level alternation (`spamhaus|blocked using|\brbl\b`) is split into branches: each
+    /// is found by its own literals and confirmed by its own small regex, so a reply that mentions
+    /// one alternative never runs the others.
     pub(crate) fn add_pattern(&mut self, source: &str) -> Result<u32, String> {
         if let Some(&id) = self.by_source.get(source) {
             return Ok(id);
         }
         // The parser's message repeats the pattern with a caret; its last line says what is wrong.
-        let hir = regex_syntax::ParserBuilder::new()
+        regex_syntax::ParserBuilder::new()
             .case_insensitive(true)
             .build()
             .parse(source)
             .map_err(|e| e.to_string().lines().last().unwrap_or_default().trim().to_string())?;
-        let id = u32::try_from(self.patterns.len()).map_err(|_| "too many patterns".to_string())?;
-        let literals = required_literals(source);
-        // A pattern that is exactly a set of literals is decided by the automaton alone.
+        // Literals come from the pattern as written (lower-cased later), not from its case-folded
+        // form, whose classes (`[sS][pP]...`) would multiply them.
+        let hir = regex_syntax::ParserBuilder::new()
+            .build()
+            .parse(source)
+            .map_err(|e| e.to_string().lines().last().unwrap_or_default().trim().to_string())?;
+        let id = u32::try_from(self.sources.len()).map_err(|_| "too many patterns".to_string())?;
+        let whole = [hir];
+        let parts: &[Hir] = match whole[0].kind() {
+            HirKind::Alternation(branches) if branches.len() <= MAX_BRANCHES => branches,
+            _ => &whole,
+        };
+        for part in parts {
+            self.add_branch(id, part)?;
+        }
+        self.sources.push(source.to_string());
+        self.by_source.insert(source.to_string(), id);
+        Ok(id)
+    }
+
+    fn add_branch(&mut self, pattern: u32, hir: &Hir) -> Result<(), String> {
+        let bid = u32::try_from(self.branches.len()).map_err(|_| "too many patterns".to_string())?;
+        let literals = required_literals(hir);
+        // The branch as a regex of its own, case-insensitive like the whole pattern.
+        let folded = regex_syntax::ParserBuilder::new()
+            .case_insensitive(true)
+            .build()
+            .parse(&hir.to_string())
+            .map_err(|e| e.to_string())?;
+        let max_len = folded.properties().maximum_len();
+        // A branch that is exactly a set of literals is decided by the automaton alone.
         let regex = if literals.as_ref().is_some_and(|(_, exact)| *exact) {
             None
         } else {
@@ -64,22 +112,24 @@ impl TextMatcherBuilder {
             Some(
                 Regex::builder()
                     .configure(config)
-                    .build_from_hir(&hir)
+                    .build_from_hir(&folded)
                     .map_err(|e| e.to_string())?,
             )
         };
         match literals {
-            Some((literals, exact)) => {
+            Some((literals, _)) => {
                 for lit in literals {
-                    self.add_literal(lit, LiteralUse::Pattern { id, exact });
+                    self.add_literal(lit, LiteralUse::Branch(bid));
                 }
             }
-            None => self.unfiltered.push(id),
+            None => self.unfiltered.push(bid),
         }
-        self.patterns.push(regex);
-        self.sources.push(source.to_string());
-        self.by_source.insert(source.to_string(), id);
-        Ok(id)
+        self.branches.push(Branch {
+            pattern,
+            regex,
+            max_len,
+        });
+        Ok(())
     }
 
     /// Registers a provider marker, matched as a literal anywhere in the lower-cased text.
@@ -94,7 +144,9 @@ impl TextMatcherBuilder {
             self.literals.push(literal);
             self.uses.push(Vec::new());
         }
-        self.uses[idx].push(use_);
+        if self.uses[idx].last() != Some(&use_) {
+            self.uses[idx].push(use_);
+        }
     }
 
     pub(crate) fn build(self) -> Result<TextMatcher, String> {
@@ -106,7 +158,7 @@ impl TextMatcherBuilder {
         Ok(TextMatcher {
             automaton,
             uses: self.uses,
-            patterns: self.patterns,
+            branches: self.branches,
             sources: self.sources,
             unfiltered: self.unfiltered,
         })
@@ -134,8 +186,7 @@ fn build_automaton(literals: &[String]) -> Result<AhoCorasick, String> {
 /// pattern matches exactly those strings. `None` when no useful set exists (then the regex runs
 /// on every reply) or when a literal is not ASCII: ASCII literals are safe against the
 /// lower-cased text, other scripts have case rules the prefilter does not model.
-fn required_literals(source: &str) -> Option<(Vec<String>, bool)> {
-    let hir = regex_syntax::ParserBuilder::new().build().parse(source).ok()?;
+fn required_literals(hir: &Hir) -> Option<(Vec<String>, bool)> {
     // The extractor treats look-arounds (`\b`, `^`) as empty: with any, a literal hit is only a hint.
     let no_lookaround = hir.properties().look_set().is_empty();
     let usable = |seq: &Seq| -> Option<(Vec<String>, bool)> {
@@ -153,33 +204,83 @@ fn required_literals(source: &str) -> Option<(Vec<String>, bool)> {
         }
         Some((out, no_lookaround && seq.is_exact()))
     };
-    let prefix = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+    let prefix = Extractor::new().kind(ExtractKind::Prefix).extract(hir);
     // Exact, or long enough to be rare: no need to look inside (which costs time at load).
-    if let Some(found) = usable(&prefix).filter(|(lits, exact)| *exact || shortest(lits) >= GOOD_LITERAL) {
+    if let Some(found) =
+        usable(&prefix).filter(|(lits, exact)| *exact || (shortest(lits) >= GOOD_LITERAL && lits.len() <= 8))
+    {
         return Some(found);
     }
-    // Every part of a top-level concatenation must match, so any part's literals filter the
-    // pattern too: take the part with the longest shortest literal (`\bquota\s+exceeded` is
-    // better found by "exceeded" than by its prefix "quota").
-    let parts: Vec<&Hir> = match hir.kind() {
-        HirKind::Concat(parts) => parts.iter().collect(),
-        _ => vec![&hir],
-    };
-    let mut best: Option<Vec<String>> = usable(&prefix).map(|(lits, _)| lits);
-    let suffix = Extractor::new().kind(ExtractKind::Suffix).extract(&hir);
-    let candidates = parts
-        .into_iter()
-        .map(|part| Extractor::new().kind(ExtractKind::Prefix).extract(part))
-        .chain(std::iter::once(suffix));
-    for seq in candidates {
-        if let Some((lits, _)) = usable(&seq)
-            && best.as_ref().is_none_or(|b| shortest(&lits) > shortest(b))
-        {
-            best = Some(lits);
-        }
-    }
+    let suffix = Extractor::new().kind(ExtractKind::Suffix).extract(hir);
+    let best = [
+        usable(&prefix).map(|(lits, _)| lits),
+        filter_literals(hir),
+        usable(&suffix).map(|(lits, _)| lits),
+    ]
+    .into_iter()
+    .flatten()
+    .reduce(|a, b| if selectivity(&b) > selectivity(&a) { b } else { a });
     // A filter literal is only a hint: the regex still decides.
     best.map(|lits| (lits, false))
+}
+
+/// At most this many literals filter one pattern; a wider alternation runs its regex instead.
+const MAX_FILTER_LITERALS: usize = 128;
+
+/// Literals one of which every match of `hir` contains, as selective as the structure allows:
+/// an alternation needs one set per branch (`(?:ip|host) .* blocked|spamhaus` is filtered by
+/// "blocked" and "spamhaus", not by "ip"), a concatenation takes its most selective part. `None`
+/// when some branch offers nothing usable (a class, a look-around, a non-ASCII literal).
+fn filter_literals(hir: &Hir) -> Option<Vec<String>> {
+    let prefix_of = |h: &Hir| {
+        let seq = Extractor::new().kind(ExtractKind::Prefix).extract(h);
+        let lits = seq.literals()?;
+        let mut out = Vec::with_capacity(lits.len());
+        for lit in lits {
+            let s = std::str::from_utf8(lit.as_bytes()).ok()?;
+            if s.is_empty() || !s.is_ascii() {
+                return None;
+            }
+            out.push(s.to_ascii_lowercase());
+        }
+        (!out.is_empty()).then_some(out)
+    };
+    match hir.kind() {
+        HirKind::Alternation(branches) => {
+            let mut all = Vec::new();
+            for branch in branches {
+                all.extend(filter_literals(branch)?);
+                if all.len() > MAX_FILTER_LITERALS {
+                    return None;
+                }
+            }
+            all.sort_unstable();
+            all.dedup();
+            Some(all)
+        }
+        HirKind::Concat(parts) => {
+            // The whole concatenation's prefix joins adjacent literals ("user unknown"); a
+            // single part may still be more selective ("exceeded" in `quota\s+exceeded`).
+            std::iter::once(prefix_of(hir))
+                .chain(parts.iter().map(filter_literals))
+                .flatten()
+                .reduce(|a, b| if selectivity(&b) > selectivity(&a) { b } else { a })
+        }
+        HirKind::Capture(capture) => filter_literals(&capture.sub),
+        HirKind::Repetition(rep) if rep.min >= 1 => filter_literals(&rep.sub),
+        HirKind::Literal(_) | HirKind::Class(_) => prefix_of(hir),
+        _ => None,
+    }
+}
+
+/// Literals this long are rare enough in replies; beyond it, fewer literals beat longer ones.
+const RARE_ENOUGH: usize = 10;
+
+/// How good a literal set is as a filter: up to `RARE_ENOUGH` bytes the shortest literal counts,
+/// then fewer literals. Every literal is a path in the shared automaton, and a few thousand of
+/// them (cross products like "rate limit has been exceeded") make every scan slower.
+fn selectivity(lits: &[String]) -> (usize, std::cmp::Reverse<usize>) {
+    (shortest(lits).min(RARE_ENOUGH), std::cmp::Reverse(lits.len()))
 }
 
 /// A prefix literal this long is selective enough to filter on.
@@ -193,63 +294,139 @@ fn shortest(lits: &[String]) -> usize {
 pub(crate) struct TextMatcher {
     automaton: Option<AhoCorasick>,
     uses: Vec<Vec<LiteralUse>>,
-    patterns: Vec<Option<Regex>>,
+    branches: Vec<Branch>,
     sources: Vec<String>,
     unfiltered: Vec<u32>,
 }
 
-/// What one scan of a reply found.
-#[derive(Debug, Default)]
-pub(crate) struct TextHits {
-    /// Ids of the patterns that match, sorted.
-    pub matched: Vec<u32>,
+/// What one scan of a reply found: the patterns that may match, confirmed only when asked.
+///
+/// Most patterns whose literal occurs belong to rules that lose before anyone asks (a more
+/// specific rule wins first, or the rule's code does not fit), so their regexes never run.
+pub(crate) struct TextHits<'m> {
+    matcher: &'m TextMatcher,
+    lower: &'m str,
+    /// Ids of the patterns that may match, sorted: a literal of theirs occurs, or they have none.
+    pub possible: Vec<u32>,
+    /// The branches that may match, sorted by id, with where their literals occur.
+    branches: Vec<Candidate>,
     /// The provider whose marker occurs first in the text.
     pub marker: Option<u16>,
 }
 
-impl TextHits {
+/// A branch whose literal occurs, and what is known of it.
+struct Candidate {
+    branch: u32,
+    /// Byte span from the first literal occurrence's start to the last one's end.
+    from: usize,
+    to: usize,
+    /// 0 not yet known, 1 matches, 2 does not.
+    known: Cell<u8>,
+}
+
+impl TextHits<'_> {
+    /// Whether `pattern` matches the text; each branch's regex runs at most once per scan.
     pub(crate) fn is_match(&self, pattern: u32) -> bool {
-        self.matched.binary_search(&pattern).is_ok()
+        let Some(range) = self.branch_range(pattern) else {
+            return false;
+        };
+        self.branches[range].iter().any(|c| self.confirm(c))
+    }
+
+    /// The candidates that belong to `pattern` (its branches are numbered consecutively).
+    fn branch_range(&self, pattern: u32) -> Option<std::ops::Range<usize>> {
+        let branches = &self.matcher.branches;
+        let start = self
+            .branches
+            .partition_point(|c| branches[c.branch as usize].pattern < pattern);
+        let end = start + self.branches[start..].partition_point(|c| branches[c.branch as usize].pattern == pattern);
+        (start < end).then_some(start..end)
+    }
+
+    fn confirm(&self, c: &Candidate) -> bool {
+        match c.known.get() {
+            1 => return true,
+            2 => return false,
+            _ => {}
+        }
+        let branch = &self.matcher.branches[c.branch as usize];
+        let held = match &branch.regex {
+            // No regex: the branch is exactly its literals, and one of them occurred.
+            None => true,
+            Some(regex) => {
+                let text = self.lower;
+                let (mut from, mut to) = match branch.max_len {
+                    Some(len) => (c.from.saturating_sub(len), c.to.saturating_add(len).min(text.len())),
+                    None => (0, text.len()),
+                };
+                while !text.is_char_boundary(from) {
+                    from -= 1;
+                }
+                while !text.is_char_boundary(to) {
+                    to += 1;
+                }
+                // Look-arounds (`\b`) still see the text outside the window.
+                regex.is_match(Input::new(text).range(from..to))
+            }
+        };
+        c.known.set(if held { 1 } else { 2 });
+        held
     }
 }
 
 impl TextMatcher {
     /// Number of distinct patterns.
     pub(crate) fn len(&self) -> usize {
-        self.patterns.len()
+        self.sources.len()
     }
 
-    /// Scans `lower` (the reply's lower-cased text) once and confirms the patterns it may contain.
-    pub(crate) fn scan(&self, lower: &str) -> TextHits {
-        let mut hits = TextHits::default();
-        let mut to_confirm: Vec<u32> = Vec::new();
+    /// Scans `lower` (the reply's lower-cased text) once for every literal and marker.
+    pub(crate) fn scan<'m>(&'m self, lower: &'m str) -> TextHits<'m> {
+        let mut found: Vec<(u32, usize, usize)> = self.unfiltered.iter().map(|&b| (b, 0, lower.len())).collect();
+        let mut marker = None;
         if let Some(ac) = &self.automaton {
             let mut marker_at = usize::MAX;
             for m in ac.find_overlapping_iter(lower) {
                 for use_ in &self.uses[m.pattern().as_usize()] {
                     match *use_ {
-                        LiteralUse::Pattern { id, exact: true } => hits.matched.push(id),
-                        LiteralUse::Pattern { id, exact: false } => to_confirm.push(id),
+                        LiteralUse::Branch(b) => found.push((b, m.start(), m.end())),
                         LiteralUse::Marker(p) if m.start() < marker_at => {
                             marker_at = m.start();
-                            hits.marker = Some(p);
+                            marker = Some(p);
                         }
                         LiteralUse::Marker(_) => {}
                     }
                 }
             }
         }
-        to_confirm.extend_from_slice(&self.unfiltered);
-        to_confirm.sort_unstable();
-        to_confirm.dedup();
-        for id in to_confirm {
-            if self.patterns[id as usize].as_ref().is_some_and(|r| r.is_match(lower)) {
-                hits.matched.push(id);
+        found.sort_unstable_by_key(|&(b, _, _)| b);
+        let mut branches: Vec<Candidate> = Vec::with_capacity(found.len());
+        for (branch, from, to) in found {
+            match branches.last_mut() {
+                Some(last) if last.branch == branch => {
+                    last.from = last.from.min(from);
+                    last.to = last.to.max(to);
+                }
+                _ => branches.push(Candidate {
+                    branch,
+                    from,
+                    to,
+                    known: Cell::new(0),
+                }),
             }
         }
-        hits.matched.sort_unstable();
-        hits.matched.dedup();
-        hits
+        let mut possible: Vec<u32> = branches
+            .iter()
+            .map(|c| self.branches[c.branch as usize].pattern)
+            .collect();
+        possible.dedup();
+        TextHits {
+            matcher: self,
+            lower,
+            possible,
+            branches,
+            marker,
+        }
     }
 
     /// The pattern's source.
@@ -263,19 +440,32 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    fn lits(source: &str) -> Option<(Vec<String>, bool)> {
+        required_literals(
+            &regex_syntax::ParserBuilder::new()
+                .build()
+                .parse(source)
+                .unwrap_or_else(|e| panic!("{e}")),
+        )
+    }
+
     #[test]
     fn literal_sets_are_extracted() {
         assert_eq!(
-            required_literals("user unknown|unknown user"),
+            lits("user unknown|unknown user"),
             Some((vec!["user unknown".into(), "unknown user".into()], true))
         );
-        let (lits, exact) = required_literals(r"\bover quota\b").unwrap_or_default();
-        assert_eq!((lits, exact), (vec!["over quota".to_string()], false));
+        let (found, exact) = lits(r"\bover quota\b").unwrap_or_default();
+        assert_eq!((found, exact), (vec!["over quota".to_string()], false));
         // The longest required part, not the prefix.
-        let (lits, exact) = required_literals(r"\bquota\s+exceeded\b").unwrap_or_default();
-        assert_eq!((lits, exact), (vec!["exceeded".to_string()], false));
+        let (found, exact) = lits(r"\bquota\s+exceeded\b").unwrap_or_default();
+        assert_eq!((found, exact), (vec!["exceeded".to_string()], false));
+        // Each branch of an alternation by its own most selective part, not by its prefix "ip".
+        let (found, _) = lits(r"\b(?:ip|host)\b.{0,40}\b(?:blocked|banned)\b|spamhaus").unwrap_or_default();
+        assert_eq!(found, vec!["banned".to_string(), "blocked".into(), "spamhaus".into()]);
         // Nothing to anchor on: the regex runs for every reply.
-        assert_eq!(required_literals(r"\d+"), None);
+        assert_eq!(lits(r"\d+"), None);
+        assert_eq!(lits(r"spam|\d+ blocked|[a-z]+"), None);
     }
 
     fn matcher(sources: &[&str]) -> TextMatcher {
@@ -289,25 +479,55 @@ mod tests {
     #[test]
     fn scan_finds_exact_filtered_and_unfiltered_patterns() {
         let m = matcher(&["mailbox (is )?full", r"\bquota\b", r"\d{3} rejected", "user unknown"]);
-        let hits = m.scan("mailbox is full: quota exceeded, 550 rejected");
-        assert_eq!(hits.matched, vec![0, 1, 2]);
-        assert!(m.scan("quotas apply").matched.is_empty());
+        let matched = |text: &str| {
+            let hits = m.scan(text);
+            (0..4).filter(|&p| hits.is_match(p)).collect::<Vec<u32>>()
+        };
+        assert_eq!(matched("mailbox is full: quota exceeded, 550 rejected"), vec![0, 1, 2]);
+        assert!(matched("quotas apply").is_empty());
+    }
+
+    const SOURCES: [&str; 10] = [
+        "user unknown|unknown user",
+        r"\bover quota\b",
+        r"mail ?box (is )?full",
+        r"\d{3} denied",
+        "s",
+        "k",
+        r"\bquota\s+exceeded",
+        r"(?:a|b)\s*[0-9]+ kelvin",
+        // Split into branches, each found by its own literal and searched in a window.
+        r"\bdenied\b|\b(?:quota|kelvin).{0,6}\bexceeded\b|^quota",
+        r"(?:ip|host)\b.{0,8}\bdenied|\d+|exceeded\s*$",
+    ];
+
+    /// The matcher and the plain regexes it must agree with, built once for every case.
+    fn under_test() -> &'static (TextMatcher, Vec<Regex>) {
+        static BUILT: std::sync::OnceLock<(TextMatcher, Vec<Regex>)> = std::sync::OnceLock::new();
+        BUILT.get_or_init(|| {
+            let reference = SOURCES
+                .iter()
+                .map(|source| {
+                    Regex::builder()
+                        .syntax(regex_automata::util::syntax::Config::new().case_insensitive(true))
+                        .build(source)
+                        .unwrap_or_else(|e| panic!("{e}"))
+                })
+                .collect();
+            (matcher(&SOURCES), reference)
+        })
     }
 
     proptest! {
-        // The prefilter (and the exact-literal shortcut) must agree with the regex alone.
+        // The prefilter, the exact-literal shortcut, branch splitting and windowed confirmation
+        // must agree with each regex alone.
         #[test]
-        fn scan_agrees_with_plain_regexes(text in "(?:[a-zA-Z ſK0-9.:]|quota|exceeded|kelvin|denied| ){0,30}") {
-            let sources = ["user unknown|unknown user", r"\bover quota\b", r"mail ?box (is )?full", r"\d{3} denied", "s", "k", r"\bquota\s+exceeded", r"(?:a|b)\s*[0-9]+ kelvin"];
-            let m = matcher(&sources);
+        fn scan_agrees_with_plain_regexes(text in "(?:[a-zA-Z ſK0-9.:]|quota|exceeded|kelvin|denied|host| ){0,30}") {
+            let (m, reference) = under_test();
             let lower = crate::reply::lower_for_matching(&text);
             let hits = m.scan(&lower);
-            for (id, source) in sources.iter().enumerate() {
-                let reference = regex_automata::meta::Regex::builder()
-                    .syntax(regex_automata::util::syntax::Config::new().case_insensitive(true))
-                    .build(source)
-                    .unwrap_or_else(|e| panic!("{e}"));
-                prop_assert_eq!(hits.is_match(id as u32), reference.is_match(&lower), "pattern {}", source);
+            for (id, regex) in reference.iter().enumerate() {
+                prop_assert_eq!(hits.is_match(id as u32), regex.is_match(&lower), "pattern {}", SOURCES[id]);
             }
         }
     }
