@@ -51,7 +51,7 @@ fn classify_answers_every_line_in_order_with_errors_in_place() {
     assert_eq!(out[0]["id"], "a");
     assert_eq!(out[0]["category"], "invalid_address");
     assert_eq!(out[0]["suppress_recipient"], true);
-    assert_eq!(out[0]["rule"], "seed/invalid_address/550-5.1.1");
+    assert_eq!(out[0]["rule"], "generic/invalid_address/unknown-user");
     assert_eq!(out[0]["ruleset"]["generation"], 1);
     assert_eq!(out[0]["ruleset"]["digest"].as_str().map(str::len), Some(64));
     for field in [

@@ -133,7 +133,7 @@ async fn classify_answers_with_every_outcome_field() {
     assert!(answer.suppress_recipient);
     assert!(!answer.retryable);
     assert_eq!(answer.responsible(), pb::Responsible::Recipient);
-    assert_eq!(answer.rule_id, "seed/invalid_address/550-5.1.1");
+    assert_eq!(answer.rule_id, "generic/invalid_address/unknown-user");
     assert!(!answer.definition.is_empty() && !answer.summary.is_empty() && !answer.remediation.is_empty());
     assert_eq!((answer.code, answer.enhanced.as_str()), (550, "5.1.1"));
     let version = answer.ruleset.unwrap();
