@@ -87,7 +87,7 @@ class Interop(unittest.TestCase):
         self.assertEqual(answer.category, "invalid_address")
         self.assertTrue(answer.suppress_recipient)
         self.assertEqual(answer.bounce_type, rebound_pb2.BOUNCE_TYPE_HARD)
-        self.assertEqual(answer.rule_id, "seed/invalid_address/550-5.1.1")
+        self.assertEqual(answer.rule_id, "generic/invalid_address/unknown-user")
         self.assertEqual(len(answer.ruleset.digest), 64)
 
     def test_invalid_argument_and_oversize(self):

@@ -182,28 +182,14 @@ fn build_automaton(literals: &[String]) -> Result<AhoCorasick, String> {
     }
 }
 
-/// The literals one of which every match of `source` contains, lower-cased, and whether the
+/// The literals one of which every match of `hir` contains, lower-cased, and whether the
 /// pattern matches exactly those strings. `None` when no useful set exists (then the regex runs
 /// on every reply) or when a literal is not ASCII: ASCII literals are safe against the
 /// lower-cased text, other scripts have case rules the prefilter does not model.
 fn required_literals(hir: &Hir) -> Option<(Vec<String>, bool)> {
     // The extractor treats look-arounds (`\b`, `^`) as empty: with any, a literal hit is only a hint.
     let no_lookaround = hir.properties().look_set().is_empty();
-    let usable = |seq: &Seq| -> Option<(Vec<String>, bool)> {
-        let lits = seq.literals()?;
-        if lits.is_empty() {
-            return None;
-        }
-        let mut out = Vec::with_capacity(lits.len());
-        for lit in lits {
-            let s = std::str::from_utf8(lit.as_bytes()).ok()?;
-            if s.is_empty() || !s.is_ascii() {
-                return None;
-            }
-            out.push(s.to_ascii_lowercase());
-        }
-        Some((out, no_lookaround && seq.is_exact()))
-    };
+    let usable = |seq: &Seq| ascii_literals(seq).map(|lits| (lits, no_lookaround && seq.is_exact()));
     let prefix = Extractor::new().kind(ExtractKind::Prefix).extract(hir);
     // Exact, or long enough to be rare: no need to look inside (which costs time at load).
     if let Some(found) =
@@ -224,6 +210,20 @@ fn required_literals(hir: &Hir) -> Option<(Vec<String>, bool)> {
     best.map(|lits| (lits, false))
 }
 
+/// A finite, non-empty sequence of non-empty ASCII literals, lower-cased; `None` otherwise.
+fn ascii_literals(seq: &Seq) -> Option<Vec<String>> {
+    let lits = seq.literals()?;
+    let mut out = Vec::with_capacity(lits.len());
+    for lit in lits {
+        let s = std::str::from_utf8(lit.as_bytes()).ok()?;
+        if s.is_empty() || !s.is_ascii() {
+            return None;
+        }
+        out.push(s.to_ascii_lowercase());
+    }
+    (!out.is_empty()).then_some(out)
+}
+
 /// At most this many literals filter one pattern; a wider alternation runs its regex instead.
 const MAX_FILTER_LITERALS: usize = 128;
 
@@ -232,19 +232,7 @@ const MAX_FILTER_LITERALS: usize = 128;
 /// "blocked" and "spamhaus", not by "ip"), a concatenation takes its most selective part. `None`
 /// when some branch offers nothing usable (a class, a look-around, a non-ASCII literal).
 fn filter_literals(hir: &Hir) -> Option<Vec<String>> {
-    let prefix_of = |h: &Hir| {
-        let seq = Extractor::new().kind(ExtractKind::Prefix).extract(h);
-        let lits = seq.literals()?;
-        let mut out = Vec::with_capacity(lits.len());
-        for lit in lits {
-            let s = std::str::from_utf8(lit.as_bytes()).ok()?;
-            if s.is_empty() || !s.is_ascii() {
-                return None;
-            }
-            out.push(s.to_ascii_lowercase());
-        }
-        (!out.is_empty()).then_some(out)
-    };
+    let prefix_of = |h: &Hir| ascii_literals(&Extractor::new().kind(ExtractKind::Prefix).extract(h));
     match hir.kind() {
         HirKind::Alternation(branches) => {
             let mut all = Vec::new();

@@ -1,0 +1,67 @@
+//! Time per reply, reply by reply: how the shipped rules' cost spreads over the real replies of
+//! `tests/data/provider_replies.jsonl` and `second_replies.jsonl`. The criterion benchmark
+//! (`benches/engine.rs`) cycles through the first set and reports the mean over it; this one
+//! times each reply on its own, many times over, and prints the median, percentiles and mean of
+//! the per-reply times. Run with `cargo bench --bench per_reply`.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use rebound_engine::{Reply, ReplyInput, RuleSet, RuleSource};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Sample {
+    code: Option<u32>,
+    enhanced: Option<String>,
+    text: String,
+}
+
+/// Classifications per reply: enough for a stable mean at well under a microsecond each.
+const ROUNDS: u32 = 20_000;
+
+fn main() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let source = RuleSource::from_dir(&root.join("rules")).unwrap_or_else(|e| panic!("{e}"));
+    let rules = RuleSet::compile(&source).unwrap_or_else(|e| panic!("{e}"));
+    for file in ["provider_replies.jsonl", "second_replies.jsonl"] {
+        let text = std::fs::read_to_string(root.join("tests/data").join(file)).unwrap_or_default();
+        let samples: Vec<Sample> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        let mut times: Vec<f64> = samples.iter().map(|s| per_classification_ns(&rules, s)).collect();
+        times.sort_by(f64::total_cmp);
+        let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+        let mean = times.iter().sum::<f64>() / times.len() as f64;
+        println!(
+            "{file}: {} replies, {} rules: per reply median {:.0} ns, p90 {:.0} ns, p99 {:.0} ns, max {:.0} ns; mean {:.0} ns",
+            times.len(),
+            rules.rules().len(),
+            at(0.5),
+            at(0.9),
+            at(0.99),
+            at(1.0),
+            mean
+        );
+    }
+}
+
+/// Mean time of one classification of `s`, normalisation included, after a warm-up.
+fn per_classification_ns(rules: &RuleSet, s: &Sample) -> f64 {
+    let input = ReplyInput {
+        code: s.code.unwrap_or(0),
+        enhanced: s.enhanced.as_deref().unwrap_or(""),
+        text: &s.text,
+        ..ReplyInput::default()
+    };
+    let run = |n: u32| {
+        let mut sink = 0;
+        for _ in 0..n {
+            let reply = Reply::parse(std::hint::black_box(&input)).unwrap_or_default();
+            sink += rules.classify(&reply).category.id.len();
+        }
+        std::hint::black_box(sink)
+    };
+    run(ROUNDS / 10);
+    let start = Instant::now();
+    run(ROUNDS);
+    start.elapsed().as_nanos() as f64 / f64::from(ROUNDS)
+}
