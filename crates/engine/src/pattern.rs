@@ -36,6 +36,49 @@ struct Branch {
     /// The longest match in bytes, when bounded: a match lies within this distance of the
     /// literal it contains, so only that window of the text is searched.
     max_len: Option<usize>,
+    /// For a branch that is a literal set between word boundaries (`\bover quota\b`): which
+    /// ends need one. Such a branch is decided where its literal is found, without a regex.
+    bounded: Option<WordBounds>,
+}
+
+/// Word-boundary assertions around a literal set.
+#[derive(Debug, Clone, Copy)]
+struct WordBounds {
+    start: bool,
+    end: bool,
+}
+
+impl WordBounds {
+    /// A literal set between optional `\b`s, as `(bounds, the literal set's HIR)`.
+    fn split(hir: &Hir) -> Option<(WordBounds, Hir)> {
+        use regex_syntax::hir::Look;
+        let HirKind::Concat(parts) = hir.kind() else {
+            return None;
+        };
+        let is_bound = |h: &Hir| matches!(h.kind(), HirKind::Look(Look::WordUnicode));
+        let start = parts.first().is_some_and(is_bound);
+        let end = parts.len() > 1 && parts.last().is_some_and(is_bound);
+        let middle = &parts[usize::from(start)..parts.len() - usize::from(end)];
+        if !(start || end) || middle.is_empty() {
+            return None;
+        }
+        let core = Hir::concat(middle.to_vec());
+        core.properties()
+            .look_set()
+            .is_empty()
+            .then_some((WordBounds { start, end }, core))
+    }
+
+    /// Whether the boundaries hold around `text[from..to]`.
+    fn hold(self, text: &str, from: usize, to: usize) -> bool {
+        // regex-syntax's own `\w` table, as the regexes use; never missing with default features.
+        let word = |c: Option<char>| {
+            c.is_some_and(|c| regex_syntax::try_is_word_character(c).unwrap_or(c.is_alphanumeric() || c == '_'))
+        };
+        let (before, first) = (text[..from].chars().next_back(), text[from..].chars().next());
+        let (last, after) = (text[..to].chars().next_back(), text[to..].chars().next());
+        (!self.start || word(before) != word(first)) && (!self.end || word(last) != word(after))
+    }
 }
 
 /// Patterns and markers as registered; `build` turns them into a [`TextMatcher`].
@@ -91,7 +134,16 @@ impl TextMatcherBuilder {
 
     fn add_branch(&mut self, pattern: u32, hir: &Hir) -> Result<(), String> {
         let bid = u32::try_from(self.branches.len()).map_err(|_| "too many patterns".to_string())?;
-        let literals = required_literals(hir);
+        // `\bword\b`: the literals of the core, exact, with the boundaries checked where found.
+        let bounded_core = WordBounds::split(hir).and_then(|(bounds, core)| {
+            required_literals(&core)
+                .filter(|(_, exact)| *exact)
+                .map(|lits| (bounds, lits))
+        });
+        let (bounded, literals) = match bounded_core {
+            Some((bounds, lits)) => (Some(bounds), Some(lits)),
+            None => (None, required_literals(hir)),
+        };
         // The branch as a regex of its own, case-insensitive like the whole pattern.
         let folded = regex_syntax::ParserBuilder::new()
             .case_insensitive(true)
@@ -128,6 +180,7 @@ impl TextMatcherBuilder {
             pattern,
             regex,
             max_len,
+            bounded,
         });
         Ok(())
     }
@@ -377,7 +430,12 @@ impl TextMatcher {
             for m in ac.find_overlapping_iter(lower) {
                 for use_ in &self.uses[m.pattern().as_usize()] {
                     match *use_ {
-                        LiteralUse::Branch(b) => found.push((b, m.start(), m.end())),
+                        LiteralUse::Branch(b) => {
+                            let bounded = self.branches[b as usize].bounded;
+                            if bounded.is_none_or(|w| w.hold(lower, m.start(), m.end())) {
+                                found.push((b, m.start(), m.end()));
+                            }
+                        }
                         LiteralUse::Marker(p) if m.start() < marker_at => {
                             marker_at = m.start();
                             marker = Some(p);
@@ -475,7 +533,7 @@ mod tests {
         assert!(matched("quotas apply").is_empty());
     }
 
-    const SOURCES: [&str; 10] = [
+    const SOURCES: [&str; 11] = [
         "user unknown|unknown user",
         r"\bover quota\b",
         r"mail ?box (is )?full",
@@ -487,6 +545,8 @@ mod tests {
         // Split into branches, each found by its own literal and searched in a window.
         r"\bdenied\b|\b(?:quota|kelvin).{0,6}\bexceeded\b|^quota",
         r"(?:ip|host)\b.{0,8}\bdenied|\d+|exceeded\s*$",
+        // Literal sets between word boundaries are decided where the literal is found.
+        r"\bkelvin|quota\b|\b(?:ip|host) denied\b",
     ];
 
     /// The matcher and the plain regexes it must agree with, built once for every case.
@@ -510,7 +570,7 @@ mod tests {
         // The prefilter, the exact-literal shortcut, branch splitting and windowed confirmation
         // must agree with each regex alone.
         #[test]
-        fn scan_agrees_with_plain_regexes(text in "(?:[a-zA-Z ſK0-9.:]|quota|exceeded|kelvin|denied|host| ){0,30}") {
+        fn scan_agrees_with_plain_regexes(text in "(?:[a-zA-Z ſK0-9.:_é]|quota|exceeded|kelvin|denied|host|ip| ){0,30}") {
             let (m, reference) = under_test();
             let lower = crate::reply::lower_for_matching(&text);
             let hits = m.scan(&lower);
