@@ -1,10 +1,12 @@
 //! All text patterns of a rule set, matched in one pass over the reply.
 //!
 //! Each regex contributes the literals every match must contain (from `regex-syntax`'s literal
-//! extractor); one Aho-Corasick automaton finds all of them at once. Only patterns whose literal
-//! occurs are confirmed with their regex, and a pattern that is exactly a set of literals needs no
-//! confirmation. So the cost follows the text and the few patterns it mentions, not the rule count.
-//! Provider markers ride in the same automaton.
+//! extractor); one Aho-Corasick automaton finds all of them at once. A top-level alternation is
+//! split into branches, each with its own literals. A branch whose literal occurs is confirmed by
+//! its regex only when a rule that can still win asks, and only in the part of the text its
+//! literal and its longest match allow; a branch that is exactly a set of literals, or one between
+//! word boundaries, needs no regex. So the cost follows the text and the few patterns it mentions,
+//! not the rule count. Provider markers ride in the same automaton.
 
 use std::cell::Cell;
 use std::collections::HashMap;
