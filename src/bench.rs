@@ -32,7 +32,8 @@ pub enum Mode {
 
 #[derive(Args)]
 pub struct BenchArgs {
-    /// Server to load (http://host:port); a server in this process on loopback when absent.
+    /// Server to load (`host:port`, or a URL such as https://host:port); a server in this
+    /// process on loopback when absent.
     #[arg(long)]
     addr: Option<String>,
     /// What to call.
@@ -163,7 +164,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
     let report = runtime.block_on(async {
         let stop_server = CancellationToken::new();
         let (url, server) = match &args.addr {
-            Some(addr) => (addr.clone(), None),
+            // `host:port` as `rebound health --addr` takes it, or a URL (`https://...` for TLS).
+            Some(addr) if addr.contains("://") => (addr.clone(), None),
+            Some(addr) => (format!("http://{addr}"), None),
             None => {
                 let origin = args.rules.clone().map_or(RuleOrigin::Embedded, RuleOrigin::Dir);
                 let state = Arc::new(RuleState::load(origin).map_err(|e| anyhow::anyhow!("{e}"))?);

@@ -1,5 +1,7 @@
 //! Prometheus metrics: names, buckets, and the exporter on its own port.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -65,11 +67,32 @@ pub fn request(method: &'static str, code: tonic::Code, elapsed: Duration) {
     metrics::histogram!("rebound_request_duration_seconds", "method" => method).record(elapsed.as_secs_f64());
 }
 
+/// Counter handles by rule id, each with the category it was made for.
+type ClassificationHandles = HashMap<Box<str>, (Box<str>, metrics::Counter)>;
+
+thread_local! {
+    /// `rebound_classifications_total` handles by rule id (with the category they were made for):
+    /// a classification then neither builds label strings nor looks them up in the registry.
+    /// Per thread, so the hot path takes no lock; a handle is a reference to the shared counter.
+    static CLASSIFICATIONS: RefCell<ClassificationHandles> = RefCell::new(HashMap::new());
+}
+
 /// One classified reply.
 pub fn classification(outcome: &Outcome<'_>) {
-    let rule = outcome.rule_id().to_string();
-    metrics::counter!("rebound_classifications_total", "category" => outcome.category.id.clone(), "rule" => rule)
-        .increment(1);
+    let (rule, category) = (outcome.rule_id(), outcome.category.id.as_str());
+    CLASSIFICATIONS.with_borrow_mut(|handles| match handles.get(rule) {
+        // A reload may move a rule id to another category: then it needs its own series.
+        Some((made_for, counter)) if **made_for == *category => counter.increment(1),
+        _ => {
+            let counter = metrics::counter!(
+                "rebound_classifications_total",
+                "category" => category.to_string(),
+                "rule" => rule.to_string()
+            );
+            counter.increment(1);
+            handles.insert(rule.into(), (category.into(), counter));
+        }
+    });
     if outcome.script_errors > 0 {
         metrics::counter!("rebound_script_errors_total").increment(u64::from(outcome.script_errors));
     }
