@@ -35,8 +35,8 @@ struct Branch {
     pattern: u32,
     /// `None` when the branch is exactly its literals: finding one is the match.
     regex: Option<Regex>,
-    /// The longest match in bytes, when bounded: a match lies within this distance of the
-    /// literal it contains, so only that window of the text is searched.
+    /// For a branch with a regex, its longest match in bytes when bounded: a match lies within
+    /// this distance of the literal it contains, so only that window of the text is searched.
     max_len: Option<usize>,
     /// For a branch that is a literal set between word boundaries (`\bover quota\b`): which
     /// ends need one. Such a branch is decided where its literal is found, without a regex.
@@ -108,14 +108,9 @@ impl TextMatcherBuilder {
         if let Some(&id) = self.by_source.get(source) {
             return Ok(id);
         }
-        // The parser's message repeats the pattern with a caret; its last line says what is wrong.
-        regex_syntax::ParserBuilder::new()
-            .case_insensitive(true)
-            .build()
-            .parse(source)
-            .map_err(|e| e.to_string().lines().last().unwrap_or_default().trim().to_string())?;
         // Literals come from the pattern as written (lower-cased later), not from its case-folded
-        // form, whose classes (`[sS][pP]...`) would multiply them.
+        // form, whose classes (`[sS][pP]...`) would multiply them; each branch is folded below.
+        // The parser's message repeats the pattern with a caret; its last line says what is wrong.
         let hir = regex_syntax::ParserBuilder::new()
             .build()
             .parse(source)
@@ -146,29 +141,27 @@ impl TextMatcherBuilder {
             Some((bounds, lits)) => (Some(bounds), Some(lits)),
             None => (None, required_literals(hir)),
         };
-        // The branch as a regex of its own, case-insensitive like the whole pattern.
-        let folded = regex_syntax::ParserBuilder::new()
-            .case_insensitive(true)
-            .build()
-            .parse(&hir.to_string())
-            .map_err(|e| e.to_string())?;
-        let max_len = folded.properties().maximum_len();
-        // A branch that is exactly a set of literals is decided by the automaton alone.
-        let regex = if literals.as_ref().is_some_and(|(_, exact)| *exact) {
-            None
+        // A branch that is exactly a set of literals is decided by the automaton alone; any other
+        // gets a regex of its own, case-insensitive like the whole pattern.
+        let (regex, max_len) = if literals.as_ref().is_some_and(|(_, exact)| *exact) {
+            (None, None)
         } else {
+            let folded = regex_syntax::ParserBuilder::new()
+                .case_insensitive(true)
+                .build()
+                .parse(&hir.to_string())
+                .map_err(|e| e.to_string())?;
             // Lazy DFA only, and no prefilter of its own (ours ran first): a full DFA per pattern
             // made reloading thousands of rules slow and buys little on texts this short.
             let config = Regex::config()
                 .dfa(false)
                 .auto_prefilter(false)
                 .nfa_size_limit(Some(REGEX_SIZE_LIMIT));
-            Some(
-                Regex::builder()
-                    .configure(config)
-                    .build_from_hir(&folded)
-                    .map_err(|e| e.to_string())?,
-            )
+            let regex = Regex::builder()
+                .configure(config)
+                .build_from_hir(&folded)
+                .map_err(|e| e.to_string())?;
+            (Some(regex), folded.properties().maximum_len())
         };
         match literals {
             Some((literals, _)) => {
