@@ -1,33 +1,15 @@
 //! Engine benchmarks: classifying real provider replies with the shipped rules, and with
 //! thousands of extra synthetic rules, one reply per iteration (normalisation included).
 
+mod replies;
 mod synthetic;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use rebound_engine::{Reply, ReplyInput, RuleSet, RuleSource};
-use serde::Deserialize;
+use rebound_engine::{Reply, RuleSet, RuleSource};
 
-#[derive(Deserialize)]
-struct Sample {
-    code: Option<u32>,
-    enhanced: Option<String>,
-    text: String,
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn samples() -> Vec<Sample> {
-    let text = std::fs::read_to_string(root().join("tests/data/provider_replies.jsonl")).unwrap_or_default();
-    text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
-}
-
-fn shipped_source() -> RuleSource {
-    RuleSource::from_dir(&root().join("rules")).unwrap_or_else(|e| panic!("{e}"))
-}
+use replies::{Sample, shipped_source};
 
 /// The shipped rules plus `extra` synthetic ones.
 fn rules_with(extra: usize) -> RuleSet {
@@ -53,20 +35,14 @@ fn classify_each(c: &mut Criterion, name: &str, extra: usize, samples: &[Sample]
         b.iter(|| {
             let s = &samples[i % samples.len()];
             i += 1;
-            let input = ReplyInput {
-                code: s.code.unwrap_or(0),
-                enhanced: s.enhanced.as_deref().unwrap_or(""),
-                text: &s.text,
-                ..ReplyInput::default()
-            };
-            let reply = Reply::parse(&input).unwrap_or_default();
+            let reply = Reply::parse(&s.input()).unwrap_or_default();
             rules.classify(&reply).category.id.len()
         })
     });
 }
 
 fn classify(c: &mut Criterion) {
-    let samples = samples();
+    let samples = replies::load("provider_replies.jsonl");
     assert_eq!(samples.len(), 121, "tests/data/provider_replies.jsonl");
     classify_each(c, "classify/shipped", 0, &samples);
     classify_each(c, "classify/shipped+10k", 10_000, &samples);

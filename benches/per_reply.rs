@@ -4,29 +4,21 @@
 //! times each reply on its own, many times over, and prints the median, percentiles and mean of
 //! the per-reply times. Run with `cargo bench --bench per_reply`.
 
-use std::path::PathBuf;
+mod replies;
+
 use std::time::Instant;
 
-use rebound_engine::{Reply, ReplyInput, RuleSet, RuleSource};
-use serde::Deserialize;
+use rebound_engine::{Reply, RuleSet};
 
-#[derive(Deserialize)]
-struct Sample {
-    code: Option<u32>,
-    enhanced: Option<String>,
-    text: String,
-}
+use replies::Sample;
 
 /// Classifications per reply: enough for a stable mean at well under a microsecond each.
 const ROUNDS: u32 = 20_000;
 
 fn main() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let source = RuleSource::from_dir(&root.join("rules")).unwrap_or_else(|e| panic!("{e}"));
-    let rules = RuleSet::compile(&source).unwrap_or_else(|e| panic!("{e}"));
+    let rules = RuleSet::compile(&replies::shipped_source()).unwrap_or_else(|e| panic!("{e}"));
     for file in ["provider_replies.jsonl", "second_replies.jsonl"] {
-        let text = std::fs::read_to_string(root.join("tests/data").join(file)).unwrap_or_default();
-        let samples: Vec<Sample> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        let samples = replies::load(file);
         let mut times: Vec<f64> = samples.iter().map(|s| per_classification_ns(&rules, s)).collect();
         times.sort_by(f64::total_cmp);
         let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
@@ -46,12 +38,7 @@ fn main() {
 
 /// Mean time of one classification of `s`, normalisation included, after a warm-up.
 fn per_classification_ns(rules: &RuleSet, s: &Sample) -> f64 {
-    let input = ReplyInput {
-        code: s.code.unwrap_or(0),
-        enhanced: s.enhanced.as_deref().unwrap_or(""),
-        text: &s.text,
-        ..ReplyInput::default()
-    };
+    let input = s.input();
     let run = |n: u32| {
         let mut sink = 0;
         for _ in 0..n {
