@@ -69,6 +69,14 @@ pub struct BenchArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
+    /// Send at most this many requests per second in all (replies per second in stream mode),
+    /// spread evenly over the workers; latency then counts from when each was due, so a server
+    /// that falls behind shows it. As fast as answers come when absent.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Also write the latency distribution (percentile, µs) as JSON to this file.
+    #[arg(long)]
+    histogram: Option<PathBuf>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -131,6 +139,19 @@ pub struct Report {
     connections: usize,
     concurrency: usize,
     baseline: bool,
+    /// The --rate asked for, if any.
+    rate: Option<f64>,
+}
+
+/// The latency distribution of one run, for plotting.
+#[derive(Serialize)]
+struct Distribution<'a> {
+    mode: Mode,
+    baseline: bool,
+    rate: Option<f64>,
+    classifications_per_sec: f64,
+    /// `[percentile, µs]` pairs from 0 to 99.999.
+    latency_us: &'a [(f64, u64)],
 }
 
 /// One worker's tally.
@@ -240,23 +261,22 @@ async fn load(args: &BenchArgs, url: &str, replies: Arc<Vec<pb::ClassifyRequest>
         let replies = Arc::clone(&replies);
         let budget = Arc::clone(&budget);
         let (mode, batch_size, window) = (args.mode, args.batch_size.max(1), args.window.max(1));
+        let pace = Pace::new(args.rate, args.concurrency.max(1), w);
         workers.push(tokio::spawn(async move {
-            let take = || {
-                budget
-                    .fetch_update(
-                        std::sync::atomic::Ordering::Relaxed,
-                        std::sync::atomic::Ordering::Relaxed,
-                        |b| b.checked_sub(1),
-                    )
-                    .is_ok()
+            let mut worker = Worker {
+                replies: &replies,
+                next: w,
+                deadline,
+                budget: &budget,
+                pace,
+                tally: Tally::new()?,
             };
-            let mut tally = Tally::new()?;
             match mode {
-                Mode::Unary => unary(client, &replies, w, deadline, take, &mut tally).await,
-                Mode::Batch => batch(client, &replies, w, batch_size, deadline, take, &mut tally).await,
-                Mode::Stream => stream(client, &replies, w, window, deadline, take, &mut tally).await,
+                Mode::Unary => unary(client, &mut worker).await,
+                Mode::Batch => batch(client, &mut worker, batch_size).await,
+                Mode::Stream => stream(client, &mut worker, window).await,
             }
-            anyhow::Ok(tally)
+            anyhow::Ok(worker.tally)
         }));
     }
     let mut total = Tally::new()?;
@@ -269,6 +289,24 @@ async fn load(args: &BenchArgs, url: &str, replies: Arc<Vec<pb::ClassifyRequest>
     }
     let seconds = started.elapsed().as_secs_f64();
     let q = |p: f64| total.latency.value_at_quantile(p) as f64;
+    if let Some(path) = &args.histogram {
+        // Ten points per decade of 1 - p, up to 99.999%: the tail is where modes differ.
+        let latency_us: Vec<(f64, u64)> = (0..=50)
+            .map(|k| {
+                let p = 1.0 - 10f64.powf(-f64::from(k) / 10.0);
+                (p * 100.0, total.latency.value_at_quantile(p))
+            })
+            .collect();
+        let distribution = Distribution {
+            mode: args.mode,
+            baseline: args.baseline,
+            rate: args.rate,
+            classifications_per_sec: total.classifications as f64 / seconds,
+            latency_us: &latency_us,
+        };
+        std::fs::write(path, serde_json::to_string_pretty(&distribution)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     Ok(Report {
         mode: args.mode,
         requests_per_sec: total.requests as f64 / seconds,
@@ -284,111 +322,181 @@ async fn load(args: &BenchArgs, url: &str, replies: Arc<Vec<pb::ClassifyRequest>
         connections: args.connections,
         concurrency: args.concurrency,
         baseline: args.baseline,
+        rate: args.rate,
     })
 }
 
-async fn unary(
-    mut client: ClassifierClient<Channel>,
-    replies: &[pb::ClassifyRequest],
-    worker: usize,
-    deadline: Instant,
-    take: impl Fn() -> bool,
-    tally: &mut Tally,
-) {
-    let mut i = worker;
-    while Instant::now() < deadline && take() {
-        let started = Instant::now();
-        match client.classify(replies[i % replies.len()].clone()).await {
-            Ok(_) => tally.classifications += 1,
-            Err(_) => tally.errors += 1,
+/// Spaces one worker's sends to its share of `--rate`; without a rate it never waits.
+struct Pace {
+    next: Instant,
+    every: Option<Duration>,
+}
+
+impl Pace {
+    fn new(rate: Option<f64>, workers: usize, worker: usize) -> Pace {
+        let every = rate
+            .filter(|r| r.is_finite() && *r > 0.0)
+            .map(|r| Duration::from_secs_f64(workers as f64 / r));
+        // Workers start spread over one interval, so their sends do not come in bursts.
+        let offset = every.map_or(Duration::ZERO, |e| e.mul_f64(worker as f64 / workers as f64));
+        Pace {
+            next: Instant::now() + offset,
+            every,
         }
-        tally.record(started);
-        tally.requests += 1;
-        i += 1;
+    }
+
+    /// Waits for the next send and returns the instant latency counts from: when the send was
+    /// due if the worker is behind schedule (so a server that stalls cannot hide its queue), else
+    /// when it woke (so tokio's millisecond timer slack is not counted as server latency).
+    async fn due(&mut self) -> Instant {
+        /// More than the timer's slack: beyond this, the worker is behind, not late to wake.
+        const BEHIND: Duration = Duration::from_millis(2);
+        let Some(every) = self.every else {
+            return Instant::now();
+        };
+        // Cancel-safe: the slot is only used up once the wait completes.
+        let due = self.next;
+        tokio::time::sleep_until(due.into()).await;
+        self.next += every;
+        let now = Instant::now();
+        if now.duration_since(due) > BEHIND { due } else { now }
     }
 }
 
-async fn batch(
-    mut client: ClassifierClient<Channel>,
-    replies: &[pb::ClassifyRequest],
-    worker: usize,
-    size: usize,
+/// One worker's share of the run: its replies, limits, pace and tally.
+struct Worker<'a> {
+    replies: &'a [pb::ClassifyRequest],
+    /// Index of the next reply to send (cycling).
+    next: usize,
     deadline: Instant,
-    take: impl Fn() -> bool,
-    tally: &mut Tally,
-) {
-    let mut i = worker;
-    while Instant::now() < deadline && take() {
-        let items: Vec<_> = (0..size).map(|k| replies[(i + k) % replies.len()].clone()).collect();
-        i += size;
-        let started = Instant::now();
+    /// Requests left for all workers together (`--requests`).
+    budget: &'a std::sync::atomic::AtomicU64,
+    pace: Pace,
+    tally: Tally,
+}
+
+impl Worker<'_> {
+    /// Whether another request may go: before the deadline and within the request budget.
+    fn may_send(&self) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        Instant::now() < self.deadline && self.budget.fetch_update(Relaxed, Relaxed, |b| b.checked_sub(1)).is_ok()
+    }
+
+    fn next_reply(&mut self) -> pb::ClassifyRequest {
+        let reply = self.replies[self.next % self.replies.len()].clone();
+        self.next += 1;
+        reply
+    }
+}
+
+async fn unary(mut client: ClassifierClient<Channel>, w: &mut Worker<'_>) {
+    while w.may_send() {
+        let reply = w.next_reply();
+        let started = w.pace.due().await;
+        match client.classify(reply).await {
+            Ok(_) => w.tally.classifications += 1,
+            Err(_) => w.tally.errors += 1,
+        }
+        w.tally.record(started);
+        w.tally.requests += 1;
+    }
+}
+
+async fn batch(mut client: ClassifierClient<Channel>, w: &mut Worker<'_>, size: usize) {
+    while w.may_send() {
+        let items: Vec<_> = (0..size).map(|_| w.next_reply()).collect();
+        let started = w.pace.due().await;
         match client.classify_batch(pb::ClassifyBatchRequest { items }).await {
             Ok(r) => {
                 let r = r.into_inner();
                 let bad = r.items.iter().filter(|a| a.error.is_some()).count() as u64;
-                tally.classifications += r.items.len() as u64 - bad;
-                tally.errors += bad;
+                w.tally.classifications += r.items.len() as u64 - bad;
+                w.tally.errors += bad;
             }
-            Err(_) => tally.errors += 1,
+            Err(_) => w.tally.errors += 1,
         }
-        tally.record(started);
-        tally.requests += 1;
+        w.tally.record(started);
+        w.tally.requests += 1;
     }
 }
 
 /// Keeps `window` replies in flight on one stream; latency is send to answer, per reply.
-async fn stream(
-    mut client: ClassifierClient<Channel>,
-    replies: &[pb::ClassifyRequest],
-    worker: usize,
-    window: usize,
-    deadline: Instant,
-    take: impl Fn() -> bool,
-    tally: &mut Tally,
-) {
+async fn stream(mut client: ClassifierClient<Channel>, w: &mut Worker<'_>, window: usize) {
     let (tx, rx) = mpsc::channel(window);
     let mut answers = match client.classify_stream(ReceiverStream::new(rx)).await {
         Ok(r) => r.into_inner(),
         Err(_) => {
-            tally.errors += 1;
+            w.tally.errors += 1;
             return;
         }
     };
     let mut sent_at = std::collections::VecDeque::with_capacity(window);
-    let mut i = worker;
     let mut open = true;
     loop {
-        while open && sent_at.len() < window {
-            if Instant::now() >= deadline || !take() {
-                open = false;
+        if w.pace.every.is_none() {
+            // Unpaced: fill the window, then wait for one answer.
+            while open && sent_at.len() < window {
+                if !w.may_send() {
+                    open = false;
+                    break;
+                }
+                sent_at.push_back(Instant::now());
+                if tx.send(w.next_reply()).await.is_err() {
+                    open = false;
+                }
+            }
+            if sent_at.is_empty() || !answered(answers.next().await, &mut sent_at, &mut w.tally) {
                 break;
             }
-            sent_at.push_back(Instant::now());
-            if tx.send(replies[i % replies.len()].clone()).await.is_err() {
-                open = false;
-            }
-            i += 1;
+            continue;
         }
-        if !open && sent_at.is_empty() {
-            break;
-        }
-        match answers.next().await {
-            Some(Ok(a)) => {
-                if a.error.is_some() {
-                    tally.errors += 1;
-                } else {
-                    tally.classifications += 1;
+        let can_send = open && sent_at.len() < window;
+        // Paced: answers first when there are any, so waiting to send never delays reading them.
+        tokio::select! {
+            biased;
+            answer = answers.next(), if !sent_at.is_empty() => {
+                if !answered(answer, &mut sent_at, &mut w.tally) {
+                    break;
                 }
-                if let Some(t) = sent_at.pop_front() {
-                    tally.record(t);
+            }
+            due = w.pace.due(), if can_send => {
+                if !w.may_send() {
+                    open = false;
+                    continue;
                 }
-                tally.requests += 1;
+                sent_at.push_back(due);
+                if tx.send(w.next_reply()).await.is_err() {
+                    open = false;
+                }
             }
-            Some(Err(_)) | None => {
-                tally.errors += sent_at.len() as u64;
-                break;
-            }
+            else => break,
         }
     }
     drop(tx);
+}
+
+/// Tallies one answer of a stream against the oldest reply in flight; false when the stream ended.
+fn answered(
+    answer: Option<Result<pb::ClassifyResponse, tonic::Status>>,
+    sent_at: &mut std::collections::VecDeque<Instant>,
+    tally: &mut Tally,
+) -> bool {
+    match answer {
+        Some(Ok(a)) => {
+            if a.error.is_some() {
+                tally.errors += 1;
+            } else {
+                tally.classifications += 1;
+            }
+            if let Some(t) = sent_at.pop_front() {
+                tally.record(t);
+            }
+            tally.requests += 1;
+            true
+        }
+        Some(Err(_)) | None => {
+            tally.errors += sent_at.len() as u64;
+            false
+        }
+    }
 }

@@ -63,3 +63,35 @@ fn every_mode_reports_throughput_latency_and_errors() {
         (Some(true), Some(0))
     );
 }
+
+#[test]
+fn rate_paces_sends_and_histogram_writes_the_distribution() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("latency.json");
+    for mode in ["unary", "stream"] {
+        // 100 a second for one second: the schedule allows about 100 sends, never thousands.
+        let report = bench(&[
+            "--mode",
+            mode,
+            "--rate",
+            "100",
+            "--duration",
+            "1s",
+            "--concurrency",
+            "4",
+            "--histogram",
+            file.to_str().unwrap(),
+        ]);
+        assert_eq!(report["rate"], 100.0, "{report}");
+        assert_eq!(report["errors"], 0, "{report}");
+        let sent = report["requests"].as_u64().unwrap();
+        assert!((10..=110).contains(&sent), "{mode}: {sent} requests at 100/s in 1 s");
+        let written: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        assert_eq!(written["mode"], mode);
+        let points = written["latency_us"].as_array().unwrap();
+        assert_eq!(points.len(), 51, "0% to 99.999% in tenths of a decade");
+        let latencies: Vec<u64> = points.iter().map(|p| p[1].as_u64().unwrap()).collect();
+        assert!(latencies.windows(2).all(|w| w[0] <= w[1]), "{latencies:?}");
+        assert_eq!(points[50][0].as_f64().map(|p| (p * 1000.0).round()), Some(99_999.0));
+    }
+}
