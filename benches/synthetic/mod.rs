@@ -1,6 +1,8 @@
 //! Synthetic rule sets for benchmarks: realistic mixes of what operators add on top of the
 //! shipped rules. Deterministic (a fixed xorshift seed), so runs compare.
 
+use std::path::PathBuf;
+
 /// Words bounce texts are made of; phrases start with one, as operators' patterns do.
 const BOUNCE_WORDS: &[&str] = &[
     "mailbox",
@@ -72,25 +74,35 @@ const CATEGORIES: &[&str] = &[
 ];
 const CODES: &[u16] = &[421, 450, 451, 452, 550, 551, 552, 553, 554];
 
-/// `count` rules as one YAML file. The mix: 40% text rules (literal phrases, word-bounded
-/// tokens, alternations, gapped regexes; half also pinned to a code), 30% exact code and enhanced
-/// code, 15% enhanced wildcards, 15% codes only. Each has its own priority so no two are equal,
-/// and all rank above the shipped generic wording, as operators' additions are meant to.
-pub fn rules_yaml(count: usize, seed: u64) -> String {
+/// Rules per file: one rule file's YAML parse budget (250,000 nodes) holds about 20,000 of these,
+/// and operators split large sets anyway.
+const RULES_PER_FILE: usize = 10_000;
+
+/// `count` rules as YAML files under `synthetic/`. The mix: 40% text rules (literal phrases,
+/// word-bounded tokens, alternations, gapped regexes; half also pinned to a code), 30% exact code
+/// and enhanced code, 15% enhanced wildcards, 15% codes only. Each has its own priority so no two
+/// are equal, and all rank above the shipped generic wording, as operators' additions are meant to.
+pub fn rule_files(count: usize, seed: u64) -> Vec<(PathBuf, String)> {
     generate(count, seed, false)
 }
 
 /// The same mix as operators would ship it for a reload: every rule pinned to a token of its own
 /// (so none takes over another rule's replies) and carrying an example that `check` verifies.
-pub fn rules_yaml_with_examples(count: usize, seed: u64) -> String {
+pub fn rule_files_with_examples(count: usize, seed: u64) -> Vec<(PathBuf, String)> {
     generate(count, seed, true)
 }
 
-fn generate(count: usize, seed: u64, pinned: bool) -> String {
+fn generate(count: usize, seed: u64, pinned: bool) -> Vec<(PathBuf, String)> {
     let mut rng = Rng::new(seed);
-    let mut out = String::with_capacity(count * 200);
-    out.push_str("rules:\n");
+    let mut files = Vec::new();
+    let mut out = String::new();
     for i in 0..count {
+        if i % RULES_PER_FILE == 0 {
+            if !out.is_empty() {
+                files.push(std::mem::take(&mut out));
+            }
+            out.push_str("rules:\n");
+        }
         let category = rng.pick(CATEGORIES);
         let code = CODES[rng.below(CODES.len() as u64) as usize];
         let class = code / 100;
@@ -141,5 +153,12 @@ fn generate(count: usize, seed: u64, pinned: bool) -> String {
             out.push_str(&format!("    examples: [\"{example}\"]\n"));
         }
     }
-    out
+    if !out.is_empty() {
+        files.push(out);
+    }
+    files
+        .into_iter()
+        .enumerate()
+        .map(|(n, yaml)| (PathBuf::from(format!("synthetic/part-{n:03}.yaml")), yaml))
+        .collect()
 }
