@@ -180,6 +180,12 @@ impl Tally {
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
+    if let Some(rate) = args.rate {
+        anyhow::ensure!(
+            rate.is_finite() && rate >= 0.01,
+            "--rate {rate}: give a number of requests per second, at least 0.01"
+        );
+    }
     let replies = Arc::new(load_replies(args.input.as_ref())?);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let report = runtime.block_on(async {
@@ -334,9 +340,8 @@ struct Pace {
 
 impl Pace {
     fn new(rate: Option<f64>, workers: usize, worker: usize) -> Pace {
-        let every = rate
-            .filter(|r| r.is_finite() && *r > 0.0)
-            .map(|r| Duration::from_secs_f64(workers as f64 / r));
+        // `run` has checked the rate: finite and at least 0.01, so the interval is finite too.
+        let every = rate.map(|r| Duration::from_secs_f64(workers as f64 / r));
         // Workers start spread over one interval, so their sends do not come in bursts.
         let offset = every.map_or(Duration::ZERO, |e| e.mul_f64(worker as f64 / workers as f64));
         Pace {

@@ -94,4 +94,16 @@ fn rate_paces_sends_and_histogram_writes_the_distribution() {
         assert!(latencies.windows(2).all(|w| w[0] <= w[1]), "{latencies:?}");
         assert_eq!(points[50][0].as_f64().map(|p| (p * 1000.0).round()), Some(99_999.0));
     }
+    for bad in ["0", "-5", "NaN", "inf"] {
+        let (out, _) = run_guarded(
+            rebound().args(["bench", "--requests", "1", &format!("--rate={bad}")]),
+            Duration::from_secs(60),
+        );
+        assert!(!out.status.success(), "--rate {bad} was accepted");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("--rate") && stderr.contains("requests per second"),
+            "{stderr}"
+        );
+    }
 }
