@@ -214,7 +214,9 @@ impl TextMatcherBuilder {
 }
 
 /// A full DFA scans fastest but grows with the literal count; past a memory budget the
-/// builder's own choice (a contiguous NFA) keeps large rule sets small.
+/// builder's own choice (a contiguous NFA) keeps large rule sets small. The DFA is not even built
+/// when an upper bound on its size (a state per literal byte, a row per byte class) is far over
+/// the budget: with 100,000 rules that build was a third of the load's time and its peak memory.
 fn build_automaton(literals: &[String]) -> Result<AhoCorasick, String> {
     const DFA_MEMORY_BUDGET: usize = 16 << 20;
     let builder = |kind| {
@@ -224,6 +226,17 @@ fn build_automaton(literals: &[String]) -> Result<AhoCorasick, String> {
             .build(literals)
             .map_err(|e| e.to_string())
     };
+    let mut seen = [false; 256];
+    for byte in literals.iter().flat_map(|l| l.bytes()) {
+        seen[usize::from(byte)] = true;
+    }
+    // One more class for the bytes no literal has; rows are padded to a power of two.
+    let row = (seen.iter().filter(|&&s| s).count() + 1).next_power_of_two() * 4;
+    let states = 1 + literals.iter().map(String::len).sum::<usize>();
+    // Shared prefixes make the bound loose (about 2x for the shipped rules): allow for that.
+    if states.saturating_mul(row) > 4 * DFA_MEMORY_BUDGET {
+        return builder(None);
+    }
     match builder(Some(AhoCorasickKind::DFA)) {
         Ok(dfa) if dfa.memory_usage() <= DFA_MEMORY_BUDGET => Ok(dfa),
         _ => builder(None),
