@@ -33,6 +33,10 @@ pub struct ServeArgs {
     /// Address of the Prometheus metrics endpoint (`/metrics`); "off" to disable.
     #[arg(long, env = "REBOUND_METRICS_LISTEN", default_value = "0.0.0.0:9464")]
     metrics_listen: String,
+    /// Label `rebound_classifications_total` with the deciding rule as well as the category. A
+    /// series exists per rule that has fired; turn it off for rule sets of many thousands of rules.
+    #[arg(long, env = "REBOUND_METRICS_RULE_LABEL", default_value_t = true, action = clap::ArgAction::Set)]
+    metrics_rule_label: bool,
     /// Server certificate (PEM); with --tls-key turns TLS on.
     #[arg(long, env = "REBOUND_TLS_CERT", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -146,7 +150,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 .metrics_listen
                 .parse()
                 .with_context(|| format!("--metrics-listen {:?}", args.metrics_listen))?;
-            rebound::server::metrics::install(addr)?;
+            rebound::server::metrics::install(addr, args.metrics_rule_label)?;
             tracing::info!(%addr, "metrics on /metrics");
         }
         let server = BoundServer::bind(config, state)?;

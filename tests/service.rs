@@ -144,6 +144,38 @@ async fn metrics_move_and_logs_are_json() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn classifications_are_counted_by_category_alone_without_the_rule_label() {
+    let process = start(&["--metrics-rule-label", "false"]);
+    let mut client = ClassifierClient::connect(format!("http://{}", process.addr))
+        .await
+        .unwrap();
+    for text in [
+        "552 5.2.2 Mailbox full",
+        "552 5.2.2 Mailbox full",
+        "550 5.1.1 User unknown",
+    ] {
+        let request = pb::ClassifyRequest {
+            text: text.into(),
+            ..Default::default()
+        };
+        client.classify(request).await.unwrap();
+    }
+    let after = scrape(process.metrics);
+    assert_eq!(
+        sample(&after, r#"rebound_classifications_total{category="mailbox_full"} "#),
+        2.0,
+        "{after}"
+    );
+    assert_eq!(
+        sample(&after, r#"rebound_classifications_total{category="invalid_address"} "#),
+        1.0,
+        "{after}"
+    );
+    assert!(!after.contains("rule=\""), "{after}");
+    drop(process);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_with_an_open_stream_ends_within_the_drain_deadline() {
     let mut process = start(&["--drain-timeout", "2s"]);
     let mut client = ClassifierClient::connect(format!("http://{}", process.addr))

@@ -3,6 +3,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use metrics_exporter_prometheus::PrometheusBuilder;
@@ -15,8 +16,14 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 ];
 
+/// Whether `rebound_classifications_total` carries a `rule` label; set by [`install`].
+static RULE_LABEL: AtomicBool = AtomicBool::new(true);
+
 /// Serves `/metrics` (Prometheus text) on `addr`. Call once per process, inside the runtime.
-pub fn install(addr: SocketAddr) -> anyhow::Result<()> {
+/// Without `rule_label`, classifications are counted by category alone: one series per category
+/// instead of one per rule that fired, for rule sets of many thousands of rules.
+pub fn install(addr: SocketAddr, rule_label: bool) -> anyhow::Result<()> {
+    RULE_LABEL.store(rule_label, Ordering::Relaxed);
     PrometheusBuilder::new()
         .with_http_listener(addr)
         .set_buckets(LATENCY_BUCKETS)?
@@ -67,7 +74,8 @@ pub fn request(method: &'static str, code: tonic::Code, elapsed: Duration) {
     metrics::histogram!("rebound_request_duration_seconds", "method" => method).record(elapsed.as_secs_f64());
 }
 
-/// Counter handles by rule id, each with the category it was made for.
+/// Counter handles by rule id (by category without the rule label), each with the category it
+/// was made for.
 type ClassificationHandles = HashMap<Box<str>, (Box<str>, metrics::Counter)>;
 
 thread_local! {
@@ -80,17 +88,23 @@ thread_local! {
 /// One classified reply.
 pub fn classification(outcome: &Outcome<'_>) {
     let (rule, category) = (outcome.rule_id(), outcome.category.id.as_str());
-    CLASSIFICATIONS.with_borrow_mut(|handles| match handles.get(rule) {
+    let by_rule = RULE_LABEL.load(Ordering::Relaxed);
+    let key = if by_rule { rule } else { category };
+    CLASSIFICATIONS.with_borrow_mut(|handles| match handles.get(key) {
         // A reload may move a rule id to another category: then it needs its own series.
         Some((made_for, counter)) if **made_for == *category => counter.increment(1),
         _ => {
-            let counter = metrics::counter!(
-                "rebound_classifications_total",
-                "category" => category.to_string(),
-                "rule" => rule.to_string()
-            );
+            let counter = if by_rule {
+                metrics::counter!(
+                    "rebound_classifications_total",
+                    "category" => category.to_string(),
+                    "rule" => rule.to_string()
+                )
+            } else {
+                metrics::counter!("rebound_classifications_total", "category" => category.to_string())
+            };
             counter.increment(1);
-            handles.insert(rule.into(), (category.into(), counter));
+            handles.insert(key.into(), (category.into(), counter));
         }
     });
     if outcome.script_errors > 0 {
