@@ -487,8 +487,10 @@ impl Compiler {
         let mut pending = Vec::new();
         let mut seen: HashMap<String, String> = HashMap::new();
         let mut order = 0u32;
-        for (path, file) in &parsed {
-            for located in &file.rules {
+        for (path, file) in &mut parsed {
+            // Each file's definitions are let go as soon as they are compiled: with 100,000 rules,
+            // every file's parsed definitions alive next to the compiled rules were the peak.
+            for located in std::mem::take(&mut file.rules) {
                 let def = &located.value;
                 let item = Some(format!("rule `{}`", def.id));
                 if let Some(first) = seen.get(&def.id) {
