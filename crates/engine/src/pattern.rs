@@ -11,7 +11,8 @@
 use std::cell::Cell;
 use std::collections::HashMap;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use aho_corasick::automaton::{Automaton, StateID};
+use aho_corasick::{Anchored, MatchKind, PatternID};
 use regex_automata::Input;
 use regex_automata::meta::Regex;
 use regex_syntax::hir::literal::{ExtractKind, Extractor, Seq};
@@ -41,6 +42,9 @@ struct Branch {
     /// For a branch that is a literal set between word boundaries (`\bover quota\b`): which
     /// ends need one. Such a branch is decided where its literal is found, without a regex.
     bounded: Option<WordBounds>,
+    /// Every match starts where one of its literals does: its regex is run anchored there, over
+    /// the length of a match, rather than over the whole window.
+    anchored: bool,
 }
 
 /// Word-boundary assertions around a literal set.
@@ -132,18 +136,15 @@ impl TextMatcherBuilder {
     fn add_branch(&mut self, pattern: u32, hir: &Hir) -> Result<(), String> {
         let bid = u32::try_from(self.branches.len()).map_err(|_| "too many patterns".to_string())?;
         // `\bword\b`: the literals of the core, exact, with the boundaries checked where found.
-        let bounded_core = WordBounds::split(hir).and_then(|(bounds, core)| {
-            required_literals(&core)
-                .filter(|(_, exact)| *exact)
-                .map(|lits| (bounds, lits))
-        });
-        let (bounded, literals) = match bounded_core {
-            Some((bounds, lits)) => (Some(bounds), Some(lits)),
+        let bounded_core = WordBounds::split(hir)
+            .and_then(|(bounds, core)| required_literals(&core).filter(|f| f.exact).map(|f| (bounds, f)));
+        let (bounded, filter) = match bounded_core {
+            Some((bounds, f)) => (Some(bounds), Some(f)),
             None => (None, required_literals(hir)),
         };
         // A branch that is exactly a set of literals is decided by the automaton alone; any other
         // gets a regex of its own, case-insensitive like the whole pattern.
-        let (regex, max_len) = if literals.as_ref().is_some_and(|(_, exact)| *exact) {
+        let (regex, max_len) = if filter.as_ref().is_some_and(|f| f.exact) {
             (None, None)
         } else {
             let folded = regex_syntax::ParserBuilder::new()
@@ -163,9 +164,10 @@ impl TextMatcherBuilder {
                 .map_err(|e| e.to_string())?;
             (Some(regex), folded.properties().maximum_len())
         };
-        match literals {
-            Some((literals, _)) => {
-                for lit in literals {
+        let anchored = filter.as_ref().is_some_and(|f| f.prefix);
+        match filter {
+            Some(f) => {
+                for lit in f.literals {
                     self.add_literal(lit, LiteralUse::Branch(bid));
                 }
             }
@@ -176,6 +178,7 @@ impl TextMatcherBuilder {
             regex,
             max_len,
             bounded,
+            anchored,
         });
         Ok(())
     }
@@ -213,18 +216,19 @@ impl TextMatcherBuilder {
     }
 }
 
-/// A full DFA scans fastest but grows with the literal count; past a memory budget the
-/// builder's own choice (a contiguous NFA) keeps large rule sets small. The DFA is not even built
-/// when an upper bound on its size (a state per literal byte, a row per byte class) is far over
-/// the budget: with 100,000 rules that build was a third of the load's time and its peak memory.
-fn build_automaton(literals: &[String]) -> Result<AhoCorasick, String> {
+/// A full DFA scans fastest but grows with the literal count; past a memory budget a contiguous
+/// NFA keeps large rule sets small. The DFA is not even built when an upper bound on its size (a
+/// state per literal byte, a row per byte class) is far over the budget: with 100,000 rules that
+/// build was a third of the load's time and its peak memory.
+fn build_automaton(literals: &[String]) -> Result<LiteralAutomaton, String> {
     const DFA_MEMORY_BUDGET: usize = 16 << 20;
-    let builder = |kind| {
-        AhoCorasickBuilder::new()
+    let nfa = || {
+        let nfa = aho_corasick::nfa::contiguous::NFA::builder()
             .match_kind(MatchKind::Standard)
-            .kind(kind)
+            .prefilter(false)
             .build(literals)
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        LiteralAutomaton::new(nfa, LiteralAutomaton::Nfa)
     };
     let mut seen = [false; 256];
     for byte in literals.iter().flat_map(|l| l.bytes()) {
@@ -235,40 +239,156 @@ fn build_automaton(literals: &[String]) -> Result<AhoCorasick, String> {
     let states = 1 + literals.iter().map(String::len).sum::<usize>();
     // Shared prefixes make the bound loose (about 2x for the shipped rules): allow for that.
     if states.saturating_mul(row) > 4 * DFA_MEMORY_BUDGET {
-        return builder(None);
+        return nfa();
     }
-    match builder(Some(AhoCorasickKind::DFA)) {
-        Ok(dfa) if dfa.memory_usage() <= DFA_MEMORY_BUDGET => Ok(dfa),
-        _ => builder(None),
+    let dfa = aho_corasick::dfa::DFA::builder()
+        .match_kind(MatchKind::Standard)
+        .prefilter(false)
+        .build(literals);
+    match dfa {
+        Ok(dfa) if dfa.memory_usage() <= DFA_MEMORY_BUDGET => LiteralAutomaton::new(dfa, LiteralAutomaton::Dfa),
+        _ => nfa(),
     }
 }
 
-/// The literals one of which every match of `hir` contains, lower-cased, and whether the
-/// pattern matches exactly those strings. `None` when no useful set exists (then the regex runs
-/// on every reply) or when a literal is not ASCII: ASCII literals are safe against the
-/// lower-cased text, other scripts have case rules the prefilter does not model.
-fn required_literals(hir: &Hir) -> Option<(Vec<String>, bool)> {
+/// The automaton of every filter literal and marker, with its unanchored start state.
+enum LiteralAutomaton {
+    Dfa(aho_corasick::dfa::DFA, StateID),
+    Nfa(aho_corasick::nfa::contiguous::NFA, StateID),
+}
+
+/// Texts shorter than this are scanned in one pass: splitting them saves less than it costs.
+const SPLIT_AT: usize = 48;
+
+impl LiteralAutomaton {
+    fn new<A: Automaton>(aut: A, make: fn(A, StateID) -> Self) -> Result<Self, String> {
+        let start = aut.start_state(Anchored::No).map_err(|e| e.to_string())?;
+        Ok(make(aut, start))
+    }
+
+    /// Every occurrence of every literal in `text`, as `(literal, end)`.
+    fn find(&self, text: &[u8]) -> Vec<(u32, u32)> {
+        match self {
+            LiteralAutomaton::Dfa(dfa, start) => find_literals(dfa, *start, text),
+            LiteralAutomaton::Nfa(nfa, start) => find_literals(nfa, *start, text),
+        }
+    }
+
+    fn literal_len(&self, literal: u32) -> usize {
+        let pid = PatternID::new_unchecked(literal as usize);
+        match self {
+            LiteralAutomaton::Dfa(dfa, _) => dfa.pattern_len(pid),
+            LiteralAutomaton::Nfa(nfa, _) => nfa.pattern_len(pid),
+        }
+    }
+}
+
+/// Every literal occurrence in `text`, as `(literal, end)`, the same as an overlapping search.
+///
+/// Each step of an automaton waits for the table load of the step before, so one pass over a
+/// reply is bound by memory latency, not bandwidth. Two passes, over the two halves in lockstep,
+/// keep two loads in flight. The second half's pass starts knowing nothing of the first, so it
+/// misses literals that straddle the split; the first half's pass goes on past the split until
+/// its state is the one a fresh start reaches there (from then on both passes see the same), and
+/// only the second pass's matches after that point are kept.
+fn find_literals<A: Automaton>(aut: &A, start: StateID, text: &[u8]) -> Vec<(u32, u32)> {
+    // Inlined: a call per byte would cost as much as the step.
+    #[inline(always)]
+    fn report<A: Automaton>(aut: &A, sid: StateID, end: usize, out: &mut Vec<(u32, u32)>) {
+        if aut.is_match(sid) {
+            for i in 0..aut.match_len(sid) {
+                out.push((aut.match_pattern(sid, i).as_u32(), end as u32));
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(16);
+    if text.len() < SPLIT_AT {
+        let mut sid = start;
+        for (i, &byte) in text.iter().enumerate() {
+            sid = aut.next_state(Anchored::No, sid, byte);
+            report(aut, sid, i + 1, &mut out);
+        }
+        return out;
+    }
+    let half = text.len() / 2;
+    let (front, back) = text.split_at(half);
+    let (mut a, mut b) = (start, start);
+    for (i, &byte) in back.iter().enumerate() {
+        if let Some(&f) = front.get(i) {
+            a = aut.next_state(Anchored::No, a, f);
+            report(aut, a, i + 1, &mut out);
+        }
+        b = aut.next_state(Anchored::No, b, byte);
+        report(aut, b, half + i + 1, &mut out);
+    }
+    let (mut fresh, mut at) = (start, half);
+    let mut straddling = Vec::new();
+    while a != fresh && at < text.len() {
+        a = aut.next_state(Anchored::No, a, text[at]);
+        fresh = aut.next_state(Anchored::No, fresh, text[at]);
+        at += 1;
+        report(aut, a, at, &mut straddling);
+    }
+    // The second pass's matches up to `at` are incomplete; the first pass's are whole.
+    out.retain(|&(_, end)| end as usize <= half || end as usize > at);
+    out.extend(straddling);
+    out
+}
+
+/// The first char boundary at or after `at` (at most the text's length).
+fn ceil_char_boundary(text: &str, mut at: usize) -> usize {
+    at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at += 1;
+    }
+    at
+}
+
+/// The literals that filter a branch.
+#[derive(Debug, PartialEq)]
+struct Filter {
+    /// Lower-cased; every match contains one of them.
+    literals: Vec<String>,
+    /// The branch matches exactly these strings.
+    exact: bool,
+    /// Every match starts with one of them.
+    prefix: bool,
+}
+
+/// The literals one of which every match of `hir` contains. `None` when no useful set exists
+/// (then the regex runs on every reply) or when a literal is not ASCII: ASCII literals are safe
+/// against the lower-cased text, other scripts have case rules the prefilter does not model.
+fn required_literals(hir: &Hir) -> Option<Filter> {
     // The extractor treats look-arounds (`\b`, `^`) as empty: with any, a literal hit is only a hint.
     let no_lookaround = hir.properties().look_set().is_empty();
-    let usable = |seq: &Seq| ascii_literals(seq).map(|lits| (lits, no_lookaround && seq.is_exact()));
     let prefix = Extractor::new().kind(ExtractKind::Prefix).extract(hir);
+    let prefixes = ascii_literals(&prefix);
     // Exact, or long enough to be rare: no need to look inside (which costs time at load).
-    if let Some(found) =
-        usable(&prefix).filter(|(lits, exact)| *exact || (shortest(lits) >= GOOD_LITERAL && lits.len() <= 8))
-    {
-        return Some(found);
+    if let Some(literals) = &prefixes {
+        let exact = no_lookaround && prefix.is_exact();
+        if exact || (shortest(literals) >= GOOD_LITERAL && literals.len() <= 8) {
+            return Some(Filter {
+                literals: literals.clone(),
+                exact,
+                prefix: true,
+            });
+        }
     }
     let suffix = Extractor::new().kind(ExtractKind::Suffix).extract(hir);
     let best = [
-        usable(&prefix).map(|(lits, _)| lits),
-        filter_literals(hir),
-        usable(&suffix).map(|(lits, _)| lits),
+        prefixes.map(|lits| (lits, true)),
+        filter_literals(hir).map(|lits| (lits, false)),
+        ascii_literals(&suffix).map(|lits| (lits, false)),
     ]
     .into_iter()
     .flatten()
-    .reduce(|a, b| if selectivity(&b) > selectivity(&a) { b } else { a });
+    .reduce(|a, b| if selectivity(&b.0) > selectivity(&a.0) { b } else { a });
     // A filter literal is only a hint: the regex still decides.
-    best.map(|lits| (lits, false))
+    best.map(|(literals, prefix)| Filter {
+        literals,
+        exact: false,
+        prefix,
+    })
 }
 
 /// A finite, non-empty sequence of non-empty ASCII literals, lower-cased; `None` otherwise.
@@ -341,7 +461,7 @@ fn shortest(lits: &[String]) -> usize {
 
 /// The compiled matcher shared by every classification of a rule set.
 pub(crate) struct TextMatcher {
-    automaton: Option<AhoCorasick>,
+    automaton: Option<LiteralAutomaton>,
     uses: Vec<Vec<LiteralUse>>,
     branches: Vec<Branch>,
     sources: Vec<String>,
@@ -359,6 +479,8 @@ pub(crate) struct TextHits<'m> {
     pub possible: Vec<u32>,
     /// The branches that may match, sorted by id, with where their literals occur.
     branches: Vec<Candidate>,
+    /// Each literal occurrence as `(branch, start, end)`, sorted; candidates index into it.
+    occurrences: Vec<(u32, usize, usize)>,
     /// The provider whose marker occurs first in the text.
     pub marker: Option<u16>,
 }
@@ -369,6 +491,9 @@ struct Candidate {
     /// Byte span from the first literal occurrence's start to the last one's end.
     from: usize,
     to: usize,
+    /// Its occurrences: `TextHits::occurrences[first..first + count]`.
+    first: usize,
+    count: usize,
     /// 0 not yet known, 1 matches, 2 does not.
     known: Cell<u8>,
 }
@@ -402,18 +527,29 @@ impl TextHits<'_> {
         let held = match &branch.regex {
             // No regex: the branch is exactly its literals, and one of them occurred.
             None => true,
+            Some(regex) if branch.anchored => {
+                let text = self.lower;
+                let occurrences = &self.occurrences[c.first..c.first + c.count];
+                occurrences.iter().any(|&(_, start, _)| {
+                    let end = branch
+                        .max_len
+                        .map_or(text.len(), |len| start.saturating_add(len).min(text.len()));
+                    let input = Input::new(text)
+                        .range(start..ceil_char_boundary(text, end))
+                        .anchored(regex_automata::Anchored::Yes);
+                    regex.is_match(input)
+                })
+            }
             Some(regex) => {
                 let text = self.lower;
-                let (mut from, mut to) = match branch.max_len {
+                let (mut from, to) = match branch.max_len {
                     Some(len) => (c.from.saturating_sub(len), c.to.saturating_add(len).min(text.len())),
                     None => (0, text.len()),
                 };
                 while !text.is_char_boundary(from) {
                     from -= 1;
                 }
-                while !text.is_char_boundary(to) {
-                    to += 1;
-                }
+                let to = ceil_char_boundary(text, to);
                 // Look-arounds (`\b`) still see the text outside the window.
                 regex.is_match(Input::new(text).range(from..to))
             }
@@ -433,19 +569,21 @@ impl TextMatcher {
     pub(crate) fn scan<'m>(&'m self, lower: &'m str) -> TextHits<'m> {
         let mut found: Vec<(u32, usize, usize)> = self.unfiltered.iter().map(|&b| (b, 0, lower.len())).collect();
         let mut marker = None;
-        if let Some(ac) = &self.automaton {
+        if let Some(automaton) = &self.automaton {
             let mut marker_at = usize::MAX;
-            for m in ac.find_overlapping_iter(lower) {
-                for use_ in &self.uses[m.pattern().as_usize()] {
+            for (literal, end) in automaton.find(lower.as_bytes()) {
+                let end = end as usize;
+                let start = end - automaton.literal_len(literal);
+                for use_ in &self.uses[literal as usize] {
                     match *use_ {
                         LiteralUse::Branch(b) => {
                             let bounded = self.branches[b as usize].bounded;
-                            if bounded.is_none_or(|w| w.hold(lower, m.start(), m.end())) {
-                                found.push((b, m.start(), m.end()));
+                            if bounded.is_none_or(|w| w.hold(lower, start, end)) {
+                                found.push((b, start, end));
                             }
                         }
-                        LiteralUse::Marker(p) if m.start() < marker_at => {
-                            marker_at = m.start();
+                        LiteralUse::Marker(p) if start < marker_at => {
+                            marker_at = start;
                             marker = Some(p);
                         }
                         LiteralUse::Marker(_) => {}
@@ -453,18 +591,20 @@ impl TextMatcher {
                 }
             }
         }
-        found.sort_unstable_by_key(|&(b, _, _)| b);
+        found.sort_unstable();
         let mut branches: Vec<Candidate> = Vec::with_capacity(found.len());
-        for (branch, from, to) in found {
+        for (i, &(branch, from, to)) in found.iter().enumerate() {
             match branches.last_mut() {
                 Some(last) if last.branch == branch => {
-                    last.from = last.from.min(from);
                     last.to = last.to.max(to);
+                    last.count += 1;
                 }
                 _ => branches.push(Candidate {
                     branch,
                     from,
                     to,
+                    first: i,
+                    count: 1,
                     known: Cell::new(0),
                 }),
             }
@@ -479,6 +619,7 @@ impl TextMatcher {
             lower,
             possible,
             branches,
+            occurrences: found,
             marker,
         }
     }
@@ -494,13 +635,17 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn lits(source: &str) -> Option<(Vec<String>, bool)> {
+    fn filter(source: &str) -> Option<Filter> {
         required_literals(
             &regex_syntax::ParserBuilder::new()
                 .build()
                 .parse(source)
                 .unwrap_or_else(|e| panic!("{e}")),
         )
+    }
+
+    fn lits(source: &str) -> Option<(Vec<String>, bool)> {
+        filter(source).map(|f| (f.literals, f.exact))
     }
 
     #[test]
@@ -520,6 +665,9 @@ mod tests {
         // Nothing to anchor on: the regex runs for every reply.
         assert_eq!(lits(r"\d+"), None);
         assert_eq!(lits(r"spam|\d+ blocked|[a-z]+"), None);
+        // Matches start where a prefix literal does, not where an inner one does.
+        assert!(filter(r"\bover quota\b").is_some_and(|f| f.prefix));
+        assert!(filter(r"\bquota\s+exceeded\b").is_some_and(|f| !f.prefix));
     }
 
     fn matcher(sources: &[&str]) -> TextMatcher {
@@ -539,6 +687,17 @@ mod tests {
         };
         assert_eq!(matched("mailbox is full: quota exceeded, 550 rejected"), vec![0, 1, 2]);
         assert!(matched("quotas apply").is_empty());
+    }
+
+    #[test]
+    fn anchored_confirmation_tries_every_occurrence_and_sees_the_byte_before() {
+        let source = r"\bquota exceeded by \d+";
+        assert!(filter(source).is_some_and(|f| f.prefix && !f.exact));
+        let m = matcher(&[source]);
+        let matched = |text: &str| m.scan(text).is_match(0);
+        assert!(matched("quota exceeded by many; quota exceeded by 5 messages"));
+        assert!(!matched("quota exceeded by many"));
+        assert!(!matched("overquota exceeded by 5"));
     }
 
     const SOURCES: [&str; 11] = [
@@ -574,6 +733,33 @@ mod tests {
         })
     }
 
+    const LITERALS: [&str; 9] = [
+        "user unknown",
+        "unknown",
+        "mailbox is full",
+        "is full",
+        "s",
+        "over quota",
+        "quota",
+        "user",
+        "a user unknown mailbox is full over quota",
+    ];
+
+    /// Both kinds of automaton, over `LITERALS`.
+    fn automata() -> [LiteralAutomaton; 2] {
+        let dfa = aho_corasick::dfa::DFA::builder()
+            .match_kind(MatchKind::Standard)
+            .build(LITERALS)
+            .map_err(|e| e.to_string())
+            .and_then(|a| LiteralAutomaton::new(a, LiteralAutomaton::Dfa));
+        let nfa = aho_corasick::nfa::contiguous::NFA::builder()
+            .match_kind(MatchKind::Standard)
+            .build(LITERALS)
+            .map_err(|e| e.to_string())
+            .and_then(|a| LiteralAutomaton::new(a, LiteralAutomaton::Nfa));
+        [dfa, nfa].map(|a| a.unwrap_or_else(|e| panic!("{e}")))
+    }
+
     proptest! {
         // The prefilter, the exact-literal shortcut, branch splitting and windowed confirmation
         // must agree with each regex alone.
@@ -584,6 +770,23 @@ mod tests {
             let hits = m.scan(&lower);
             for (id, regex) in reference.iter().enumerate() {
                 prop_assert_eq!(hits.is_match(id as u32), regex.is_match(&lower), "pattern {}", SOURCES[id]);
+            }
+        }
+
+        // Scanning the halves of a long text in lockstep finds each occurrence once, as one
+        // overlapping pass does, including those that straddle the split.
+        #[test]
+        fn split_scan_finds_every_occurrence_once(text in "(?:a|user|unknown|mailbox|is|full|over|quota|s|x| ){0,90}") {
+            let reference = aho_corasick::AhoCorasick::new(LITERALS).unwrap_or_else(|e| panic!("{e}"));
+            let mut expected: Vec<(u32, u32)> = reference
+                .find_overlapping_iter(&text)
+                .map(|m| (m.pattern().as_u32(), m.end() as u32))
+                .collect();
+            expected.sort_unstable();
+            for automaton in automata() {
+                let mut found = automaton.find(text.as_bytes());
+                found.sort_unstable();
+                prop_assert_eq!(&found, &expected);
             }
         }
     }
