@@ -286,53 +286,118 @@ impl LiteralAutomaton {
 /// Every literal occurrence in `text`, as `(literal, end)`, the same as an overlapping search.
 ///
 /// Each step of an automaton waits for the table load of the step before, so one pass over a
-/// reply is bound by memory latency, not bandwidth. Two passes, over the two halves in lockstep,
-/// keep two loads in flight. The second half's pass starts knowing nothing of the first, so it
-/// misses literals that straddle the split; the first half's pass goes on past the split until
-/// its state is the one a fresh start reaches there (from then on both passes see the same), and
-/// only the second pass's matches after that point are kept.
+/// reply is bound by memory latency, not bandwidth. `STREAMS` passes over as many slices of the
+/// text, in lockstep, keep that many loads in flight. A pass starts knowing nothing of the text
+/// before its slice, so it misses literals that straddle its start; the pass before goes on past
+/// that point until its state is the one a fresh start reaches there (from then on both see the
+/// same), and only the later pass's matches after the point where they agree are kept.
 fn find_literals<A: Automaton>(aut: &A, start: StateID, text: &[u8]) -> Vec<(u32, u32)> {
-    // Inlined: a call per byte would cost as much as the step.
-    #[inline(always)]
-    fn report<A: Automaton>(aut: &A, sid: StateID, end: usize, out: &mut Vec<(u32, u32)>) {
-        if aut.is_match(sid) {
-            for i in 0..aut.match_len(sid) {
-                out.push((aut.match_pattern(sid, i).as_u32(), end as u32));
+    let mut out = Vec::with_capacity(16);
+    if text.len() < SPLIT_AT {
+        one_pass(aut, start, text, 0, &mut out);
+    } else if text.len() < SPLIT_IN_FOUR_AT {
+        passes_in_lockstep::<A, 2>(aut, start, text, &mut out);
+    } else {
+        passes_in_lockstep::<A, 4>(aut, start, text, &mut out);
+    }
+    out
+}
+
+/// Texts this long are scanned in four slices rather than two.
+const SPLIT_IN_FOUR_AT: usize = 160;
+
+// Inlined: a call per byte would cost as much as the step.
+#[inline(always)]
+fn report<A: Automaton>(aut: &A, sid: StateID, end: usize, out: &mut Vec<(u32, u32)>) {
+    if aut.is_match(sid) {
+        for i in 0..aut.match_len(sid) {
+            out.push((aut.match_pattern(sid, i).as_u32(), end as u32));
+        }
+    }
+}
+
+/// One pass over `text`, which starts at `offset` in the whole; returns the final state.
+fn one_pass<A: Automaton>(aut: &A, start: StateID, text: &[u8], offset: usize, out: &mut Vec<(u32, u32)>) -> StateID {
+    let mut sid = start;
+    for (i, &byte) in text.iter().enumerate() {
+        sid = aut.next_state(Anchored::No, sid, byte);
+        report(aut, sid, offset + i + 1, out);
+    }
+    sid
+}
+
+#[inline(always)]
+fn passes_in_lockstep<A: Automaton, const STREAMS: usize>(
+    aut: &A,
+    start: StateID,
+    text: &[u8],
+    out: &mut Vec<(u32, u32)>,
+) {
+    let slice = text.len() / STREAMS;
+    let mut states = [start; STREAMS];
+    // Written out per stream count: kept in registers, the passes' loads overlap.
+    match &mut states[..] {
+        [a, b] => {
+            let (x, y) = (&text[..slice], &text[slice..2 * slice]);
+            for i in 0..slice {
+                *a = aut.next_state(Anchored::No, *a, x[i]);
+                report(aut, *a, i + 1, out);
+                *b = aut.next_state(Anchored::No, *b, y[i]);
+                report(aut, *b, slice + i + 1, out);
+            }
+        }
+        [a, b, c, d] => {
+            let (w, x) = (&text[..slice], &text[slice..2 * slice]);
+            let (y, z) = (&text[2 * slice..3 * slice], &text[3 * slice..4 * slice]);
+            for i in 0..slice {
+                *a = aut.next_state(Anchored::No, *a, w[i]);
+                report(aut, *a, i + 1, out);
+                *b = aut.next_state(Anchored::No, *b, x[i]);
+                report(aut, *b, slice + i + 1, out);
+                *c = aut.next_state(Anchored::No, *c, y[i]);
+                report(aut, *c, 2 * slice + i + 1, out);
+                *d = aut.next_state(Anchored::No, *d, z[i]);
+                report(aut, *d, 3 * slice + i + 1, out);
+            }
+        }
+        _ => {
+            for (k, sid) in states.iter_mut().enumerate() {
+                let at = k * slice;
+                *sid = one_pass(aut, start, &text[at..at + slice], at, out);
             }
         }
     }
-    let mut out = Vec::with_capacity(16);
-    if text.len() < SPLIT_AT {
-        let mut sid = start;
-        for (i, &byte) in text.iter().enumerate() {
-            sid = aut.next_state(Anchored::No, sid, byte);
-            report(aut, sid, i + 1, &mut out);
-        }
-        return out;
-    }
-    let half = text.len() / 2;
-    let (front, back) = text.split_at(half);
-    let (mut a, mut b) = (start, start);
-    for (i, &byte) in back.iter().enumerate() {
-        if let Some(&f) = front.get(i) {
-            a = aut.next_state(Anchored::No, a, f);
-            report(aut, a, i + 1, &mut out);
-        }
-        b = aut.next_state(Anchored::No, b, byte);
-        report(aut, b, half + i + 1, &mut out);
-    }
-    let (mut fresh, mut at) = (start, half);
+    // The last slice also takes the remainder of the division.
+    let tail = STREAMS * slice;
+    states[STREAMS - 1] = one_pass(aut, states[STREAMS - 1], &text[tail..], tail, out);
+
+    // Where each later pass starts to agree with the one before it.
+    let mut agreed = [0usize; STREAMS];
     let mut straddling = Vec::new();
-    while a != fresh && at < text.len() {
-        a = aut.next_state(Anchored::No, a, text[at]);
-        fresh = aut.next_state(Anchored::No, fresh, text[at]);
-        at += 1;
-        report(aut, a, at, &mut straddling);
+    for k in 1..STREAMS {
+        let (mut sid, mut fresh, mut at) = (states[k - 1], start, k * slice);
+        let next_slice = if k + 1 < STREAMS { (k + 1) * slice } else { text.len() };
+        while sid != fresh && at < next_slice {
+            sid = aut.next_state(Anchored::No, sid, text[at]);
+            fresh = aut.next_state(Anchored::No, fresh, text[at]);
+            at += 1;
+            report(aut, sid, at, &mut straddling);
+        }
+        if sid != fresh && at < text.len() {
+            // Still apart at the next slice (a literal longer than a slice): one plain pass.
+            out.clear();
+            one_pass(aut, start, text, 0, out);
+            return;
+        }
+        agreed[k] = at;
     }
-    // The second pass's matches up to `at` are incomplete; the first pass's are whole.
-    out.retain(|&(_, end)| end as usize <= half || end as usize > at);
+    // A match ending in slice k (after k * slice, up to the next) came from pass k.
+    out.retain(|&(_, end)| {
+        let end = end as usize;
+        let k = ((end - 1) / slice).min(STREAMS - 1);
+        end > agreed[k]
+    });
     out.extend(straddling);
-    out
 }
 
 /// The first char boundary at or after `at` (at most the text's length).
@@ -758,6 +823,30 @@ mod tests {
             .map_err(|e| e.to_string())
             .and_then(|a| LiteralAutomaton::new(a, LiteralAutomaton::Nfa));
         [dfa, nfa].map(|a| a.unwrap_or_else(|e| panic!("{e}")))
+    }
+
+    #[test]
+    fn a_literal_longer_than_a_slice_is_found_once() {
+        // 100 bytes, from 30 to 130 of a 200-byte text scanned in four slices of 50.
+        let long = "mailbox is full ".repeat(7)[..100].to_string();
+        let text = format!("{}{long}{}", "x".repeat(30), "y".repeat(70));
+        let literals = [long.as_str(), "full", "x"];
+        let reference = aho_corasick::AhoCorasick::new(literals).unwrap_or_else(|e| panic!("{e}"));
+        let mut expected: Vec<(u32, u32)> = reference
+            .find_overlapping_iter(&text)
+            .map(|m| (m.pattern().as_u32(), m.end() as u32))
+            .collect();
+        expected.sort_unstable();
+        assert!(expected.contains(&(0, 130)));
+        let dfa = aho_corasick::dfa::DFA::builder()
+            .match_kind(MatchKind::Standard)
+            .build(literals)
+            .map_err(|e| e.to_string())
+            .and_then(|a| LiteralAutomaton::new(a, LiteralAutomaton::Dfa))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut found = dfa.find(text.as_bytes());
+        found.sort_unstable();
+        assert_eq!(found, expected);
     }
 
     proptest! {
