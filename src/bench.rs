@@ -66,6 +66,9 @@ pub struct BenchArgs {
     /// The in-process server answers one fixed response without classifying.
     #[arg(long)]
     baseline: bool,
+    /// Ask for answers without the category's summary and remediation (`omit_advice`).
+    #[arg(long)]
+    omit_advice: bool,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
@@ -116,6 +119,7 @@ fn load_replies(input: Option<&PathBuf>) -> anyhow::Result<Vec<pb::ClassifyReque
             recipient: r.recipient.unwrap_or_default(),
             remote_host: r.remote_host.unwrap_or_default(),
             explain: false,
+            omit_advice: false,
         });
     }
     anyhow::ensure!(!replies.is_empty(), "no replies to send");
@@ -139,6 +143,8 @@ pub struct Report {
     connections: usize,
     concurrency: usize,
     baseline: bool,
+    /// Whether the answers left out the category's advice.
+    omit_advice: bool,
     /// The --rate asked for, if any.
     rate: Option<f64>,
 }
@@ -186,7 +192,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
             "--rate {rate}: give a number of requests per second, at least 0.01"
         );
     }
-    let replies = Arc::new(load_replies(args.input.as_ref())?);
+    let mut replies = load_replies(args.input.as_ref())?;
+    for reply in &mut replies {
+        reply.omit_advice = args.omit_advice;
+    }
+    let replies = Arc::new(replies);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let report = runtime.block_on(async {
         let stop_server = CancellationToken::new();
@@ -223,9 +233,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         println!(
-            "mode {:?}{}, {} connections, {} workers, {:.1} s",
+            "mode {:?}{}{}, {} connections, {} workers, {:.1} s",
             report.mode,
             if report.baseline { " (baseline)" } else { "" },
+            if report.omit_advice { " (advice omitted)" } else { "" },
             report.connections,
             report.concurrency,
             report.seconds
@@ -328,6 +339,7 @@ async fn load(args: &BenchArgs, url: &str, replies: Arc<Vec<pb::ClassifyRequest>
         connections: args.connections,
         concurrency: args.concurrency,
         baseline: args.baseline,
+        omit_advice: args.omit_advice,
         rate: args.rate,
     })
 }

@@ -160,6 +160,56 @@ async fn classify_answers_with_every_outcome_field() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn omit_advice_leaves_out_only_the_category_advice() {
+    let server = TestServer::embedded(ServerConfig::default()).await;
+    let mut client = server.client().await;
+    let text = "550 5.1.1 <bob@example.com>: Recipient address rejected: User unknown";
+    let full = client.classify(request("f", text)).await.unwrap().into_inner();
+    let mut brief_request = request("f", text);
+    brief_request.omit_advice = true;
+    let brief = client.classify(brief_request.clone()).await.unwrap().into_inner();
+    assert!(!full.summary.is_empty() && !full.remediation.is_empty());
+    assert!(brief.summary.is_empty() && brief.remediation.is_empty());
+    // Everything else is the same answer.
+    let without_advice = pb::ClassifyResponse {
+        summary: String::new(),
+        remediation: Vec::new(),
+        ..full.clone()
+    };
+    assert_eq!(brief, without_advice);
+    assert_eq!(brief.category, "invalid_address");
+
+    // The advice left out is what ListCategories gives once.
+    let categories = server
+        .admin()
+        .await
+        .list_categories(pb::ListCategoriesRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let category = categories
+        .categories
+        .iter()
+        .find(|c| c.id == "invalid_address")
+        .unwrap();
+    assert_eq!(
+        (&category.summary, &category.remediation),
+        (&full.summary, &full.remediation)
+    );
+
+    // Per item in a batch.
+    let items = vec![brief_request, request("g", text)];
+    let answer = client
+        .classify_batch(pb::ClassifyBatchRequest { items })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(answer.items[0].summary.is_empty() && answer.items[0].remediation.is_empty());
+    assert_eq!(answer.items[1].remediation, full.remediation);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_input_is_invalid_argument_naming_the_field() {
     let limits = Limits {
         max_text_bytes: 100,

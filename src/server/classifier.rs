@@ -53,8 +53,8 @@ const INLINE_BATCH: usize = 64;
 struct Answerer {
     max_text_bytes: usize,
     /// Set for `--baseline` benchmarks: every item gets this answer without classifying, which
-    /// measures what the transport alone costs.
-    baseline: Option<Arc<pb::ClassifyResponse>>,
+    /// measures what the transport alone costs. With and without the advice, as asked.
+    baseline: Option<Arc<[pb::ClassifyResponse; 2]>>,
 }
 
 impl Answerer {
@@ -66,7 +66,7 @@ impl Answerer {
         if let Some(fixed) = &self.baseline {
             return Ok(pb::ClassifyResponse {
                 id: item.id,
-                ..(**fixed).clone()
+                ..fixed[usize::from(item.omit_advice)].clone()
             });
         }
         let (response, outcome) = convert::classify(rules, item, self.max_text_bytes)?;
@@ -98,15 +98,18 @@ impl ClassifierService {
     pub fn new(state: Arc<RuleState>, limits: Limits, draining: CancellationToken, baseline: bool) -> Self {
         let permits = Arc::new(Semaphore::new(limits.max_concurrent_requests.max(1)));
         let baseline = baseline.then(|| {
-            let sample = pb::ClassifyRequest {
-                text: "550 5.1.1 <bob@example.com>: User unknown".into(),
-                ..Default::default()
-            };
             let rules = state.current();
-            let fixed = convert::classify(&rules, sample, usize::MAX)
-                .map(|(r, _)| r)
-                .unwrap_or_default();
-            Arc::new(fixed)
+            let fixed = |omit_advice| {
+                let sample = pb::ClassifyRequest {
+                    text: "550 5.1.1 <bob@example.com>: User unknown".into(),
+                    omit_advice,
+                    ..Default::default()
+                };
+                convert::classify(&rules, sample, usize::MAX)
+                    .map(|(r, _)| r)
+                    .unwrap_or_default()
+            };
+            Arc::new([fixed(false), fixed(true)])
         });
         let answerer = Answerer {
             max_text_bytes: limits.max_text_bytes,

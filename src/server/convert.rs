@@ -69,7 +69,7 @@ pub fn classify<'r>(
     } else {
         (rules.classify(&reply), None)
     };
-    let mut response = outcome_to_pb(&outcome);
+    let mut response = outcome_to_pb(&outcome, req.omit_advice);
     response.id = req.id;
     response.explanation = explanation;
     Ok((response, outcome))
@@ -100,7 +100,13 @@ pub fn version(rules: &RuleSet) -> pb::RuleSetVersion {
     }
 }
 
-fn outcome_to_pb(o: &Outcome<'_>) -> pb::ClassifyResponse {
+/// The answer's fields; without the category's advice when the caller has it already.
+fn outcome_to_pb(o: &Outcome<'_>, omit_advice: bool) -> pb::ClassifyResponse {
+    let (summary, remediation) = if omit_advice {
+        (String::new(), Vec::new())
+    } else {
+        (o.category.summary.clone(), o.category.remediation.clone())
+    };
     pb::ClassifyResponse {
         id: String::new(),
         category: o.category.id.clone(),
@@ -110,8 +116,8 @@ fn outcome_to_pb(o: &Outcome<'_>) -> pb::ClassifyResponse {
         retryable: o.retryable,
         responsible: responsible(o.responsible).into(),
         definition: o.definition().unwrap_or_default().to_string(),
-        summary: o.category.summary.clone(),
-        remediation: o.category.remediation.clone(),
+        summary,
+        remediation,
         rule_id: o.rule_id().to_string(),
         provider: o.provider.map(|p| p.id.clone()).unwrap_or_default(),
         code: u32::from(o.code),
