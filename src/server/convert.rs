@@ -56,23 +56,50 @@ pub fn reply_from(req: &pb::ClassifyRequest, max_text_bytes: usize) -> Result<Re
     })
 }
 
+/// What the engine decided for one request, and why when it was asked.
+pub struct Decision<'r> {
+    pub outcome: Outcome<'r>,
+    explanation: Option<pb::Explanation>,
+}
+
+/// Classifies one request against a snapshot.
+pub fn decide<'r>(
+    rules: &'r RuleSet,
+    req: &pb::ClassifyRequest,
+    max_text_bytes: usize,
+) -> Result<Decision<'r>, ItemFault> {
+    let reply = reply_from(req, max_text_bytes)?;
+    Ok(if req.explain {
+        let (outcome, explanation) = rules.explain(&reply);
+        Decision {
+            outcome,
+            explanation: Some(explanation_to_pb(explanation)),
+        }
+    } else {
+        Decision {
+            outcome: rules.classify(&reply),
+            explanation: None,
+        }
+    })
+}
+
+/// The answer to `req` from its decision.
+pub fn respond(req: pb::ClassifyRequest, decision: Decision<'_>) -> pb::ClassifyResponse {
+    let mut response = outcome_to_pb(&decision.outcome, req.omit_advice);
+    response.id = req.id;
+    response.explanation = decision.explanation;
+    response
+}
+
 /// Classifies one request against a snapshot; the outcome is returned for metrics.
 pub fn classify<'r>(
     rules: &'r RuleSet,
     req: pb::ClassifyRequest,
     max_text_bytes: usize,
 ) -> Result<(pb::ClassifyResponse, Outcome<'r>), ItemFault> {
-    let reply = reply_from(&req, max_text_bytes)?;
-    let (outcome, explanation) = if req.explain {
-        let (o, e) = rules.explain(&reply);
-        (o, Some(explanation_to_pb(e)))
-    } else {
-        (rules.classify(&reply), None)
-    };
-    let mut response = outcome_to_pb(&outcome, req.omit_advice);
-    response.id = req.id;
-    response.explanation = explanation;
-    Ok((response, outcome))
+    let decision = decide(rules, &req, max_text_bytes)?;
+    let outcome = decision.outcome;
+    Ok((respond(req, decision), outcome))
 }
 
 pub fn bounce_type(b: BounceType) -> pb::BounceType {
