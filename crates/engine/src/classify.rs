@@ -200,7 +200,7 @@ impl RuleSet {
         // Each list is sorted ascending, and rules are stored best-first, so merging the lists
         // visits candidates from the most specific down; the first that holds wins and the rest
         // are never looked at. The cost follows the candidates tried, not the rule count.
-        let mut lists: Vec<&[u32]> = Vec::with_capacity(6 + hits.possible.len());
+        let mut lists: Vec<&[u32]> = Vec::with_capacity(6 + hits.branches_found());
         let (keys, n) = IndexKey::for_reply(reply);
         for &key in &keys[..n] {
             let list = self.index.get(key);
@@ -208,7 +208,7 @@ impl RuleSet {
                 lists.push(list);
             }
         }
-        for &p in &hits.possible {
+        for p in hits.possible() {
             if let Some(list) = self.text_rules.get(p as usize) {
                 lists.push(list);
             }

@@ -540,8 +540,6 @@ pub(crate) struct TextMatcher {
 pub(crate) struct TextHits<'m> {
     matcher: &'m TextMatcher,
     lower: &'m str,
-    /// Ids of the patterns that may match, sorted: a literal of theirs occurs, or they have none.
-    pub possible: Vec<u32>,
     /// The branches that may match, sorted by id, with where their literals occur.
     branches: Vec<Candidate>,
     /// Each literal occurrence as `(branch, start, end)`, sorted; candidates index into it.
@@ -564,6 +562,23 @@ struct Candidate {
 }
 
 impl TextHits<'_> {
+    /// How many branches may match (at least the count of patterns that may).
+    pub(crate) fn branches_found(&self) -> usize {
+        self.branches.len()
+    }
+
+    /// Ids of the patterns that may match, ascending: a literal of theirs occurs, or they have none.
+    pub(crate) fn possible(&self) -> impl Iterator<Item = u32> + '_ {
+        let mut last = None;
+        self.branches.iter().filter_map(move |c| {
+            let pattern = self.matcher.branches[c.branch as usize].pattern;
+            (last != Some(pattern)).then(|| {
+                last = Some(pattern);
+                pattern
+            })
+        })
+    }
+
     /// Whether `pattern` matches the text; each branch's regex runs at most once per scan.
     pub(crate) fn is_match(&self, pattern: u32) -> bool {
         let Some(range) = self.branch_range(pattern) else {
@@ -674,15 +689,9 @@ impl TextMatcher {
                 }),
             }
         }
-        let mut possible: Vec<u32> = branches
-            .iter()
-            .map(|c| self.branches[c.branch as usize].pattern)
-            .collect();
-        possible.dedup();
         TextHits {
             matcher: self,
             lower,
-            possible,
             branches,
             occurrences: found,
             marker,

@@ -33,33 +33,28 @@ pub struct Enhanced {
 impl Enhanced {
     /// Parses `x.y.z` exactly (no surrounding text); `None` when it is not one.
     pub fn parse(s: &str) -> Option<Enhanced> {
-        let mut parts = s.split('.');
-        let class = parts.next()?;
-        let subject = parts.next()?;
-        let detail = parts.next()?;
-        if parts.next().is_some() || class.len() != 1 {
-            return None;
-        }
-        let class = match class.as_bytes()[0] {
+        // Byte by byte: it runs for every candidate in every reply's text.
+        let (class, rest) = s.as_bytes().split_first()?;
+        let class = match class {
             b'2' => 2,
             b'4' => 4,
             b'5' => 5,
             _ => return None,
         };
-        Some(Enhanced {
-            class,
-            subject: parse_number(subject)?,
-            detail: parse_number(detail)?,
-        })
+        let (subject, rest) = leading_number(rest.strip_prefix(b".")?)?;
+        let (detail, rest) = leading_number(rest.strip_prefix(b".")?)?;
+        rest.is_empty().then_some(Enhanced { class, subject, detail })
     }
 }
 
-/// One to three ASCII digits.
-fn parse_number(s: &str) -> Option<u16> {
-    if s.is_empty() || s.len() > 3 || !s.bytes().all(|b| b.is_ascii_digit()) {
+/// One to three ASCII digits at the start of `b`, and what follows them.
+fn leading_number(b: &[u8]) -> Option<(u16, &[u8])> {
+    let digits = b.iter().take(4).take_while(|c| c.is_ascii_digit()).count();
+    if !(1..=3).contains(&digits) {
         return None;
     }
-    s.parse().ok()
+    let value = b[..digits].iter().fold(0, |n, &d| n * 10 + u16::from(d - b'0'));
+    Some((value, &b[digits..]))
 }
 
 impl fmt::Display for Enhanced {
@@ -133,7 +128,10 @@ impl Reply {
 /// `""`, `-`, `NA`, `N/A`, `Missing` and `none` mean absent; `#5.1.1`, `(5.1.1)` and `[5.1.1]` are accepted.
 pub(crate) fn parse_enhanced_field(raw: &str) -> Result<Option<Enhanced>, InputError> {
     let trimmed = raw.trim();
-    let absent = ["", "-", "na", "n/a", "missing", "none"];
+    if trimmed.is_empty() {
+        return Ok(None);
+    }
+    let absent = ["-", "na", "n/a", "missing", "none"];
     if absent.iter().any(|a| trimmed.eq_ignore_ascii_case(a)) {
         return Ok(None);
     }
@@ -321,6 +319,9 @@ pub(crate) fn lower_for_matching(text: &str) -> String {
 }
 
 fn recipient_domain(recipient: &str) -> String {
+    if recipient.is_empty() {
+        return String::new();
+    }
     let r = recipient.trim().trim_matches(|c| c == '<' || c == '>');
     match r.rsplit_once('@') {
         Some((_, domain)) => normalise_host(domain),
@@ -329,6 +330,9 @@ fn recipient_domain(recipient: &str) -> String {
 }
 
 fn normalise_host(host: &str) -> String {
+    if host.is_empty() {
+        return String::new();
+    }
     let h = host.trim();
     let h = h.split('[').next().unwrap_or(h).trim().trim_end_matches('.');
     h.to_ascii_lowercase()
@@ -346,6 +350,20 @@ mod tests {
             ..Default::default()
         })
         .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn enhanced_codes_are_exactly_class_subject_detail() {
+        let parsed = |s: &str| Enhanced::parse(s).map(|e| (e.class, e.subject, e.detail));
+        assert_eq!(parsed("5.1.1"), Some((5, 1, 1)));
+        assert_eq!(parsed("4.007.999"), Some((4, 7, 999)));
+        assert_eq!(parsed("2.0.0"), Some((2, 0, 0)));
+        for bad in [
+            "", "5", "5.1", "5.1.", "5.1.1.", "5.1.1.1", "5..1", "5.1234.1", "5.1.1000", "3.1.1", "55.1.1", "5.a.1",
+            " 5.1.1", "5.1.1 ",
+        ] {
+            assert_eq!(parsed(bad), None, "{bad:?}");
+        }
     }
 
     #[test]
