@@ -12,7 +12,7 @@ use std::cell::Cell;
 use std::collections::HashMap;
 
 use aho_corasick::automaton::{Automaton, StateID};
-use aho_corasick::{Anchored, MatchKind, PatternID};
+use aho_corasick::{Anchored, MatchKind};
 use regex_automata::Input;
 use regex_automata::meta::Regex;
 use regex_syntax::hir::literal::{ExtractKind, Extractor, Seq};
@@ -266,24 +266,19 @@ impl LiteralAutomaton {
         Ok(make(aut, start))
     }
 
-    /// Every occurrence of every literal in `text`, as `(literal, end)`.
-    fn find(&self, text: &[u8]) -> Vec<(u32, u32)> {
+    /// Every occurrence of every literal in `text`.
+    fn find(&self, text: &[u8]) -> Vec<Occurrence> {
         match self {
             LiteralAutomaton::Dfa(dfa, start) => find_literals(dfa, *start, text),
             LiteralAutomaton::Nfa(nfa, start) => find_literals(nfa, *start, text),
         }
     }
-
-    fn literal_len(&self, literal: u32) -> usize {
-        let pid = PatternID::new_unchecked(literal as usize);
-        match self {
-            LiteralAutomaton::Dfa(dfa, _) => dfa.pattern_len(pid),
-            LiteralAutomaton::Nfa(nfa, _) => nfa.pattern_len(pid),
-        }
-    }
 }
 
-/// Every literal occurrence in `text`, as `(literal, end)`, the same as an overlapping search.
+/// Where a literal (or, once resolved, a branch) occurs: `(id, start, end)`.
+type Occurrence = (u32, usize, usize);
+
+/// Every literal occurrence in `text`, the same as an overlapping search.
 ///
 /// Each step of an automaton waits for the table load of the step before, so one pass over a
 /// reply is bound by memory latency, not bandwidth. `STREAMS` passes over as many slices of the
@@ -291,7 +286,7 @@ impl LiteralAutomaton {
 /// before its slice, so it misses literals that straddle its start; the pass before goes on past
 /// that point until its state is the one a fresh start reaches there (from then on both see the
 /// same), and only the later pass's matches after the point where they agree are kept.
-fn find_literals<A: Automaton>(aut: &A, start: StateID, text: &[u8]) -> Vec<(u32, u32)> {
+fn find_literals<A: Automaton>(aut: &A, start: StateID, text: &[u8]) -> Vec<Occurrence> {
     let mut out = Vec::with_capacity(16);
     if text.len() < SPLIT_AT {
         one_pass(aut, start, text, 0, &mut out);
@@ -308,16 +303,17 @@ const SPLIT_IN_FOUR_AT: usize = 160;
 
 // Inlined: a call per byte would cost as much as the step.
 #[inline(always)]
-fn report<A: Automaton>(aut: &A, sid: StateID, end: usize, out: &mut Vec<(u32, u32)>) {
+fn report<A: Automaton>(aut: &A, sid: StateID, end: usize, out: &mut Vec<Occurrence>) {
     if aut.is_match(sid) {
         for i in 0..aut.match_len(sid) {
-            out.push((aut.match_pattern(sid, i).as_u32(), end as u32));
+            let literal = aut.match_pattern(sid, i);
+            out.push((literal.as_u32(), end - aut.pattern_len(literal), end));
         }
     }
 }
 
 /// One pass over `text`, which starts at `offset` in the whole; returns the final state.
-fn one_pass<A: Automaton>(aut: &A, start: StateID, text: &[u8], offset: usize, out: &mut Vec<(u32, u32)>) -> StateID {
+fn one_pass<A: Automaton>(aut: &A, start: StateID, text: &[u8], offset: usize, out: &mut Vec<Occurrence>) -> StateID {
     let mut sid = start;
     for (i, &byte) in text.iter().enumerate() {
         sid = aut.next_state(Anchored::No, sid, byte);
@@ -331,7 +327,7 @@ fn passes_in_lockstep<A: Automaton, const STREAMS: usize>(
     aut: &A,
     start: StateID,
     text: &[u8],
-    out: &mut Vec<(u32, u32)>,
+    out: &mut Vec<Occurrence>,
 ) {
     let slice = text.len() / STREAMS;
     let mut states = [start; STREAMS];
@@ -392,8 +388,7 @@ fn passes_in_lockstep<A: Automaton, const STREAMS: usize>(
         agreed[k] = at;
     }
     // A match ending in slice k (after k * slice, up to the next) came from pass k.
-    out.retain(|&(_, end)| {
-        let end = end as usize;
+    out.retain(|&(_, _, end)| {
         let k = ((end - 1) / slice).min(STREAMS - 1);
         end > agreed[k]
     });
@@ -647,30 +642,34 @@ impl TextMatcher {
 
     /// Scans `lower` (the reply's lower-cased text) once for every literal and marker.
     pub(crate) fn scan<'m>(&'m self, lower: &'m str) -> TextHits<'m> {
-        let mut found: Vec<(u32, usize, usize)> = self.unfiltered.iter().map(|&b| (b, 0, lower.len())).collect();
+        // The literal occurrences, then each one's branches after them; the first part goes.
+        let mut found = self
+            .automaton
+            .as_ref()
+            .map_or_else(Vec::new, |a| a.find(lower.as_bytes()));
+        let literal_hits = found.len();
         let mut marker = None;
-        if let Some(automaton) = &self.automaton {
-            let mut marker_at = usize::MAX;
-            for (literal, end) in automaton.find(lower.as_bytes()) {
-                let end = end as usize;
-                let start = end - automaton.literal_len(literal);
-                for use_ in &self.uses[literal as usize] {
-                    match *use_ {
-                        LiteralUse::Branch(b) => {
-                            let bounded = self.branches[b as usize].bounded;
-                            if bounded.is_none_or(|w| w.hold(lower, start, end)) {
-                                found.push((b, start, end));
-                            }
+        let mut marker_at = usize::MAX;
+        for i in 0..literal_hits {
+            let (literal, start, end) = found[i];
+            for use_ in &self.uses[literal as usize] {
+                match *use_ {
+                    LiteralUse::Branch(b) => {
+                        let bounded = self.branches[b as usize].bounded;
+                        if bounded.is_none_or(|w| w.hold(lower, start, end)) {
+                            found.push((b, start, end));
                         }
-                        LiteralUse::Marker(p) if start < marker_at => {
-                            marker_at = start;
-                            marker = Some(p);
-                        }
-                        LiteralUse::Marker(_) => {}
                     }
+                    LiteralUse::Marker(p) if start < marker_at => {
+                        marker_at = start;
+                        marker = Some(p);
+                    }
+                    LiteralUse::Marker(_) => {}
                 }
             }
         }
+        found.drain(..literal_hits);
+        found.extend(self.unfiltered.iter().map(|&b| (b, 0, lower.len())));
         found.sort_unstable();
         let mut branches: Vec<Candidate> = Vec::with_capacity(found.len());
         for (i, &(branch, from, to)) in found.iter().enumerate() {
@@ -853,7 +852,11 @@ mod tests {
             .map_err(|e| e.to_string())
             .and_then(|a| LiteralAutomaton::new(a, LiteralAutomaton::Dfa))
             .unwrap_or_else(|e| panic!("{e}"));
-        let mut found = dfa.find(text.as_bytes());
+        let mut found: Vec<(u32, u32)> = dfa
+            .find(text.as_bytes())
+            .into_iter()
+            .map(|(literal, _, end)| (literal, end as u32))
+            .collect();
         found.sort_unstable();
         assert_eq!(found, expected);
     }
@@ -882,7 +885,11 @@ mod tests {
                 .collect();
             expected.sort_unstable();
             for automaton in automata() {
-                let mut found = automaton.find(text.as_bytes());
+                let mut found: Vec<(u32, u32)> = automaton
+                    .find(text.as_bytes())
+                    .into_iter()
+                    .map(|(literal, _, end)| (literal, end as u32))
+                    .collect();
                 found.sort_unstable();
                 prop_assert_eq!(&found, &expected);
             }
