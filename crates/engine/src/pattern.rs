@@ -818,19 +818,41 @@ mod tests {
         "a user unknown mailbox is full over quota",
     ];
 
-    /// Both kinds of automaton, over `LITERALS`.
-    fn automata() -> [LiteralAutomaton; 2] {
+    /// Both kinds of automaton over `literals`.
+    fn automata(literals: &[&str]) -> [LiteralAutomaton; 2] {
         let dfa = aho_corasick::dfa::DFA::builder()
             .match_kind(MatchKind::Standard)
-            .build(LITERALS)
+            .build(literals)
             .map_err(|e| e.to_string())
             .and_then(|a| LiteralAutomaton::new(a, LiteralAutomaton::Dfa));
         let nfa = aho_corasick::nfa::contiguous::NFA::builder()
             .match_kind(MatchKind::Standard)
-            .build(LITERALS)
+            .build(literals)
             .map_err(|e| e.to_string())
             .and_then(|a| LiteralAutomaton::new(a, LiteralAutomaton::Nfa));
         [dfa, nfa].map(|a| a.unwrap_or_else(|e| panic!("{e}")))
+    }
+
+    /// `(literal, end)` of every occurrence, sorted: by one overlapping pass of the crate's own
+    /// search, and by ours.
+    fn overlapping(literals: &[&str], text: &str) -> Vec<(u32, usize)> {
+        let reference = aho_corasick::AhoCorasick::new(literals).unwrap_or_else(|e| panic!("{e}"));
+        let mut found: Vec<_> = reference
+            .find_overlapping_iter(text)
+            .map(|m| (m.pattern().as_u32(), m.end()))
+            .collect();
+        found.sort_unstable();
+        found
+    }
+
+    fn found(automaton: &LiteralAutomaton, text: &str) -> Vec<(u32, usize)> {
+        let mut found: Vec<_> = automaton
+            .find(text.as_bytes())
+            .into_iter()
+            .map(|(literal, _, end)| (literal, end))
+            .collect();
+        found.sort_unstable();
+        found
     }
 
     #[test]
@@ -839,26 +861,11 @@ mod tests {
         let long = "mailbox is full ".repeat(7)[..100].to_string();
         let text = format!("{}{long}{}", "x".repeat(30), "y".repeat(70));
         let literals = [long.as_str(), "full", "x"];
-        let reference = aho_corasick::AhoCorasick::new(literals).unwrap_or_else(|e| panic!("{e}"));
-        let mut expected: Vec<(u32, u32)> = reference
-            .find_overlapping_iter(&text)
-            .map(|m| (m.pattern().as_u32(), m.end() as u32))
-            .collect();
-        expected.sort_unstable();
+        let expected = overlapping(&literals, &text);
         assert!(expected.contains(&(0, 130)));
-        let dfa = aho_corasick::dfa::DFA::builder()
-            .match_kind(MatchKind::Standard)
-            .build(literals)
-            .map_err(|e| e.to_string())
-            .and_then(|a| LiteralAutomaton::new(a, LiteralAutomaton::Dfa))
-            .unwrap_or_else(|e| panic!("{e}"));
-        let mut found: Vec<(u32, u32)> = dfa
-            .find(text.as_bytes())
-            .into_iter()
-            .map(|(literal, _, end)| (literal, end as u32))
-            .collect();
-        found.sort_unstable();
-        assert_eq!(found, expected);
+        for automaton in automata(&literals) {
+            assert_eq!(found(&automaton, &text), expected);
+        }
     }
 
     proptest! {
@@ -878,20 +885,9 @@ mod tests {
         // overlapping pass does, including those that straddle the split.
         #[test]
         fn split_scan_finds_every_occurrence_once(text in "(?:a|user|unknown|mailbox|is|full|over|quota|s|x| ){0,90}") {
-            let reference = aho_corasick::AhoCorasick::new(LITERALS).unwrap_or_else(|e| panic!("{e}"));
-            let mut expected: Vec<(u32, u32)> = reference
-                .find_overlapping_iter(&text)
-                .map(|m| (m.pattern().as_u32(), m.end() as u32))
-                .collect();
-            expected.sort_unstable();
-            for automaton in automata() {
-                let mut found: Vec<(u32, u32)> = automaton
-                    .find(text.as_bytes())
-                    .into_iter()
-                    .map(|(literal, _, end)| (literal, end as u32))
-                    .collect();
-                found.sort_unstable();
-                prop_assert_eq!(&found, &expected);
+            let expected = overlapping(&LITERALS, &text);
+            for automaton in automata(&LITERALS) {
+                prop_assert_eq!(found(&automaton, &text), expected.clone());
             }
         }
     }
