@@ -175,7 +175,11 @@ fn join_lines(raw: &str, code: &mut u16, enhanced: &mut Option<Enhanced>) -> Str
 fn push_words(out: &mut String, s: &str) {
     let bytes = s.as_bytes();
     // Most replies are one line with single spaces: copy those whole.
-    let folded = !bytes.iter().any(|&b| b.is_ascii_whitespace() && b != b' ') && !s.contains("  ");
+    // A fold without early exit: the compiler vectorises it, which `any` would not allow.
+    let other_space = bytes
+        .iter()
+        .fold(false, |seen, &b| seen | matches!(b, b'\t' | b'\n' | b'\x0C' | b'\r'));
+    let folded = !other_space && !s.contains("  ");
     if folded {
         if !s.is_empty() {
             if !out.is_empty() {
