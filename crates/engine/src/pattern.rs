@@ -217,19 +217,18 @@ impl TextMatcherBuilder {
 }
 
 /// A full DFA scans fastest but grows with the literal count; past a memory budget a contiguous
-/// NFA keeps large rule sets small. The DFA is not even built when an upper bound on its size (a
-/// state per literal byte, a row per byte class) is far over the budget: with 100,000 rules that
-/// build was a third of the load's time and its peak memory.
+/// NFA keeps large rule sets small, and should that fail too (it has a size limit of its own),
+/// the sparse NFA every other kind is built from. The DFA is not even built when an upper bound on
+/// its size (a state per literal byte, a row per byte class) is far over the budget: with 100,000
+/// rules that build was a third of the load's time and its peak memory.
 fn build_automaton(literals: &[String]) -> Result<LiteralAutomaton, String> {
+    use aho_corasick::{dfa, nfa};
     const DFA_MEMORY_BUDGET: usize = 16 << 20;
-    let nfa = || {
-        let nfa = aho_corasick::nfa::contiguous::NFA::builder()
-            .match_kind(MatchKind::Standard)
-            .prefilter(false)
-            .build(literals)
-            .map_err(|e| e.to_string())?;
-        LiteralAutomaton::new(nfa, LiteralAutomaton::Nfa)
-    };
+    let sparse = nfa::noncontiguous::NFA::builder()
+        .match_kind(MatchKind::Standard)
+        .prefilter(false)
+        .build(literals)
+        .map_err(|e| e.to_string())?;
     let mut seen = [false; 256];
     for byte in literals.iter().flat_map(|l| l.bytes()) {
         seen[usize::from(byte)] = true;
@@ -238,16 +237,22 @@ fn build_automaton(literals: &[String]) -> Result<LiteralAutomaton, String> {
     let row = (seen.iter().filter(|&&s| s).count() + 1).next_power_of_two() * 4;
     let states = 1 + literals.iter().map(String::len).sum::<usize>();
     // Shared prefixes make the bound loose (about 2x for the shipped rules): allow for that.
-    if states.saturating_mul(row) > 4 * DFA_MEMORY_BUDGET {
-        return nfa();
+    if states.saturating_mul(row) <= 4 * DFA_MEMORY_BUDGET {
+        let dfa = dfa::DFA::builder()
+            .match_kind(MatchKind::Standard)
+            .prefilter(false)
+            .build_from_noncontiguous(&sparse);
+        if let Some(dfa) = dfa.ok().filter(|d| d.memory_usage() <= DFA_MEMORY_BUDGET) {
+            return LiteralAutomaton::new(dfa, LiteralAutomaton::Dfa);
+        }
     }
-    let dfa = aho_corasick::dfa::DFA::builder()
+    let contiguous = nfa::contiguous::NFA::builder()
         .match_kind(MatchKind::Standard)
         .prefilter(false)
-        .build(literals);
-    match dfa {
-        Ok(dfa) if dfa.memory_usage() <= DFA_MEMORY_BUDGET => LiteralAutomaton::new(dfa, LiteralAutomaton::Dfa),
-        _ => nfa(),
+        .build_from_noncontiguous(&sparse);
+    match contiguous {
+        Ok(nfa) => LiteralAutomaton::new(nfa, LiteralAutomaton::Nfa),
+        Err(_) => LiteralAutomaton::new(sparse, LiteralAutomaton::SparseNfa),
     }
 }
 
@@ -255,6 +260,7 @@ fn build_automaton(literals: &[String]) -> Result<LiteralAutomaton, String> {
 enum LiteralAutomaton {
     Dfa(aho_corasick::dfa::DFA, StateID),
     Nfa(aho_corasick::nfa::contiguous::NFA, StateID),
+    SparseNfa(aho_corasick::nfa::noncontiguous::NFA, StateID),
 }
 
 /// Texts shorter than this are scanned in one pass: splitting them saves less than it costs.
@@ -271,6 +277,7 @@ impl LiteralAutomaton {
         match self {
             LiteralAutomaton::Dfa(dfa, start) => find_literals(dfa, *start, text),
             LiteralAutomaton::Nfa(nfa, start) => find_literals(nfa, *start, text),
+            LiteralAutomaton::SparseNfa(nfa, start) => find_literals(nfa, *start, text),
         }
     }
 }
@@ -818,8 +825,8 @@ mod tests {
         "a user unknown mailbox is full over quota",
     ];
 
-    /// Both kinds of automaton over `literals`.
-    fn automata(literals: &[&str]) -> [LiteralAutomaton; 2] {
+    /// Every kind of automaton over `literals`.
+    fn automata(literals: &[&str]) -> [LiteralAutomaton; 3] {
         let dfa = aho_corasick::dfa::DFA::builder()
             .match_kind(MatchKind::Standard)
             .build(literals)
@@ -830,7 +837,12 @@ mod tests {
             .build(literals)
             .map_err(|e| e.to_string())
             .and_then(|a| LiteralAutomaton::new(a, LiteralAutomaton::Nfa));
-        [dfa, nfa].map(|a| a.unwrap_or_else(|e| panic!("{e}")))
+        let sparse = aho_corasick::nfa::noncontiguous::NFA::builder()
+            .match_kind(MatchKind::Standard)
+            .build(literals)
+            .map_err(|e| e.to_string())
+            .and_then(|a| LiteralAutomaton::new(a, LiteralAutomaton::SparseNfa));
+        [dfa, nfa, sparse].map(|a| a.unwrap_or_else(|e| panic!("{e}")))
     }
 
     /// `(literal, end)` of every occurrence, sorted: by one overlapping pass of the crate's own
