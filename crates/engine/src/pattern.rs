@@ -545,7 +545,7 @@ pub(crate) struct TextHits<'m> {
     /// The branches that may match, sorted by id, with where their literals occur.
     branches: Vec<Candidate>,
     /// Each literal occurrence as `(branch, start, end)`, sorted; candidates index into it.
-    occurrences: Vec<(u32, usize, usize)>,
+    occurrences: Vec<Occurrence>,
     /// The provider whose marker occurs first in the text.
     pub marker: Option<u16>,
 }
@@ -553,8 +553,7 @@ pub(crate) struct TextHits<'m> {
 /// A branch whose literal occurs, and what is known of it.
 struct Candidate {
     branch: u32,
-    /// Byte span from the first literal occurrence's start to the last one's end.
-    from: usize,
+    /// Where its last-ending literal occurrence ends (the first starts at `occurrences[first]`).
     to: usize,
     /// Its occurrences: `TextHits::occurrences[first..first + count]`.
     first: usize,
@@ -606,12 +605,12 @@ impl TextHits<'_> {
             _ => {}
         }
         let branch = &self.matcher.branches[c.branch as usize];
+        let occurrences = &self.occurrences[c.first..c.first + c.count];
         let held = match &branch.regex {
             // No regex: the branch is exactly its literals, and one of them occurred.
             None => true,
             Some(regex) if branch.anchored => {
                 let text = self.lower;
-                let occurrences = &self.occurrences[c.first..c.first + c.count];
                 occurrences.iter().any(|&(_, start, _)| {
                     let end = branch
                         .max_len
@@ -624,8 +623,13 @@ impl TextHits<'_> {
             }
             Some(regex) => {
                 let text = self.lower;
+                // Sorted by start: the first occurrence starts first.
+                let first_start = occurrences.first().map_or(0, |&(_, start, _)| start);
                 let (mut from, to) = match branch.max_len {
-                    Some(len) => (c.from.saturating_sub(len), c.to.saturating_add(len).min(text.len())),
+                    Some(len) => (
+                        first_start.saturating_sub(len),
+                        c.to.saturating_add(len).min(text.len()),
+                    ),
                     None => (0, text.len()),
                 };
                 while !text.is_char_boundary(from) {
@@ -679,7 +683,7 @@ impl TextMatcher {
         found.extend(self.unfiltered.iter().map(|&b| (b, 0, lower.len())));
         found.sort_unstable();
         let mut branches: Vec<Candidate> = Vec::with_capacity(found.len());
-        for (i, &(branch, from, to)) in found.iter().enumerate() {
+        for (i, &(branch, _, to)) in found.iter().enumerate() {
             match branches.last_mut() {
                 Some(last) if last.branch == branch => {
                     last.to = last.to.max(to);
@@ -687,7 +691,6 @@ impl TextMatcher {
                 }
                 _ => branches.push(Candidate {
                     branch,
-                    from,
                     to,
                     first: i,
                     count: 1,
