@@ -87,6 +87,43 @@ impl WordBounds {
     }
 }
 
+/// The top-level alternatives of a pattern, each to be filtered and confirmed on its own; the
+/// whole pattern when it has one (or more than `MAX_BRANCHES`).
+///
+/// The parser lifts what every alternative starts with out of the alternation: `\bspam\b|\bube\b`
+/// parses as `\b(?:spam\b|ube\b)`, which has no top-level alternation at all. So an alternation
+/// with only a prefix before it and only look-arounds after it is split too, each alternative
+/// getting the prefix and the look-arounds back: `(?:p)(?:a|b)\b` matches where `pa\b|pb\b` does.
+fn top_level_branches(hir: Hir) -> Vec<Hir> {
+    let split = match hir.kind() {
+        HirKind::Alternation(branches) if branches.len() <= MAX_BRANCHES => Some(branches.clone()),
+        HirKind::Concat(parts) => {
+            let is_look = |h: &Hir| matches!(h.kind(), HirKind::Look(_));
+            let after = parts.iter().rev().take_while(|h| is_look(h)).count();
+            let (before, rest) = parts.split_at(parts.len() - after);
+            match before.split_last() {
+                Some((last, prefix)) => match last.kind() {
+                    HirKind::Alternation(branches) if branches.len() <= MAX_BRANCHES => Some(
+                        branches
+                            .iter()
+                            .map(|branch| {
+                                let mut whole = prefix.to_vec();
+                                whole.push(branch.clone());
+                                whole.extend_from_slice(rest);
+                                Hir::concat(whole)
+                            })
+                            .collect(),
+                    ),
+                    _ => None,
+                },
+                None => None,
+            }
+        }
+        _ => None,
+    };
+    split.unwrap_or_else(|| vec![hir])
+}
+
 /// Patterns and markers as registered; `build` turns them into a [`TextMatcher`].
 #[derive(Default)]
 pub(crate) struct TextMatcherBuilder {
@@ -120,13 +157,8 @@ impl TextMatcherBuilder {
             .parse(source)
             .map_err(|e| e.to_string().lines().last().unwrap_or_default().trim().to_string())?;
         let id = u32::try_from(self.sources.len()).map_err(|_| "too many patterns".to_string())?;
-        let whole = [hir];
-        let parts: &[Hir] = match whole[0].kind() {
-            HirKind::Alternation(branches) if branches.len() <= MAX_BRANCHES => branches,
-            _ => &whole,
-        };
-        for part in parts {
-            self.add_branch(id, part)?;
+        for part in top_level_branches(hir) {
+            self.add_branch(id, &part)?;
         }
         self.sources.push(source.to_string());
         self.by_source.insert(source.to_string(), id);
@@ -773,6 +805,23 @@ mod tests {
     }
 
     #[test]
+    fn alternatives_behind_a_lifted_prefix_are_branches_of_their_own() {
+        // Parsed as `\b(?:spam\b|junk mail\b)`: both alternatives are words, found without a regex.
+        let m = matcher(&[r"\bspam\b|\bjunk mail\b", r"mail from (?:host|ip) denied|mail from \d+"]);
+        assert_eq!(m.sources.len(), 2);
+        assert_eq!(m.branches.len(), 4);
+        assert!(m.branches[..2].iter().all(|b| b.regex.is_none() && b.bounded.is_some()));
+        assert!(m.branches[2].regex.is_none() && m.branches[3].regex.is_some());
+        let matched = |text: &str| {
+            let hits = m.scan(text);
+            (0..2).filter(|&p| hits.is_match(p)).collect::<Vec<u32>>()
+        };
+        assert_eq!(matched("junk mail from 192"), vec![0, 1]);
+        assert_eq!(matched("spammer mail from ip denied"), vec![1]);
+        assert!(matched("antispam mail from host").is_empty());
+    }
+
+    #[test]
     fn anchored_confirmation_tries_every_occurrence_and_sees_the_byte_before() {
         let source = r"\bquota exceeded by \d+";
         assert!(filter(source).is_some_and(|f| f.prefix && !f.exact));
@@ -783,7 +832,7 @@ mod tests {
         assert!(!matched("overquota exceeded by 5"));
     }
 
-    const SOURCES: [&str; 11] = [
+    const SOURCES: [&str; 14] = [
         "user unknown|unknown user",
         r"\bover quota\b",
         r"mail ?box (is )?full",
@@ -797,6 +846,10 @@ mod tests {
         r"(?:ip|host)\b.{0,8}\bdenied|\d+|exceeded\s*$",
         // Literal sets between word boundaries are decided where the literal is found.
         r"\bkelvin|quota\b|\b(?:ip|host) denied\b",
+        // The parser lifts a common prefix out of the alternatives; they are split back apart.
+        r"\bquota\b|\bdenied\b|\bover quota",
+        r"host (?:denied|is kelvin)\b",
+        r"(?:\bip|host)(?:\s+denied|exceeded)$",
     ];
 
     /// The matcher and the plain regexes it must agree with, built once for every case.
