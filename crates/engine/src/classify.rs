@@ -4,6 +4,7 @@ use std::sync::atomic::Ordering;
 
 use serde::Serialize;
 use serde::ser::{SerializeStruct, Serializer};
+use smallvec::SmallVec;
 
 use crate::compile::{Category, IndexKey, Rule, RuleSet};
 use crate::model::{BounceType, Responsible};
@@ -200,7 +201,7 @@ impl RuleSet {
         // Each list is sorted ascending, and rules are stored best-first, so merging the lists
         // visits candidates from the most specific down; the first that holds wins and the rest
         // are never looked at. The cost follows the candidates tried, not the rule count.
-        let mut lists: Vec<&[u32]> = Vec::with_capacity(6 + hits.branches_found());
+        let mut lists = RuleLists::new();
         let (keys, n) = IndexKey::for_reply(reply);
         for &key in &keys[..n] {
             let list = self.index.get(key);
@@ -407,9 +408,13 @@ impl RuleSet {
     }
 }
 
+/// The rule lists one reply draws candidates from: its index keys' and its text hits'. A few
+/// of them, kept on the stack: a heap allocation would cost more than the merge.
+type RuleLists<'a> = SmallVec<[&'a [u32]; 16]>;
+
 /// Ascending, de-duplicated merge of a few sorted rule lists.
 struct MergedCandidates<'a> {
-    lists: Vec<&'a [u32]>,
+    lists: RuleLists<'a>,
     last: Option<u32>,
 }
 

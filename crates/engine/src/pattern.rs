@@ -17,6 +17,7 @@ use regex_automata::Input;
 use regex_automata::meta::Regex;
 use regex_syntax::hir::literal::{ExtractKind, Extractor, Seq};
 use regex_syntax::hir::{Hir, HirKind};
+use smallvec::SmallVec;
 
 /// Compiled regexes are bounded so a pathological pattern fails the load instead of eating memory.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
@@ -77,14 +78,28 @@ impl WordBounds {
 
     /// Whether the boundaries hold around `text[from..to]`.
     fn hold(self, text: &str, from: usize, to: usize) -> bool {
-        // regex-syntax's own `\w` table, as the regexes use; never missing with default features.
-        let word = |c: Option<char>| {
-            c.is_some_and(|c| regex_syntax::try_is_word_character(c).unwrap_or(c.is_alphanumeric() || c == '_'))
-        };
-        let (before, first) = (text[..from].chars().next_back(), text[from..].chars().next());
-        let (last, after) = (text[..to].chars().next_back(), text[to..].chars().next());
-        (!self.start || word(before) != word(first)) && (!self.end || word(last) != word(after))
+        (!self.start || word_before(text, from) != word_after(text, from))
+            && (!self.end || word_before(text, to) != word_after(text, to))
     }
+}
+
+/// Whether `c` is a `\w` character; ASCII (nearly every byte of a reply) without a table search.
+fn is_word(c: char) -> bool {
+    if c.is_ascii() {
+        return c.is_ascii_alphanumeric() || c == '_';
+    }
+    // regex-syntax's own `\w` table, as the regexes use; never missing with default features.
+    regex_syntax::try_is_word_character(c).unwrap_or(c.is_alphanumeric() || c == '_')
+}
+
+/// Whether a word character ends right before byte `at` of `text` (a char boundary).
+fn word_before(text: &str, at: usize) -> bool {
+    text[..at].chars().next_back().is_some_and(is_word)
+}
+
+/// Whether a word character starts at byte `at` of `text` (a char boundary).
+fn word_after(text: &str, at: usize) -> bool {
+    text[at..].chars().next().is_some_and(is_word)
 }
 
 /// The top-level alternatives of a pattern, each to be filtered and confirmed on its own; the
@@ -305,7 +320,7 @@ impl LiteralAutomaton {
     }
 
     /// Every occurrence of every literal in `text`.
-    fn find(&self, text: &[u8]) -> Vec<Occurrence> {
+    fn find(&self, text: &[u8]) -> Occurrences {
         match self {
             LiteralAutomaton::Dfa(dfa, start) => find_literals(dfa, *start, text),
             LiteralAutomaton::Nfa(nfa, start) => find_literals(nfa, *start, text),
@@ -317,6 +332,10 @@ impl LiteralAutomaton {
 /// Where a literal (or, once resolved, a branch) occurs: `(id, start, end)`.
 type Occurrence = (u32, usize, usize);
 
+/// The occurrences in one reply: a few dozen at most, kept on the stack (a heap allocation
+/// and its release cost about as much as scanning a short reply).
+type Occurrences = SmallVec<[Occurrence; 32]>;
+
 /// Every literal occurrence in `text`, the same as an overlapping search.
 ///
 /// Each step of an automaton waits for the table load of the step before, so one pass over a
@@ -325,8 +344,8 @@ type Occurrence = (u32, usize, usize);
 /// before its slice, so it misses literals that straddle its start; the pass before goes on past
 /// that point until its state is the one a fresh start reaches there (from then on both see the
 /// same), and only the later pass's matches after the point where they agree are kept.
-fn find_literals<A: Automaton>(aut: &A, start: StateID, text: &[u8]) -> Vec<Occurrence> {
-    let mut out = Vec::with_capacity(16);
+fn find_literals<A: Automaton>(aut: &A, start: StateID, text: &[u8]) -> Occurrences {
+    let mut out = Occurrences::new();
     if text.len() < SPLIT_AT {
         one_pass(aut, start, text, 0, &mut out);
     } else if text.len() < SPLIT_IN_FOUR_AT {
@@ -342,7 +361,7 @@ const SPLIT_IN_FOUR_AT: usize = 160;
 
 // Inlined: a call per byte would cost as much as the step.
 #[inline(always)]
-fn report<A: Automaton>(aut: &A, sid: StateID, end: usize, out: &mut Vec<Occurrence>) {
+fn report<A: Automaton>(aut: &A, sid: StateID, end: usize, out: &mut Occurrences) {
     if aut.is_match(sid) {
         for i in 0..aut.match_len(sid) {
             let literal = aut.match_pattern(sid, i);
@@ -352,7 +371,7 @@ fn report<A: Automaton>(aut: &A, sid: StateID, end: usize, out: &mut Vec<Occurre
 }
 
 /// One pass over `text`, which starts at `offset` in the whole; returns the final state.
-fn one_pass<A: Automaton>(aut: &A, start: StateID, text: &[u8], offset: usize, out: &mut Vec<Occurrence>) -> StateID {
+fn one_pass<A: Automaton>(aut: &A, start: StateID, text: &[u8], offset: usize, out: &mut Occurrences) -> StateID {
     let mut sid = start;
     for (i, &byte) in text.iter().enumerate() {
         sid = aut.next_state(Anchored::No, sid, byte);
@@ -362,12 +381,7 @@ fn one_pass<A: Automaton>(aut: &A, start: StateID, text: &[u8], offset: usize, o
 }
 
 #[inline(always)]
-fn passes_in_lockstep<A: Automaton, const STREAMS: usize>(
-    aut: &A,
-    start: StateID,
-    text: &[u8],
-    out: &mut Vec<Occurrence>,
-) {
+fn passes_in_lockstep<A: Automaton, const STREAMS: usize>(aut: &A, start: StateID, text: &[u8], out: &mut Occurrences) {
     let slice = text.len() / STREAMS;
     let mut states = [start; STREAMS];
     // Written out per stream count: kept in registers, the passes' loads overlap.
@@ -408,7 +422,7 @@ fn passes_in_lockstep<A: Automaton, const STREAMS: usize>(
 
     // Where each later pass starts to agree with the one before it.
     let mut agreed = [0usize; STREAMS];
-    let mut straddling = Vec::new();
+    let mut straddling = Occurrences::new();
     for k in 1..STREAMS {
         let (mut sid, mut fresh, mut at) = (states[k - 1], start, k * slice);
         let next_slice = if k + 1 < STREAMS { (k + 1) * slice } else { text.len() };
@@ -427,7 +441,7 @@ fn passes_in_lockstep<A: Automaton, const STREAMS: usize>(
         agreed[k] = at;
     }
     // A match ending in slice k (after k * slice, up to the next) came from pass k.
-    out.retain(|&(_, _, end)| {
+    out.retain(|&mut (_, _, end)| {
         let k = ((end - 1) / slice).min(STREAMS - 1);
         end > agreed[k]
     });
@@ -575,9 +589,9 @@ pub(crate) struct TextHits<'m> {
     matcher: &'m TextMatcher,
     lower: &'m str,
     /// The branches that may match, sorted by id, with where their literals occur.
-    branches: Vec<Candidate>,
+    branches: SmallVec<[Candidate; 8]>,
     /// Each literal occurrence as `(branch, start, end)`, sorted; candidates index into it.
-    occurrences: Vec<Occurrence>,
+    occurrences: Occurrences,
     /// The provider whose marker occurs first in the text.
     pub marker: Option<u16>,
 }
@@ -595,11 +609,6 @@ struct Candidate {
 }
 
 impl TextHits<'_> {
-    /// How many branches may match (at least the count of patterns that may).
-    pub(crate) fn branches_found(&self) -> usize {
-        self.branches.len()
-    }
-
     /// Ids of the patterns that may match, ascending: a literal of theirs occurs, or they have none.
     pub(crate) fn possible(&self) -> impl Iterator<Item = u32> + '_ {
         let mut last = None;
@@ -689,7 +698,7 @@ impl TextMatcher {
         let mut found = self
             .automaton
             .as_ref()
-            .map_or_else(Vec::new, |a| a.find(lower.as_bytes()));
+            .map_or_else(Occurrences::new, |a| a.find(lower.as_bytes()));
         let literal_hits = found.len();
         let mut marker = None;
         let mut marker_at = usize::MAX;
@@ -714,7 +723,7 @@ impl TextMatcher {
         found.drain(..literal_hits);
         found.extend(self.unfiltered.iter().map(|&b| (b, 0, lower.len())));
         found.sort_unstable();
-        let mut branches: Vec<Candidate> = Vec::with_capacity(found.len());
+        let mut branches = SmallVec::<[Candidate; 8]>::new();
         for (i, &(branch, _, to)) in found.iter().enumerate() {
             match branches.last_mut() {
                 Some(last) if last.branch == branch => {
