@@ -214,7 +214,10 @@ impl RuleSet {
                 lists.push(list);
             }
         }
-        let candidates = MergedCandidates { lists, last: None };
+        let candidates = MergedCandidates {
+            lists: &mut lists,
+            last: None,
+        };
 
         let mut facts_map = None;
         let mut winner: Option<&Rule> = None;
@@ -413,12 +416,13 @@ impl RuleSet {
 type RuleLists<'a> = SmallVec<[&'a [u32]; 16]>;
 
 /// Ascending, de-duplicated merge of a few sorted rule lists.
-struct MergedCandidates<'a> {
-    lists: RuleLists<'a>,
+struct MergedCandidates<'l, 'a> {
+    /// Borrowed, not moved in: moving would copy the inline lists.
+    lists: &'l mut [&'a [u32]],
     last: Option<u32>,
 }
 
-impl Iterator for MergedCandidates<'_> {
+impl Iterator for MergedCandidates<'_, '_> {
     type Item = u32;
 
     fn next(&mut self) -> Option<u32> {

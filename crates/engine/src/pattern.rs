@@ -263,7 +263,8 @@ impl TextMatcherBuilder {
     }
 }
 
-/// A full DFA scans fastest but grows with the literal count; past a memory budget a contiguous
+/// A full DFA scans fastest but grows with the literal count (and its compact form, when the
+/// states fit in it, faster still); past a memory budget a contiguous
 /// NFA keeps large rule sets small, and should that fail too (it has a size limit of its own),
 /// the sparse NFA every other kind is built from. The DFA is not even built when an upper bound on
 /// its size (a state per literal byte, a row per byte class) is far over the budget: with 100,000
@@ -290,6 +291,10 @@ fn build_automaton(literals: &[String]) -> Result<LiteralAutomaton, String> {
             .prefilter(false)
             .build_from_noncontiguous(&sparse);
         if let Some(dfa) = dfa.ok().filter(|d| d.memory_usage() <= DFA_MEMORY_BUDGET) {
+            let start = dfa.start_state(Anchored::No).map_err(|e| e.to_string())?;
+            if let Some(compact) = CompactDfa::from_dfa(&dfa, start, literals) {
+                return Ok(LiteralAutomaton::Compact(compact));
+            }
             return LiteralAutomaton::new(dfa, LiteralAutomaton::Dfa);
         }
     }
@@ -303,28 +308,197 @@ fn build_automaton(literals: &[String]) -> Result<LiteralAutomaton, String> {
     }
 }
 
-/// The automaton of every filter literal and marker, with its unanchored start state.
+/// The automaton of every filter literal and marker.
 enum LiteralAutomaton {
-    Dfa(aho_corasick::dfa::DFA, StateID),
-    Nfa(aho_corasick::nfa::contiguous::NFA, StateID),
-    SparseNfa(aho_corasick::nfa::noncontiguous::NFA, StateID),
+    Compact(CompactDfa),
+    Dfa(Ac<aho_corasick::dfa::DFA>),
+    Nfa(Ac<aho_corasick::nfa::contiguous::NFA>),
+    SparseNfa(Ac<aho_corasick::nfa::noncontiguous::NFA>),
+}
+
+/// What a scan needs of an automaton: where it starts, where a byte takes it, and which literals
+/// end in a state.
+trait Transitions {
+    type State: Copy + PartialEq;
+    fn start(&self) -> Self::State;
+    fn next(&self, state: Self::State, byte: u8) -> Self::State;
+    /// Adds the literals that end in `state`, at `end`, to `out`.
+    fn report(&self, state: Self::State, end: usize, out: &mut Occurrences);
+}
+
+/// One of the aho-corasick crate's automata, with its unanchored start state.
+struct Ac<A> {
+    automaton: A,
+    start: StateID,
+}
+
+impl<A: Automaton> Transitions for Ac<A> {
+    type State = StateID;
+
+    fn start(&self) -> StateID {
+        self.start
+    }
+
+    #[inline(always)]
+    fn next(&self, state: StateID, byte: u8) -> StateID {
+        self.automaton.next_state(Anchored::No, state, byte)
+    }
+
+    // Inlined: a call per byte would cost as much as the step.
+    #[inline(always)]
+    fn report(&self, state: StateID, end: usize, out: &mut Occurrences) {
+        let aut = &self.automaton;
+        if aut.is_match(state) {
+            for i in 0..aut.match_len(state) {
+                let literal = aut.match_pattern(state, i);
+                out.push((literal.as_u32(), end - aut.pattern_len(literal), end));
+            }
+        }
+    }
+}
+
+/// The literal automaton as a dense DFA of 16-bit transitions, for rule sets whose automaton has
+/// at most 32,768 states (the shipped rules' has about 20,000).
+///
+/// A scan waits on its transition loads, and most of them miss the L1 cache: the crate's DFA
+/// gives each state a row of 32-bit entries, one per byte class, at places unrelated to how
+/// often a text reaches it. Here entries are half as wide, byte classes are numbered by how
+/// common the byte is in English (a state's steps on the 32 commonest bytes share one cache
+/// line), and states are numbered breadth-first (the shallow states every text passes through
+/// lie together). The top bit of an entry says whether literals end in the state it names, so
+/// a step needs no second load to know.
+struct CompactDfa {
+    /// Each byte's class.
+    classes: [u8; 256],
+    /// A state's row starts at `state << shift`.
+    shift: u32,
+    transitions: Vec<u16>,
+    /// For each state, its range in `matches` (empty for most).
+    match_ranges: Vec<(u32, u32)>,
+    /// `(literal, its length)` for every literal ending in a state, grouped by state.
+    matches: Vec<(u32, u32)>,
+    /// State 0, flagged like any entry.
+    start: u16,
+}
+
+/// The entry's flag for "literals end in this state".
+const MATCHES: u16 = 0x8000;
+
+/// Bytes from commonest to rarest in English text and in SMTP replies (lower-cased): classes are
+/// numbered in this order, so the commonest share a cache line in every state's row.
+const BY_FREQUENCY: &[u8] = b" etaoinsrhldcumfpgwybv.kx0-12:5j34q9z678/@_[]()<>,;='#\"!?%&*+$|~^`{}\\";
+
+impl CompactDfa {
+    /// The crate's DFA renumbered; `None` when its states do not fit in 15 bits.
+    fn from_dfa(dfa: &aho_corasick::dfa::DFA, start: StateID, literals: &[String]) -> Option<CompactDfa> {
+        let mut used = [false; 256];
+        for byte in literals.iter().flat_map(|l| l.bytes()) {
+            used[usize::from(byte)] = true;
+        }
+        // One class per byte some literal has, commonest first; one last class for the others.
+        let mut representatives: Vec<u8> = BY_FREQUENCY.iter().copied().filter(|&b| used[usize::from(b)]).collect();
+        representatives.extend((0..=255u8).filter(|&b| used[usize::from(b)] && !BY_FREQUENCY.contains(&b)));
+        let others = representatives.len();
+        representatives.extend((0..=255u8).find(|&b| !used[usize::from(b)]));
+        let mut classes = [u8::try_from(others).ok()?; 256];
+        for (class, &byte) in representatives.iter().enumerate().take(others) {
+            classes[usize::from(byte)] = u8::try_from(class).ok()?;
+        }
+        let shift = representatives.len().next_power_of_two().trailing_zeros();
+
+        let mut order = vec![start];
+        let mut ids = HashMap::from([(start, 0u16)]);
+        let mut transitions = Vec::new();
+        let mut next_unnumbered = 0;
+        while let Some(&state) = order.get(next_unnumbered) {
+            next_unnumbered += 1;
+            let row = transitions.len();
+            for &byte in &representatives {
+                let to = dfa.next_state(Anchored::No, state, byte);
+                let id = match ids.get(&to) {
+                    Some(&id) => id,
+                    None => {
+                        let id = u16::try_from(order.len()).ok().filter(|&id| id < MATCHES)?;
+                        ids.insert(to, id);
+                        order.push(to);
+                        id
+                    }
+                };
+                transitions.push(if dfa.is_match(to) { id | MATCHES } else { id });
+            }
+            transitions.resize(row + (1 << shift), 0);
+        }
+
+        let mut matches = Vec::new();
+        let mut match_ranges = Vec::with_capacity(order.len());
+        for &state in &order {
+            let first = u32::try_from(matches.len()).ok()?;
+            if dfa.is_match(state) {
+                for i in 0..dfa.match_len(state) {
+                    let literal = dfa.match_pattern(state, i);
+                    matches.push((literal.as_u32(), u32::try_from(dfa.pattern_len(literal)).ok()?));
+                }
+            }
+            match_ranges.push((first, u32::try_from(matches.len()).ok()?));
+        }
+        Some(CompactDfa {
+            classes,
+            shift,
+            transitions,
+            match_ranges,
+            matches,
+            start: if dfa.is_match(start) { MATCHES } else { 0 },
+        })
+    }
+}
+
+impl Transitions for CompactDfa {
+    type State = u16;
+
+    fn start(&self) -> u16 {
+        self.start
+    }
+
+    #[inline(always)]
+    fn next(&self, state: u16, byte: u8) -> u16 {
+        let row = usize::from(state & !MATCHES) << self.shift;
+        self.transitions
+            .get(row | usize::from(self.classes[usize::from(byte)]))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    #[inline(always)]
+    fn report(&self, state: u16, end: usize, out: &mut Occurrences) {
+        if state & MATCHES != 0 {
+            let (first, last) = self
+                .match_ranges
+                .get(usize::from(state & !MATCHES))
+                .copied()
+                .unwrap_or_default();
+            for &(literal, len) in self.matches.get(first as usize..last as usize).unwrap_or_default() {
+                out.push((literal, end - len as usize, end));
+            }
+        }
+    }
 }
 
 /// Texts shorter than this are scanned in one pass: splitting them saves less than it costs.
 const SPLIT_AT: usize = 48;
 
 impl LiteralAutomaton {
-    fn new<A: Automaton>(aut: A, make: fn(A, StateID) -> Self) -> Result<Self, String> {
-        let start = aut.start_state(Anchored::No).map_err(|e| e.to_string())?;
-        Ok(make(aut, start))
+    fn new<A: Automaton>(automaton: A, make: fn(Ac<A>) -> Self) -> Result<Self, String> {
+        let start = automaton.start_state(Anchored::No).map_err(|e| e.to_string())?;
+        Ok(make(Ac { automaton, start }))
     }
 
-    /// Every occurrence of every literal in `text`.
-    fn find(&self, text: &[u8]) -> Occurrences {
+    /// Every occurrence of every literal in `text`, added to `out`.
+    fn find(&self, text: &[u8], out: &mut Occurrences) {
         match self {
-            LiteralAutomaton::Dfa(dfa, start) => find_literals(dfa, *start, text),
-            LiteralAutomaton::Nfa(nfa, start) => find_literals(nfa, *start, text),
-            LiteralAutomaton::SparseNfa(nfa, start) => find_literals(nfa, *start, text),
+            LiteralAutomaton::Compact(dfa) => find_literals(dfa, text, out),
+            LiteralAutomaton::Dfa(dfa) => find_literals(dfa, text, out),
+            LiteralAutomaton::Nfa(nfa) => find_literals(nfa, text, out),
+            LiteralAutomaton::SparseNfa(nfa) => find_literals(nfa, text, out),
         }
     }
 }
@@ -344,44 +518,32 @@ type Occurrences = SmallVec<[Occurrence; 32]>;
 /// before its slice, so it misses literals that straddle its start; the pass before goes on past
 /// that point until its state is the one a fresh start reaches there (from then on both see the
 /// same), and only the later pass's matches after the point where they agree are kept.
-fn find_literals<A: Automaton>(aut: &A, start: StateID, text: &[u8]) -> Occurrences {
-    let mut out = Occurrences::new();
+fn find_literals<T: Transitions>(aut: &T, text: &[u8], out: &mut Occurrences) {
     if text.len() < SPLIT_AT {
-        one_pass(aut, start, text, 0, &mut out);
+        one_pass(aut, aut.start(), text, 0, out);
     } else if text.len() < SPLIT_IN_FOUR_AT {
-        passes_in_lockstep::<A, 2>(aut, start, text, &mut out);
+        passes_in_lockstep::<T, 2>(aut, text, out);
     } else {
-        passes_in_lockstep::<A, 4>(aut, start, text, &mut out);
+        passes_in_lockstep::<T, 4>(aut, text, out);
     }
-    out
 }
 
 /// Texts this long are scanned in four slices rather than two.
 const SPLIT_IN_FOUR_AT: usize = 160;
 
-// Inlined: a call per byte would cost as much as the step.
-#[inline(always)]
-fn report<A: Automaton>(aut: &A, sid: StateID, end: usize, out: &mut Occurrences) {
-    if aut.is_match(sid) {
-        for i in 0..aut.match_len(sid) {
-            let literal = aut.match_pattern(sid, i);
-            out.push((literal.as_u32(), end - aut.pattern_len(literal), end));
-        }
-    }
-}
-
 /// One pass over `text`, which starts at `offset` in the whole; returns the final state.
-fn one_pass<A: Automaton>(aut: &A, start: StateID, text: &[u8], offset: usize, out: &mut Occurrences) -> StateID {
+fn one_pass<T: Transitions>(aut: &T, start: T::State, text: &[u8], offset: usize, out: &mut Occurrences) -> T::State {
     let mut sid = start;
     for (i, &byte) in text.iter().enumerate() {
-        sid = aut.next_state(Anchored::No, sid, byte);
-        report(aut, sid, offset + i + 1, out);
+        sid = aut.next(sid, byte);
+        aut.report(sid, offset + i + 1, out);
     }
     sid
 }
 
 #[inline(always)]
-fn passes_in_lockstep<A: Automaton, const STREAMS: usize>(aut: &A, start: StateID, text: &[u8], out: &mut Occurrences) {
+fn passes_in_lockstep<T: Transitions, const STREAMS: usize>(aut: &T, text: &[u8], out: &mut Occurrences) {
+    let start = aut.start();
     let slice = text.len() / STREAMS;
     let mut states = [start; STREAMS];
     // Written out per stream count: kept in registers, the passes' loads overlap.
@@ -389,24 +551,24 @@ fn passes_in_lockstep<A: Automaton, const STREAMS: usize>(aut: &A, start: StateI
         [a, b] => {
             let (x, y) = (&text[..slice], &text[slice..2 * slice]);
             for i in 0..slice {
-                *a = aut.next_state(Anchored::No, *a, x[i]);
-                report(aut, *a, i + 1, out);
-                *b = aut.next_state(Anchored::No, *b, y[i]);
-                report(aut, *b, slice + i + 1, out);
+                *a = aut.next(*a, x[i]);
+                aut.report(*a, i + 1, out);
+                *b = aut.next(*b, y[i]);
+                aut.report(*b, slice + i + 1, out);
             }
         }
         [a, b, c, d] => {
             let (w, x) = (&text[..slice], &text[slice..2 * slice]);
             let (y, z) = (&text[2 * slice..3 * slice], &text[3 * slice..4 * slice]);
             for i in 0..slice {
-                *a = aut.next_state(Anchored::No, *a, w[i]);
-                report(aut, *a, i + 1, out);
-                *b = aut.next_state(Anchored::No, *b, x[i]);
-                report(aut, *b, slice + i + 1, out);
-                *c = aut.next_state(Anchored::No, *c, y[i]);
-                report(aut, *c, 2 * slice + i + 1, out);
-                *d = aut.next_state(Anchored::No, *d, z[i]);
-                report(aut, *d, 3 * slice + i + 1, out);
+                *a = aut.next(*a, w[i]);
+                aut.report(*a, i + 1, out);
+                *b = aut.next(*b, x[i]);
+                aut.report(*b, slice + i + 1, out);
+                *c = aut.next(*c, y[i]);
+                aut.report(*c, 2 * slice + i + 1, out);
+                *d = aut.next(*d, z[i]);
+                aut.report(*d, 3 * slice + i + 1, out);
             }
         }
         _ => {
@@ -427,10 +589,10 @@ fn passes_in_lockstep<A: Automaton, const STREAMS: usize>(aut: &A, start: StateI
         let (mut sid, mut fresh, mut at) = (states[k - 1], start, k * slice);
         let next_slice = if k + 1 < STREAMS { (k + 1) * slice } else { text.len() };
         while sid != fresh && at < next_slice {
-            sid = aut.next_state(Anchored::No, sid, text[at]);
-            fresh = aut.next_state(Anchored::No, fresh, text[at]);
+            sid = aut.next(sid, text[at]);
+            fresh = aut.next(fresh, text[at]);
             at += 1;
-            report(aut, sid, at, &mut straddling);
+            aut.report(sid, at, &mut straddling);
         }
         if sid != fresh && at < text.len() {
             // Still apart at the next slice (a literal longer than a slice): one plain pass.
@@ -445,7 +607,7 @@ fn passes_in_lockstep<A: Automaton, const STREAMS: usize>(aut: &A, start: StateI
         let k = ((end - 1) / slice).min(STREAMS - 1);
         end > agreed[k]
     });
-    out.extend(straddling);
+    out.extend_from_slice(&straddling);
 }
 
 /// The first char boundary at or after `at` (at most the text's length).
@@ -693,17 +855,19 @@ impl TextMatcher {
     }
 
     /// Scans `lower` (the reply's lower-cased text) once for every literal and marker.
+    // Inlined into its one caller: the hits it returns are a kilobyte of inline vectors, which
+    // would otherwise be copied out of it.
+    #[inline(always)]
     pub(crate) fn scan<'m>(&'m self, lower: &'m str) -> TextHits<'m> {
-        // The literal occurrences, then each one's branches after them; the first part goes.
-        let mut found = self
-            .automaton
-            .as_ref()
-            .map_or_else(Occurrences::new, |a| a.find(lower.as_bytes()));
-        let literal_hits = found.len();
+        let mut literals = Occurrences::new();
+        if let Some(automaton) = &self.automaton {
+            automaton.find(lower.as_bytes(), &mut literals);
+        }
+        // Each literal occurrence as an occurrence of the branches that use it.
+        let mut found = Occurrences::new();
         let mut marker = None;
         let mut marker_at = usize::MAX;
-        for i in 0..literal_hits {
-            let (literal, start, end) = found[i];
+        for &(literal, start, end) in &literals {
             for use_ in &self.uses[literal as usize] {
                 match *use_ {
                     LiteralUse::Branch(b) => {
@@ -720,7 +884,6 @@ impl TextMatcher {
                 }
             }
         }
-        found.drain(..literal_hits);
         found.extend(self.unfiltered.iter().map(|&b| (b, 0, lower.len())));
         found.sort_unstable();
         let mut branches = SmallVec::<[Candidate; 8]>::new();
@@ -891,12 +1054,22 @@ mod tests {
     ];
 
     /// Every kind of automaton over `literals`.
-    fn automata(literals: &[&str]) -> [LiteralAutomaton; 3] {
+    fn automata(literals: &[&str]) -> [LiteralAutomaton; 4] {
         let dfa = aho_corasick::dfa::DFA::builder()
             .match_kind(MatchKind::Standard)
             .build(literals)
             .map_err(|e| e.to_string())
             .and_then(|a| LiteralAutomaton::new(a, LiteralAutomaton::Dfa));
+        let compact = aho_corasick::dfa::DFA::builder()
+            .match_kind(MatchKind::Standard)
+            .build(literals)
+            .ok()
+            .and_then(|a| {
+                let start = a.start_state(Anchored::No).ok()?;
+                let owned: Vec<String> = literals.iter().map(|l| l.to_string()).collect();
+                CompactDfa::from_dfa(&a, start, &owned).map(LiteralAutomaton::Compact)
+            })
+            .ok_or_else(|| "no compact DFA".to_string());
         let nfa = aho_corasick::nfa::contiguous::NFA::builder()
             .match_kind(MatchKind::Standard)
             .build(literals)
@@ -907,7 +1080,7 @@ mod tests {
             .build(literals)
             .map_err(|e| e.to_string())
             .and_then(|a| LiteralAutomaton::new(a, LiteralAutomaton::SparseNfa));
-        [dfa, nfa, sparse].map(|a| a.unwrap_or_else(|e| panic!("{e}")))
+        [compact, dfa, nfa, sparse].map(|a| a.unwrap_or_else(|e| panic!("{e}")))
     }
 
     /// `(literal, end)` of every occurrence, sorted: by one overlapping pass of the crate's own
@@ -923,8 +1096,9 @@ mod tests {
     }
 
     fn found(automaton: &LiteralAutomaton, text: &str) -> Vec<(u32, usize)> {
-        let mut found: Vec<_> = automaton
-            .find(text.as_bytes())
+        let mut occurrences = Occurrences::new();
+        automaton.find(text.as_bytes(), &mut occurrences);
+        let mut found: Vec<_> = occurrences
             .into_iter()
             .map(|(literal, _, end)| (literal, end))
             .collect();
