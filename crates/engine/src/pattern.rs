@@ -472,14 +472,23 @@ impl Transitions for CompactDfa {
     #[inline(always)]
     fn report(&self, state: u16, end: usize, out: &mut Occurrences) {
         if state & MATCHES != 0 {
-            let (first, last) = self
-                .match_ranges
-                .get(usize::from(state & !MATCHES))
-                .copied()
-                .unwrap_or_default();
-            for &(literal, len) in self.matches.get(first as usize..last as usize).unwrap_or_default() {
-                out.push((literal, end - len as usize, end));
-            }
+            self.add_matches(state, end, out);
+        }
+    }
+}
+
+impl CompactDfa {
+    // Out of line: inlined into every pass of the scan loop, it took the registers that the
+    // passes' states need, and they went through the stack at every step.
+    #[inline(never)]
+    fn add_matches(&self, state: u16, end: usize, out: &mut Occurrences) {
+        let (first, last) = self
+            .match_ranges
+            .get(usize::from(state & !MATCHES))
+            .copied()
+            .unwrap_or_default();
+        for &(literal, len) in self.matches.get(first as usize..last as usize).unwrap_or_default() {
+            out.push((literal, end - len as usize, end));
         }
     }
 }
@@ -530,7 +539,7 @@ fn find_literals<T: Transitions>(aut: &T, text: &[u8], out: &mut Occurrences) {
 }
 
 /// Texts this long are scanned in four slices rather than two.
-const SPLIT_IN_FOUR_AT: usize = 160;
+const SPLIT_IN_FOUR_AT: usize = 96;
 
 /// One pass over `text`, which starts at `offset` in the whole; returns the final state.
 fn one_pass<T: Transitions>(aut: &T, start: T::State, text: &[u8], offset: usize, out: &mut Occurrences) -> T::State {
