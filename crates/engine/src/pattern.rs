@@ -83,23 +83,36 @@ impl WordBounds {
     }
 }
 
-/// Whether `c` is a `\w` character; ASCII (nearly every byte of a reply) without a table search.
+/// Whether `c` is a `\w` character.
 fn is_word(c: char) -> bool {
-    if c.is_ascii() {
-        return c.is_ascii_alphanumeric() || c == '_';
-    }
     // regex-syntax's own `\w` table, as the regexes use; never missing with default features.
     regex_syntax::try_is_word_character(c).unwrap_or(c.is_alphanumeric() || c == '_')
 }
 
-/// Whether a word character ends right before byte `at` of `text` (a char boundary).
+/// Whether the ASCII byte `b` is a `\w` character.
+fn is_ascii_word(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+/// Whether a word character ends right before byte `at` of `text` (a char boundary). An ASCII
+/// byte there (nearly always) answers without decoding a char or searching a table.
+#[inline]
 fn word_before(text: &str, at: usize) -> bool {
-    text[..at].chars().next_back().is_some_and(is_word)
+    match at.checked_sub(1).and_then(|i| text.as_bytes().get(i)) {
+        None => false,
+        Some(&b) if b.is_ascii() => is_ascii_word(b),
+        Some(_) => text.get(..at).and_then(|t| t.chars().next_back()).is_some_and(is_word),
+    }
 }
 
 /// Whether a word character starts at byte `at` of `text` (a char boundary).
+#[inline]
 fn word_after(text: &str, at: usize) -> bool {
-    text[at..].chars().next().is_some_and(is_word)
+    match text.as_bytes().get(at) {
+        None => false,
+        Some(&b) if b.is_ascii() => is_ascii_word(b),
+        Some(_) => text.get(at..).and_then(|t| t.chars().next()).is_some_and(is_word),
+    }
 }
 
 /// The top-level alternatives of a pattern, each to be filtered and confirmed on its own; the
