@@ -354,6 +354,39 @@ async fn batch_limits_message_size_and_deadline() {
     server.stop().await;
 }
 
+/// A batch too large to classify inline runs on the blocking pool where the runtime cannot hand
+/// its thread over (a current-thread runtime), and still answers every item in order.
+#[tokio::test(flavor = "current_thread")]
+async fn a_large_batch_on_a_current_thread_runtime_answers_every_item() {
+    let server = TestServer::embedded(ServerConfig::default()).await;
+    let mut client = server.client().await;
+    let items: Vec<_> = (0..500)
+        .map(|i| {
+            request(
+                &i.to_string(),
+                if i % 2 == 0 {
+                    "552 5.2.2 Mailbox full"
+                } else {
+                    "550 5.1.1 User unknown"
+                },
+            )
+        })
+        .collect();
+    let answers = client
+        .classify_batch(pb::ClassifyBatchRequest { items })
+        .await
+        .unwrap()
+        .into_inner()
+        .items;
+    assert_eq!(answers.len(), 500);
+    for (i, answer) in answers.iter().enumerate() {
+        assert_eq!(answer.id, i.to_string());
+        let expected = if i % 2 == 0 { "mailbox_full" } else { "invalid_address" };
+        assert_eq!(answer.category, expected, "{answer:?}");
+    }
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_of_10000_answers_every_item_in_order() {
     let server = TestServer::embedded(ServerConfig::default()).await;
