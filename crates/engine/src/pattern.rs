@@ -276,9 +276,8 @@ impl TextMatcherBuilder {
     }
 }
 
-/// A full DFA scans fastest but grows with the literal count (and its compact form, when the
-/// states fit in it, faster still); past a memory budget a contiguous
-/// NFA keeps large rule sets small, and should that fail too (it has a size limit of its own),
+/// A full DFA scans fastest but grows with the literal count (it is kept in a compact form when
+/// its states fit one); past a memory budget a contiguous NFA keeps large rule sets small, and should that fail too (it has a size limit of its own),
 /// the sparse NFA every other kind is built from. The DFA is not even built when an upper bound on
 /// its size (a state per literal byte, a row per byte class) is far over the budget: with 100,000
 /// rules that build was a third of the load's time and its peak memory.
@@ -397,7 +396,8 @@ struct CompactDfa {
 /// The entry's flag for "literals end in this state".
 const MATCHES: u16 = 0x8000;
 
-/// Bytes from commonest to rarest in English text and in SMTP replies (lower-cased): classes are
+/// Bytes roughly from commonest to rarest in lower-cased English and SMTP replies (letters by
+/// their English frequency, then digits and punctuation as replies use them): classes are
 /// numbered in this order, so the commonest share a cache line in every state's row.
 const BY_FREQUENCY: &[u8] = b" etaoinsrhldcumfpgwybv.kx0-12:5j34q9z678/@_[]()<>,;='#\"!?%&*+$|~^`{}\\";
 
