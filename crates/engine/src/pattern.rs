@@ -289,12 +289,9 @@ fn build_automaton(literals: &[String]) -> Result<LiteralAutomaton, String> {
         .prefilter(false)
         .build(literals)
         .map_err(|e| e.to_string())?;
-    let mut seen = [false; 256];
-    for byte in literals.iter().flat_map(|l| l.bytes()) {
-        seen[usize::from(byte)] = true;
-    }
+    let used = bytes_used(literals.iter().map(String::as_str));
     // One more class for the bytes no literal has; rows are padded to a power of two.
-    let row = (seen.iter().filter(|&&s| s).count() + 1).next_power_of_two() * 4;
+    let row = (used.iter().filter(|&&u| u).count() + 1).next_power_of_two() * 4;
     let states = 1 + literals.iter().map(String::len).sum::<usize>();
     // Shared prefixes make the bound loose (about 2x for the shipped rules): allow for that.
     if states.saturating_mul(row) <= 4 * DFA_MEMORY_BUDGET {
@@ -304,7 +301,7 @@ fn build_automaton(literals: &[String]) -> Result<LiteralAutomaton, String> {
             .build_from_noncontiguous(&sparse);
         if let Some(dfa) = dfa.ok().filter(|d| d.memory_usage() <= DFA_MEMORY_BUDGET) {
             let start = dfa.start_state(Anchored::No).map_err(|e| e.to_string())?;
-            if let Some(compact) = CompactDfa::from_dfa(&dfa, start, literals) {
+            if let Some(compact) = CompactDfa::from_dfa(&dfa, start, &used) {
                 return Ok(LiteralAutomaton::Compact(compact));
             }
             return LiteralAutomaton::new(dfa, LiteralAutomaton::Dfa);
@@ -318,6 +315,15 @@ fn build_automaton(literals: &[String]) -> Result<LiteralAutomaton, String> {
         Ok(nfa) => LiteralAutomaton::new(nfa, LiteralAutomaton::Nfa),
         Err(_) => LiteralAutomaton::new(sparse, LiteralAutomaton::SparseNfa),
     }
+}
+
+/// Which byte values occur in the literals.
+fn bytes_used<'a>(literals: impl Iterator<Item = &'a str>) -> [bool; 256] {
+    let mut used = [false; 256];
+    for byte in literals.flat_map(str::bytes) {
+        used[usize::from(byte)] = true;
+    }
+    used
 }
 
 /// The automaton of every filter literal and marker.
@@ -402,12 +408,9 @@ const MATCHES: u16 = 0x8000;
 const BY_FREQUENCY: &[u8] = b" etaoinsrhldcumfpgwybv.kx0-12:5j34q9z678/@_[]()<>,;='#\"!?%&*+$|~^`{}\\";
 
 impl CompactDfa {
-    /// The crate's DFA renumbered; `None` when its states do not fit in 15 bits.
-    fn from_dfa(dfa: &aho_corasick::dfa::DFA, start: StateID, literals: &[String]) -> Option<CompactDfa> {
-        let mut used = [false; 256];
-        for byte in literals.iter().flat_map(|l| l.bytes()) {
-            used[usize::from(byte)] = true;
-        }
+    /// The crate's DFA renumbered; `None` when its states do not fit in 15 bits. `used` says
+    /// which bytes its literals have.
+    fn from_dfa(dfa: &aho_corasick::dfa::DFA, start: StateID, used: &[bool; 256]) -> Option<CompactDfa> {
         // One class per byte some literal has, commonest first; one last class for the others.
         let mut representatives: Vec<u8> = BY_FREQUENCY.iter().copied().filter(|&b| used[usize::from(b)]).collect();
         representatives.extend((0..=255u8).filter(|&b| used[usize::from(b)] && !BY_FREQUENCY.contains(&b)));
@@ -464,6 +467,20 @@ impl CompactDfa {
             start: if dfa.is_match(start) { MATCHES } else { 0 },
         })
     }
+
+    // Out of line: inlined into every pass of the scan loop, it took the registers that the
+    // passes' states need, and they went through the stack at every step.
+    #[inline(never)]
+    fn add_matches(&self, state: u16, end: usize, out: &mut Occurrences) {
+        let (first, last) = self
+            .match_ranges
+            .get(usize::from(state & !MATCHES))
+            .copied()
+            .unwrap_or_default();
+        for &(literal, len) in self.matches.get(first as usize..last as usize).unwrap_or_default() {
+            out.push((literal, end - len as usize, end));
+        }
+    }
 }
 
 impl Transitions for CompactDfa {
@@ -486,22 +503,6 @@ impl Transitions for CompactDfa {
     fn report(&self, state: u16, end: usize, out: &mut Occurrences) {
         if state & MATCHES != 0 {
             self.add_matches(state, end, out);
-        }
-    }
-}
-
-impl CompactDfa {
-    // Out of line: inlined into every pass of the scan loop, it took the registers that the
-    // passes' states need, and they went through the stack at every step.
-    #[inline(never)]
-    fn add_matches(&self, state: u16, end: usize, out: &mut Occurrences) {
-        let (first, last) = self
-            .match_ranges
-            .get(usize::from(state & !MATCHES))
-            .copied()
-            .unwrap_or_default();
-        for &(literal, len) in self.matches.get(first as usize..last as usize).unwrap_or_default() {
-            out.push((literal, end - len as usize, end));
         }
     }
 }
@@ -1089,8 +1090,7 @@ mod tests {
             .ok()
             .and_then(|a| {
                 let start = a.start_state(Anchored::No).ok()?;
-                let owned: Vec<String> = literals.iter().map(|l| l.to_string()).collect();
-                CompactDfa::from_dfa(&a, start, &owned).map(LiteralAutomaton::Compact)
+                CompactDfa::from_dfa(&a, start, &bytes_used(literals.iter().copied())).map(LiteralAutomaton::Compact)
             })
             .ok_or_else(|| "no compact DFA".to_string());
         let nfa = aho_corasick::nfa::contiguous::NFA::builder()
