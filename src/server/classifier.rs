@@ -196,9 +196,7 @@ fn classify_items(
             if let Some((at, timeout)) = deadline
                 && Instant::now() > at
             {
-                return Err(Status::deadline_exceeded(format!(
-                    "batch not classified within {timeout:?}"
-                )));
+                return Err(batch_late(timeout));
             }
             decisions.extend(
                 chunk
@@ -222,6 +220,11 @@ fn classify_items(
         items: answers,
         ruleset: Some(convert::version(&rules)),
     })
+}
+
+/// A batch's answer when it was not classified within its deadline.
+fn batch_late(deadline: Duration) -> Status {
+    Status::deadline_exceeded(format!("batch not classified within {deadline:?}"))
 }
 
 #[tonic::async_trait]
@@ -273,9 +276,7 @@ impl Classifier for ClassifierService {
             match tokio::time::timeout(deadline, work).await {
                 Ok(Ok(answers)) => answers.map(Response::new),
                 Ok(Err(e)) => Err(Status::internal(format!("batch worker failed: {e}"))),
-                Err(_) => Err(Status::deadline_exceeded(format!(
-                    "batch not classified within {deadline:?}"
-                ))),
+                Err(_) => Err(batch_late(deadline)),
             }
         }
         .await;
