@@ -21,9 +21,34 @@ fn compile_protos(root: &Path, out_dir: &Path) -> Result<(), Box<dyn std::error:
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
-        .compile_fds(fds)?;
+        .compile_fds(fds.clone())?;
+    compile_classifier_server(fds, out_dir)?;
     // Neither crate emits this; without it cargo reruns the script on any change in the package.
     println!("cargo:rerun-if-changed=proto");
+    Ok(())
+}
+
+/// The Classifier server once more, with every type taken from `crate::pb` except the batch
+/// answer: `crate::server::wire::EncodedBatch`, written straight from the rule set's strings.
+/// Only the service is kept in the descriptors, so no message is generated twice.
+fn compile_classifier_server(
+    mut fds: tonic_prost_build::FileDescriptorSet,
+    out_dir: &Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    for file in &mut fds.file {
+        file.message_type.clear();
+        file.enum_type.clear();
+        file.service.retain(|service| service.name() == "Classifier");
+    }
+    let dir = out_dir.join("classifier_server");
+    fs::create_dir_all(&dir)?;
+    tonic_prost_build::configure()
+        .build_client(false)
+        .build_server(true)
+        .out_dir(&dir)
+        .extern_path(".rebound.v1", "crate::pb")
+        .extern_path(".rebound.v1.ClassifyBatchResponse", "crate::server::wire::EncodedBatch")
+        .compile_fds(fds)?;
     Ok(())
 }
 

@@ -209,6 +209,55 @@ async fn omit_advice_leaves_out_only_the_category_advice() {
     server.stop().await;
 }
 
+/// Every provider reply of both sets, some asking for no advice and some for an explanation.
+fn provider_requests() -> Vec<pb::ClassifyRequest> {
+    #[derive(serde::Deserialize)]
+    struct Line {
+        id: String,
+        code: Option<u32>,
+        enhanced: Option<String>,
+        text: String,
+    }
+    let mut requests = Vec::new();
+    for file in ["provider_replies.jsonl", "second_replies.jsonl"] {
+        let text = std::fs::read_to_string(root().join("tests/data").join(file)).unwrap();
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let line: Line = serde_json::from_str(line).unwrap();
+            let n = requests.len();
+            requests.push(pb::ClassifyRequest {
+                id: line.id,
+                code: line.code.unwrap_or(0),
+                enhanced: line.enhanced.unwrap_or_default(),
+                text: line.text,
+                omit_advice: n % 3 == 1,
+                explain: n % 7 == 0,
+                ..Default::default()
+            });
+        }
+    }
+    requests
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_answers_each_item_as_classify_answers_it_alone() {
+    let server = TestServer::embedded(ServerConfig::default()).await;
+    let mut client = server.client().await;
+    let items = provider_requests();
+    let batch = client
+        .classify_batch(pb::ClassifyBatchRequest { items: items.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(batch.items.len(), items.len());
+    for (item, answer) in items.into_iter().zip(&batch.items) {
+        let id = item.id.clone();
+        let alone = client.classify(item).await.unwrap().into_inner();
+        assert_eq!(answer, &alone, "{id}");
+        assert!(!answer.category.is_empty(), "{id}");
+    }
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_input_is_invalid_argument_naming_the_field() {
     let limits = Limits {

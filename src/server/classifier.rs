@@ -10,11 +10,12 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::classifier_api::classifier_server::Classifier;
 use super::convert::{self, ItemFault};
 use super::metrics;
 use super::state::RuleState;
+use super::wire::EncodedBatch;
 use crate::pb;
-use crate::pb::classifier_server::Classifier;
 
 /// Request limits; each is a flag of `rebound serve`.
 #[derive(Debug, Clone, Copy)]
@@ -173,8 +174,8 @@ fn finish<T>(method: &'static str, started: Instant, result: Result<T, Status>) 
 
 /// Classifies every item on one snapshot, in order; a bad item gets its own error.
 ///
-/// Every item is classified before any answer is built. Answers are most of a batch's memory
-/// (a kilobyte each with the advice), and building each right after its reply pushed the
+/// Every item is classified before any answer is written. Answers are most of a batch's memory
+/// (a kilobyte each with the advice), and writing each right after its reply pushed the
 /// engine's tables out of the cache before the next reply.
 ///
 /// Past `deadline` (checked between chunks of items) it stops with DEADLINE_EXCEEDED.
@@ -183,43 +184,38 @@ fn classify_items(
     answerer: &Answerer,
     items: Vec<pb::ClassifyRequest>,
     deadline: Option<(Instant, Duration)>,
-) -> Result<pb::ClassifyBatchResponse, Status> {
+) -> Result<EncodedBatch, Status> {
     let rules = state.current();
-    let answers = if answerer.baseline.is_some() {
-        items
-            .into_iter()
-            .map(|item| answerer.answer_item(&rules, item))
-            .collect()
-    } else {
-        let mut decisions = Vec::with_capacity(items.len());
-        for chunk in items.chunks(DEADLINE_CHUNK) {
-            if let Some((at, timeout)) = deadline
-                && Instant::now() > at
-            {
-                return Err(batch_late(timeout));
-            }
-            decisions.extend(
-                chunk
-                    .iter()
-                    .map(|item| convert::decide(&rules, item, answerer.max_text_bytes)),
-            );
+    let mut batch = EncodedBatch::new(convert::version(&rules), items.len());
+    if answerer.baseline.is_some() {
+        for item in items {
+            batch.push_response(&answerer.answer_item(&rules, item));
         }
-        items
-            .into_iter()
-            .zip(decisions)
-            .map(|(item, decision)| match decision {
-                Ok(decision) => {
-                    metrics::classification(&decision.outcome);
-                    convert::respond(item, decision)
-                }
-                Err(fault) => fault.response(item.id),
-            })
-            .collect()
-    };
-    Ok(pb::ClassifyBatchResponse {
-        items: answers,
-        ruleset: Some(convert::version(&rules)),
-    })
+        return Ok(batch);
+    }
+    let mut decisions = Vec::with_capacity(items.len());
+    for chunk in items.chunks(DEADLINE_CHUNK) {
+        if let Some((at, timeout)) = deadline
+            && Instant::now() > at
+        {
+            return Err(batch_late(timeout));
+        }
+        decisions.extend(
+            chunk
+                .iter()
+                .map(|item| convert::decide(&rules, item, answerer.max_text_bytes)),
+        );
+    }
+    for (item, decision) in items.into_iter().zip(decisions) {
+        match decision {
+            Ok(decision) => {
+                metrics::classification(&decision.outcome);
+                batch.push_decision(&item.id, &decision, item.omit_advice);
+            }
+            Err(fault) => batch.push_response(&fault.response(item.id)),
+        }
+    }
+    Ok(batch)
 }
 
 /// A batch's answer when it was not classified within its deadline.
@@ -245,7 +241,7 @@ impl Classifier for ClassifierService {
     async fn classify_batch(
         &self,
         request: Request<pb::ClassifyBatchRequest>,
-    ) -> Result<Response<pb::ClassifyBatchResponse>, Status> {
+    ) -> Result<Response<EncodedBatch>, Status> {
         let started = Instant::now();
         let deadline = self.deadline(&request);
         let result = async {

@@ -59,7 +59,7 @@ pub fn reply_from(req: &pb::ClassifyRequest, max_text_bytes: usize) -> Result<Re
 /// What the engine decided for one request, and why when it was asked.
 pub struct Decision<'r> {
     pub outcome: Outcome<'r>,
-    explanation: Option<pb::Explanation>,
+    pub explanation: Option<pb::Explanation>,
 }
 
 /// Classifies one request against a snapshot.

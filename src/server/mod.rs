@@ -7,6 +7,14 @@ mod convert;
 pub mod metrics;
 pub mod reload;
 pub mod state;
+pub mod wire;
+
+/// The Classifier server generated a second time, by `build.rs`: the same service and types as
+/// `pb::classifier_server`, except that batches are answered with [`wire::EncodedBatch`].
+mod classifier_api {
+    #![allow(missing_docs, clippy::all, clippy::pedantic)]
+    include!(concat!(env!("OUT_DIR"), "/classifier_server/rebound.v1.rs"));
+}
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -26,8 +34,8 @@ pub use reload::ReloadOptions;
 pub use state::{RuleOrigin, RuleState};
 
 use crate::pb;
-use crate::pb::classifier_server::ClassifierServer;
 use crate::pb::rule_admin_server::RuleAdminServer;
+use classifier_api::classifier_server::ClassifierServer;
 
 /// PEM files for TLS; with `client_ca`, clients must present a certificate it signed (mTLS).
 #[derive(Debug, Clone)]
