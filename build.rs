@@ -28,9 +28,9 @@ fn compile_protos(root: &Path, out_dir: &Path) -> Result<(), Box<dyn std::error:
     Ok(())
 }
 
-/// The Classifier server once more, with every type taken from `crate::pb` except the batch
-/// answer: `crate::server::wire::EncodedBatch`, written straight from the rule set's strings.
-/// Only the service is kept in the descriptors, so no message is generated twice.
+/// The Classifier server once more, with every type taken from `crate::pb` except a batch's
+/// request and answer: `crate::server::wire`'s, read in place and written straight from the rule
+/// set's strings. Only the service is kept in the descriptors, so no message is generated twice.
 fn compile_classifier_server(
     mut fds: tonic_prost_build::FileDescriptorSet,
     out_dir: &Path,
@@ -47,6 +47,7 @@ fn compile_classifier_server(
         .build_server(true)
         .out_dir(&dir)
         .extern_path(".rebound.v1", "crate::pb")
+        .extern_path(".rebound.v1.ClassifyBatchRequest", "crate::server::wire::BatchRequest")
         .extern_path(".rebound.v1.ClassifyBatchResponse", "crate::server::wire::EncodedBatch")
         .compile_fds(fds)?;
     Ok(())

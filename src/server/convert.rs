@@ -32,8 +32,37 @@ impl ItemFault {
     }
 }
 
+/// One request's fields, borrowed: from a decoded `pb::ClassifyRequest`, or read in place from
+/// a batch's bytes (`wire::BatchRequest`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ItemFields<'a> {
+    pub id: &'a str,
+    pub code: u32,
+    pub enhanced: &'a str,
+    pub text: &'a str,
+    pub recipient: &'a str,
+    pub remote_host: &'a str,
+    pub explain: bool,
+    pub omit_advice: bool,
+}
+
+impl<'a> From<&'a pb::ClassifyRequest> for ItemFields<'a> {
+    fn from(req: &'a pb::ClassifyRequest) -> Self {
+        ItemFields {
+            id: &req.id,
+            code: req.code,
+            enhanced: &req.enhanced,
+            text: &req.text,
+            recipient: &req.recipient,
+            remote_host: &req.remote_host,
+            explain: req.explain,
+            omit_advice: req.omit_advice,
+        }
+    }
+}
+
 /// Normalises a request, enforcing the text limit.
-pub fn reply_from(req: &pb::ClassifyRequest, max_text_bytes: usize) -> Result<Reply, ItemFault> {
+pub fn reply_from(req: ItemFields<'_>, max_text_bytes: usize) -> Result<Reply, ItemFault> {
     if req.text.len() > max_text_bytes {
         return Err(ItemFault {
             field: "text",
@@ -42,10 +71,10 @@ pub fn reply_from(req: &pb::ClassifyRequest, max_text_bytes: usize) -> Result<Re
     }
     let input = ReplyInput {
         code: req.code,
-        enhanced: &req.enhanced,
-        text: &req.text,
-        recipient: &req.recipient,
-        remote_host: &req.remote_host,
+        enhanced: req.enhanced,
+        text: req.text,
+        recipient: req.recipient,
+        remote_host: req.remote_host,
     };
     Reply::parse(&input).map_err(|e| ItemFault {
         field: match e {
@@ -63,11 +92,7 @@ pub struct Decision<'r> {
 }
 
 /// Classifies one request against a snapshot.
-pub fn decide<'r>(
-    rules: &'r RuleSet,
-    req: &pb::ClassifyRequest,
-    max_text_bytes: usize,
-) -> Result<Decision<'r>, ItemFault> {
+pub fn decide<'r>(rules: &'r RuleSet, req: ItemFields<'_>, max_text_bytes: usize) -> Result<Decision<'r>, ItemFault> {
     let reply = reply_from(req, max_text_bytes)?;
     Ok(if req.explain {
         let (outcome, explanation) = rules.explain(&reply);
@@ -97,7 +122,7 @@ pub fn classify<'r>(
     req: pb::ClassifyRequest,
     max_text_bytes: usize,
 ) -> Result<(pb::ClassifyResponse, Outcome<'r>), ItemFault> {
-    let decision = decide(rules, &req, max_text_bytes)?;
+    let decision = decide(rules, ItemFields::from(&req), max_text_bytes)?;
     let outcome = decision.outcome;
     Ok((respond(req, decision), outcome))
 }

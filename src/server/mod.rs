@@ -10,7 +10,8 @@ pub mod state;
 pub mod wire;
 
 /// The Classifier server generated a second time, by `build.rs`: the same service and types as
-/// `pb::classifier_server`, except that batches are answered with [`wire::EncodedBatch`].
+/// `pb::classifier_server`, except that batches come as [`wire::BatchRequest`] and are answered
+/// with [`wire::EncodedBatch`].
 mod classifier_api {
     #![allow(missing_docs, clippy::all, clippy::pedantic)]
     include!(concat!(env!("OUT_DIR"), "/classifier_server/rebound.v1.rs"));
