@@ -69,26 +69,26 @@ impl Answerer {
         rules: &rebound_engine::RuleSet,
         item: pb::ClassifyRequest,
     ) -> Result<pb::ClassifyResponse, ItemFault> {
-        if let Some(fixed) = self.fixed(item.id.clone(), item.omit_advice) {
-            return Ok(fixed);
+        if let Some(fixed) = &self.baseline {
+            return Ok(fixed_answer(fixed, item.id, item.omit_advice));
         }
         let (response, outcome) = convert::classify(rules, item, self.max_text_bytes)?;
         metrics::classification(&outcome);
         Ok(response)
     }
 
-    /// The baseline's fixed answer, when this is a baseline server.
-    fn fixed(&self, id: String, omit_advice: bool) -> Option<pb::ClassifyResponse> {
-        self.baseline.as_ref().map(|fixed| pb::ClassifyResponse {
-            id,
-            ..fixed[usize::from(omit_advice)].clone()
-        })
-    }
-
     /// For stream items: a bad item gets its own error.
     fn answer_item(&self, rules: &rebound_engine::RuleSet, item: pb::ClassifyRequest) -> pb::ClassifyResponse {
         let id = item.id.clone();
         self.answer(rules, item).unwrap_or_else(|fault| fault.response(id))
+    }
+}
+
+/// The baseline's answer to the item `id`: the fixed one, with or without the advice.
+fn fixed_answer(fixed: &[pb::ClassifyResponse; 2], id: String, omit_advice: bool) -> pb::ClassifyResponse {
+    pb::ClassifyResponse {
+        id,
+        ..fixed[usize::from(omit_advice)].clone()
     }
 }
 
@@ -193,16 +193,12 @@ fn classify_items(
     let rules = state.current();
     let items = request.items();
     let mut batch = EncodedBatch::new(convert::version(&rules), items.len());
-    if answerer.baseline.is_some() {
+    if let Some(fixed) = &answerer.baseline {
         for bytes in items {
-            match wire::read_item(bytes) {
-                Ok(item) => {
-                    if let Some(fixed) = answerer.fixed(item.id.to_string(), item.omit_advice) {
-                        batch.push_response(&fixed);
-                    }
-                }
-                Err(fault) => batch.push_response(&fault.response(String::new())),
-            }
+            batch.push_response(&match wire::read_item(bytes) {
+                Ok(item) => fixed_answer(fixed, item.id.to_string(), item.omit_advice),
+                Err(fault) => fault.response(String::new()),
+            });
         }
         return Ok(batch);
     }

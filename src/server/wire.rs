@@ -8,12 +8,12 @@
 //! bytes on the wire are the same. Likewise a request's items are not decoded into strings of
 //! their own: each is a slice of the buffer the request arrived in, read when it is classified.
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 
 use prost::Message;
 use prost::bytes::{Buf, BufMut, Bytes};
 use prost::encoding::{self, DecodeContext, WireType};
-use rebound_engine::Outcome;
+use rebound_engine::{Enhanced, Outcome};
 
 use super::convert::{self, Decision, ItemFault, ItemFields};
 use crate::pb;
@@ -110,11 +110,7 @@ impl Answer<'_> {
         out.string(12, o.provider.map_or("", |p| p.id.as_str()));
         out.varint(13, u64::from(o.code));
         if let Some(enhanced) = o.enhanced {
-            let mut text = EnhancedText::default();
-            // Cannot fail: `u8.u16.u16` is at most 15 bytes.
-            if write!(text, "{enhanced}").is_ok() {
-                out.string(14, text.as_str());
-            }
+            out.string(14, EnhancedText::new(enhanced).as_str());
         }
         out.raw(self.ruleset_field);
         if let Some(explanation) = self.explanation {
@@ -123,28 +119,50 @@ impl Answer<'_> {
     }
 }
 
-/// An enhanced code's `x.y.z` without a string on the heap.
-#[derive(Default)]
+/// An enhanced code's `x.y.z` without a string on the heap, and without the formatting
+/// machinery, which cost a thousand instructions per answer (callgrind).
 struct EnhancedText {
+    /// `u8.u16.u16` is at most 15 bytes.
     bytes: [u8; 15],
     len: usize,
 }
 
 impl EnhancedText {
+    fn new(enhanced: Enhanced) -> Self {
+        let mut text = EnhancedText { bytes: [0; 15], len: 0 };
+        text.push_number(u16::from(enhanced.class));
+        text.push(b'.');
+        text.push_number(enhanced.subject);
+        text.push(b'.');
+        text.push_number(enhanced.detail);
+        text
+    }
+
+    fn push(&mut self, byte: u8) {
+        if let Some(slot) = self.bytes.get_mut(self.len) {
+            *slot = byte;
+            self.len += 1;
+        }
+    }
+
+    fn push_number(&mut self, mut n: u16) {
+        let mut digits = [0u8; 5];
+        let mut first = digits.len();
+        while first > 0 {
+            first -= 1;
+            digits[first] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        for &digit in &digits[first..] {
+            self.push(digit);
+        }
+    }
+
     fn as_str(&self) -> &str {
         std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
-    }
-}
-
-impl fmt::Write for EnhancedText {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let end = self.len + s.len();
-        self.bytes
-            .get_mut(self.len..end)
-            .ok_or(fmt::Error)?
-            .copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
     }
 }
 
@@ -560,5 +578,13 @@ mod tests {
             }
         }
         assert!(failures > 50, "{failures} of {} failed", damaged.len());
+    }
+
+    #[test]
+    fn enhanced_codes_read_as_they_print() {
+        for (class, subject, detail) in [(5, 1, 1), (4, 7, 0), (2, 0, 0), (5, 999, 999), (255, 65535, 10)] {
+            let enhanced = Enhanced { class, subject, detail };
+            assert_eq!(EnhancedText::new(enhanced).as_str(), enhanced.to_string());
+        }
     }
 }
