@@ -151,6 +151,7 @@ fn fold_case(hir: &Hir) -> Result<Hir, String> {
     })
 }
 
+/// `source` parsed case-insensitively.
 fn parse_folded(source: &str) -> Result<Hir, String> {
     regex_syntax::ParserBuilder::new()
         .case_insensitive(true)
@@ -161,9 +162,10 @@ fn parse_folded(source: &str) -> Result<Hir, String> {
 
 /// A class with every case variant of its codepoints added.
 ///
-/// For a class larger than its complement, only a codepoint outside it can be added, and is
-/// when one of its own case variants is inside: so only the complement's few codepoints are
-/// looked at, not the class's million.
+/// For a class much larger than its complement, only a codepoint outside it can be added, and
+/// is when one of its own case variants is inside: so only the complement's few codepoints are
+/// looked at, not the class's million. Each is folded as a class of its own, dearer than the
+/// parser's step per codepoint, so this is done only where the complement is much smaller.
 fn fold_class(class: &regex_syntax::hir::ClassUnicode) -> Result<regex_syntax::hir::ClassUnicode, String> {
     use regex_syntax::hir::{ClassUnicode, ClassUnicodeRange};
     let size = |c: &ClassUnicode| -> u32 {
@@ -175,7 +177,7 @@ fn fold_class(class: &regex_syntax::hir::ClassUnicode) -> Result<regex_syntax::h
     let mut outside = class.clone();
     outside.negate();
     let mut folded = class.clone();
-    if size(&outside) >= size(class) {
+    if size(&outside).saturating_mul(16) >= size(class) {
         folded.try_case_fold_simple().map_err(|e| e.to_string())?;
         return Ok(folded);
     }
