@@ -39,11 +39,9 @@ impl EncodedBatch {
     /// An empty batch answered by the rule set of `version`, with room for `items` answers of
     /// about a kilobyte.
     pub fn new(version: pb::RuleSetVersion, items: usize) -> Self {
-        let mut ruleset_field = Vec::new();
-        put_message(&mut ruleset_field, ITEM_RULESET, &version);
         EncodedBatch {
             items: Vec::with_capacity(items.saturating_mul(1024)),
-            ruleset_field,
+            ruleset_field: item_ruleset_field(&version),
             ruleset: Some(version),
         }
     }
@@ -68,6 +66,13 @@ impl EncodedBatch {
     pub fn push_response(&mut self, response: &pb::ClassifyResponse) {
         put_message(&mut self.items, ITEMS, response);
     }
+}
+
+/// Field 15 of an answer by the rule set of `version`: encoded once per batch, not per answer.
+fn item_ruleset_field(version: &pb::RuleSetVersion) -> Vec<u8> {
+    let mut field = Vec::new();
+    put_message(&mut field, ITEM_RULESET, version);
+    field
 }
 
 /// Key, length and body of a message field.
@@ -364,7 +369,13 @@ impl Message for EncodedBatch {
                 self.items.extend_from_slice(&item);
                 Ok(())
             }
-            RULESET => encoding::message::merge(wire_type, self.ruleset.get_or_insert_with(Default::default), buf, ctx),
+            RULESET => {
+                let version = self.ruleset.get_or_insert_with(Default::default);
+                encoding::message::merge(wire_type, version, buf, ctx)?;
+                // Answers pushed after decoding carry the version decoded.
+                self.ruleset_field = item_ruleset_field(version);
+                Ok(())
+            }
             _ => encoding::skip_field(wire_type, tag, buf, ctx),
         }
     }
@@ -489,9 +500,15 @@ mod tests {
         assert_eq!(decoded.items[1].category, "mailbox_full");
 
         // Decoding keeps the items' bytes, so the batch encodes to the same bytes again.
-        let again = EncodedBatch::decode(bytes.as_slice()).unwrap();
+        let mut again = EncodedBatch::decode(bytes.as_slice()).unwrap();
         assert_eq!(again.encode_to_vec(), bytes);
         assert!(EncodedBatch::decode(&bytes[..bytes.len() - 1]).is_err());
+
+        // An answer added to a decoded batch carries the version the batch came with.
+        again.push_decision(&good.id, &decision, false);
+        let decoded = pb::ClassifyBatchResponse::decode(again.encode_to_vec().as_slice()).unwrap();
+        assert_eq!(decoded.items[2].ruleset, decoded.ruleset);
+        assert_eq!(decoded.items[2], decoded.items[1]);
     }
 
     /// What prost makes of an item's bytes, as borrowed fields; the oracle for `read_item`.
