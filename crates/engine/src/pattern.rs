@@ -352,10 +352,11 @@ impl TextMatcherBuilder {
 }
 
 /// A full DFA scans fastest but grows with the literal count (it is kept in a compact form when
-/// its states fit one); past a memory budget a contiguous NFA keeps large rule sets small, and should that fail too (it has a size limit of its own),
-/// the sparse NFA every other kind is built from. The DFA is not even built when an upper bound on
-/// its size (a state per literal byte, a row per byte class) is far over the budget: with 100,000
-/// rules that build was a third of the load's time and its peak memory.
+/// its states fit one); past a memory budget a contiguous NFA keeps large rule sets small, and
+/// should that fail too (it has a size limit of its own), the sparse NFA every other kind is
+/// built from. The DFA is not even built when an upper bound on its size (a state per literal
+/// byte, a row per byte class) is far over the budget: with 100,000 rules that build was a third
+/// of the load's time and its peak memory.
 fn build_automaton(literals: &[String]) -> Result<LiteralAutomaton, String> {
     use aho_corasick::{dfa, nfa};
     const DFA_MEMORY_BUDGET: usize = 16 << 20;
