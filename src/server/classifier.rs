@@ -54,7 +54,8 @@ const INLINE_BATCH: usize = 64;
 /// deadline stops being classified, within about half a millisecond.
 const DEADLINE_CHUNK: usize = 256;
 
-/// Turns one request into its answer; shared by the unary, batch and stream calls.
+/// Turns one request into its answer, for the unary and stream calls; batches read its limit
+/// and baseline and write their answers themselves (`classify_items`).
 #[derive(Clone)]
 struct Answerer {
     max_text_bytes: usize,
