@@ -49,6 +49,7 @@ fn compile_classifier_server(
         .extern_path(".rebound.v1", "crate::pb")
         .extern_path(".rebound.v1.ClassifyBatchRequest", "crate::server::wire::BatchRequest")
         .extern_path(".rebound.v1.ClassifyBatchResponse", "crate::server::wire::EncodedBatch")
+        .codec_path("crate::server::wire::ServerCodec")
         .compile_fds(fds)?;
     Ok(())
 }
