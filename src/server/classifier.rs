@@ -212,16 +212,17 @@ fn classify_items(
         }
         decided.extend(chunk.iter().map(|bytes| {
             let item = wire::read_item(bytes).map_err(|fault| ("", fault))?;
+            // Only what writing the answer needs: the decisions of a whole batch are held here.
             convert::decide(&rules, item, answerer.max_text_bytes)
-                .map(|decision| (item, decision))
+                .map(|decision| (item.id, item.omit_advice, decision))
                 .map_err(|fault| (item.id, fault))
         }));
     }
     for decision in decided {
         match decision {
-            Ok((item, decision)) => {
+            Ok((id, omit_advice, decision)) => {
                 metrics::classification(&decision.outcome);
-                batch.push_decision(item.id, &decision, item.omit_advice);
+                batch.push_decision(id, &decision, omit_advice);
             }
             Err((id, fault)) => batch.push_response(&fault.response(id.to_string())),
         }

@@ -88,7 +88,8 @@ pub fn reply_from(req: ItemFields<'_>, max_text_bytes: usize) -> Result<Reply, I
 /// What the engine decided for one request, and why when it was asked.
 pub struct Decision<'r> {
     pub outcome: Outcome<'r>,
-    pub explanation: Option<pb::Explanation>,
+    /// Boxed: a batch holds a decision per item until it writes the answers, and most have none.
+    pub explanation: Option<Box<pb::Explanation>>,
 }
 
 /// Classifies one request against a snapshot.
@@ -98,7 +99,7 @@ pub fn decide<'r>(rules: &'r RuleSet, req: ItemFields<'_>, max_text_bytes: usize
         let (outcome, explanation) = rules.explain(&reply);
         Decision {
             outcome,
-            explanation: Some(explanation_to_pb(explanation)),
+            explanation: Some(Box::new(explanation_to_pb(explanation))),
         }
     } else {
         Decision {
@@ -112,7 +113,7 @@ pub fn decide<'r>(rules: &'r RuleSet, req: ItemFields<'_>, max_text_bytes: usize
 pub fn respond(req: pb::ClassifyRequest, decision: Decision<'_>) -> pb::ClassifyResponse {
     let mut response = outcome_to_pb(&decision.outcome, req.omit_advice);
     response.id = req.id;
-    response.explanation = decision.explanation;
+    response.explanation = decision.explanation.map(|e| *e);
     response
 }
 

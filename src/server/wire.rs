@@ -105,7 +105,7 @@ impl EncodedBatch {
             outcome: &decision.outcome,
             omit_advice,
             ruleset_field: &self.ruleset_field,
-            explanation: decision.explanation.as_ref(),
+            explanation: decision.explanation.as_deref(),
         };
         let mut len = Len(0);
         answer.write(&mut len);
