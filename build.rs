@@ -21,6 +21,7 @@ fn compile_protos(root: &Path, out_dir: &Path) -> Result<(), Box<dyn std::error:
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        .codec_path("crate::codec::SliceCodec")
         .compile_fds(fds.clone())?;
     compile_classifier_server(fds, out_dir)?;
     // Neither crate emits this; without it cargo reruns the script on any change in the package.

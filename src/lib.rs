@@ -3,6 +3,7 @@
 //! these to the command line.
 #![forbid(unsafe_code)]
 
+pub mod codec;
 pub mod health;
 pub mod rules;
 pub mod server;

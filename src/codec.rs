@@ -1,0 +1,141 @@
+//! The codec of the clients and servers generated into `pb`: prost's, except that a message is
+//! decoded from the contiguous bytes it arrived in.
+//!
+//! tonic hands a decoder the whole message in one buffer, behind a `Buf` that keeps count of what
+//! is left. Through that `Buf`, every field read moves the buffer's start (a `BytesMut`, whose
+//! start is more than a pointer) and every string is copied through a bounded reader. Read as a
+//! slice, the same fields decode to the same message with 30% fewer instructions: for the client
+//! of batches of 1,000 with the advice, 20% fewer in all (callgrind, `rebound bench`).
+
+use std::marker::PhantomData;
+
+use prost::Message;
+use prost::bytes::Buf;
+use tonic::Status;
+use tonic::codec::{BufferSettings, Codec, DecodeBuf, Decoder};
+
+/// prost's encoder, and [`SliceDecoder`].
+#[derive(Debug)]
+pub struct SliceCodec<T, U>(PhantomData<(T, U)>);
+
+impl<T, U> Default for SliceCodec<T, U> {
+    fn default() -> Self {
+        SliceCodec(PhantomData)
+    }
+}
+
+impl<T, U> Codec for SliceCodec<T, U>
+where
+    T: Message + Send + 'static,
+    U: Message + Default + Send + 'static,
+{
+    type Encode = T;
+    type Decode = U;
+    type Encoder = tonic_prost::ProstEncoder<T>;
+    type Decoder = SliceDecoder<U>;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        tonic_prost::ProstCodec::<T, U>::raw_encoder(BufferSettings::default())
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        SliceDecoder(PhantomData)
+    }
+}
+
+/// Decodes a message from the slice it lies in.
+#[derive(Debug)]
+pub struct SliceDecoder<U>(PhantomData<U>);
+
+impl<U: Message + Default> Decoder for SliceDecoder<U> {
+    type Item = U;
+    type Error = Status;
+
+    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<U>, Status> {
+        let len = buf.remaining();
+        let decoded = if buf.chunk().len() == len {
+            let decoded = U::decode(buf.chunk());
+            buf.advance(len);
+            decoded
+        } else {
+            // Not one slice (tonic has always given one): read it through the `Buf`.
+            U::decode(buf)
+        };
+        // As prost's own decoder reports a malformed message.
+        decoded.map(Some).map_err(|error| Status::internal(error.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use http_body_util::Full;
+    use prost::Message;
+    use prost::bytes::Bytes;
+    use tonic::Code;
+    use tonic::codec::Streaming;
+
+    use super::SliceDecoder;
+    use crate::pb;
+
+    /// `payloads` as a gRPC message stream, each flagged uncompressed and length-prefixed, read as
+    /// a server reads one (a response would want trailers at its end).
+    fn framed(payloads: &[Vec<u8>]) -> Streaming<pb::ClassifyBatchResponse> {
+        let mut body = Vec::new();
+        for payload in payloads {
+            body.push(0);
+            body.extend_from_slice(&u32::try_from(payload.len()).unwrap().to_be_bytes());
+            body.extend_from_slice(payload);
+        }
+        let decoder = SliceDecoder(std::marker::PhantomData);
+        Streaming::new_request(decoder, Full::new(Bytes::from(body)), None, None)
+    }
+
+    fn batch(items: usize, tag: &str) -> pb::ClassifyBatchResponse {
+        let items = (0..items)
+            .map(|i| pb::ClassifyResponse {
+                id: format!("{tag}-{i}"),
+                category: "mailbox_full".into(),
+                summary: "The recipient's mailbox is over its quota. ".repeat(4),
+                remediation: vec![
+                    "Retry later.".into(),
+                    "Ask the recipient to free space: é, ü, 日本.".into(),
+                ],
+                code: 452,
+                enhanced: "4.2.2".into(),
+                ruleset: Some(pb::RuleSetVersion {
+                    generation: 7,
+                    digest: "abc".into(),
+                }),
+                ..Default::default()
+            })
+            .collect();
+        pb::ClassifyBatchResponse {
+            items,
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn messages_decode_to_what_was_encoded_one_after_another() {
+        let (first, second) = (batch(1_000, "a"), batch(3, "b"));
+        let mut stream = framed(&[first.encode_to_vec(), second.encode_to_vec()]);
+        assert_eq!(stream.message().await.unwrap(), Some(first));
+        assert_eq!(stream.message().await.unwrap(), Some(second));
+        assert_eq!(stream.message().await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_malformed_message_is_an_internal_error_not_a_panic() {
+        let mut cut = batch(2, "a").encode_to_vec();
+        cut.truncate(cut.len() - 5);
+        let status = framed(&[cut]).message().await.unwrap_err();
+        assert_eq!(status.code(), Code::Internal, "{status:?}");
+
+        // Not UTF-8 where a string is due: field 1 of an item (its id) holds 0xff.
+        let bad_string = vec![0x0a, 0x03, 0x0a, 0x01, 0xff];
+        let status = framed(&[bad_string]).message().await.unwrap_err();
+        assert_eq!(status.code(), Code::Internal, "{status:?}");
+    }
+}
