@@ -22,11 +22,11 @@ impl ItemFault {
     pub fn response(&self, id: String) -> pb::ClassifyResponse {
         pb::ClassifyResponse {
             id,
-            error: Some(pb::ItemError {
+            error: Some(Box::new(pb::ItemError {
                 code: "INVALID_ARGUMENT".to_string(),
                 field: self.field.to_string(),
                 message: self.message.clone(),
-            }),
+            })),
             ..Default::default()
         }
     }
@@ -113,7 +113,7 @@ pub fn decide<'r>(rules: &'r RuleSet, req: ItemFields<'_>, max_text_bytes: usize
 pub fn respond(req: pb::ClassifyRequest, decision: Decision<'_>) -> pb::ClassifyResponse {
     let mut response = outcome_to_pb(&decision.outcome, req.omit_advice);
     response.id = req.id;
-    response.explanation = decision.explanation.map(|e| *e);
+    response.explanation = decision.explanation;
     response
 }
 
