@@ -34,8 +34,8 @@ fn compile_protos(root: &Path, out_dir: &Path) -> Result<(), Box<dyn std::error:
 }
 
 /// The Classifier server once more, with every type taken from `crate::pb` except a batch's
-/// request and answer: `crate::server::wire`'s, read in place and written straight from the rule
-/// set's strings. Only the service is kept in the descriptors, so no message is generated twice.
+/// request and the answers: `crate::server::wire`'s, read in place and written straight from the
+/// rule set's strings. Only the service is kept in the descriptors, so no message is generated twice.
 fn compile_classifier_server(
     mut fds: tonic_prost_build::FileDescriptorSet,
     out_dir: &Path,
@@ -54,6 +54,7 @@ fn compile_classifier_server(
         .extern_path(".rebound.v1", "crate::pb")
         .extern_path(".rebound.v1.ClassifyBatchRequest", "crate::server::wire::BatchRequest")
         .extern_path(".rebound.v1.ClassifyBatchResponse", "crate::server::wire::EncodedBatch")
+        .extern_path(".rebound.v1.ClassifyResponse", "crate::server::wire::EncodedAnswer")
         .codec_path("crate::server::wire::ServerCodec")
         .compile_fds(fds)?;
     Ok(())

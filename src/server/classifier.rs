@@ -14,7 +14,7 @@ use super::classifier_api::classifier_server::Classifier;
 use super::convert::{self, ItemFault};
 use super::metrics;
 use super::state::RuleState;
-use super::wire::{self, BatchRequest, EncodedBatch};
+use super::wire::{self, BatchRequest, EncodedAnswer, EncodedBatch};
 use crate::pb;
 
 /// Request limits; each is a flag of `rebound serve`.
@@ -65,23 +65,25 @@ struct Answerer {
 }
 
 impl Answerer {
-    fn answer(
-        &self,
-        rules: &rebound_engine::RuleSet,
-        item: pb::ClassifyRequest,
-    ) -> Result<pb::ClassifyResponse, ItemFault> {
+    /// The answer, written as protobuf straight from the rule set's strings (as a batch's are).
+    fn answer(&self, rules: &rebound_engine::RuleSet, item: pb::ClassifyRequest) -> Result<EncodedAnswer, ItemFault> {
         if let Some(fixed) = &self.baseline {
-            return Ok(fixed_answer(fixed, item.id, item.omit_advice));
+            return Ok(EncodedAnswer::from_response(&fixed_answer(
+                fixed,
+                item.id,
+                item.omit_advice,
+            )));
         }
-        let (response, outcome) = convert::classify(rules, item, self.max_text_bytes)?;
-        metrics::classification(&outcome);
-        Ok(response)
+        let decision = convert::decide(rules, (&item).into(), self.max_text_bytes)?;
+        metrics::classification(&decision.outcome);
+        Ok(EncodedAnswer::from_decision(&item.id, &decision, item.omit_advice))
     }
 
     /// For stream items: a bad item gets its own error.
-    fn answer_item(&self, rules: &rebound_engine::RuleSet, item: pb::ClassifyRequest) -> pb::ClassifyResponse {
+    fn answer_item(&self, rules: &rebound_engine::RuleSet, item: pb::ClassifyRequest) -> EncodedAnswer {
         let id = item.id.clone();
-        self.answer(rules, item).unwrap_or_else(|fault| fault.response(id))
+        self.answer(rules, item)
+            .unwrap_or_else(|fault| EncodedAnswer::from_response(&fault.response(id)))
     }
 }
 
@@ -103,7 +105,7 @@ pub struct ClassifierService {
     draining: CancellationToken,
 }
 
-type AnswerStream = Pin<Box<dyn Stream<Item = Result<pb::ClassifyResponse, Status>> + Send + 'static>>;
+type AnswerStream = Pin<Box<dyn Stream<Item = Result<EncodedAnswer, Status>> + Send + 'static>>;
 
 impl ClassifierService {
     /// With `baseline`, every request is answered with one fixed response instead of classified.
@@ -117,8 +119,8 @@ impl ClassifierService {
                     omit_advice,
                     ..Default::default()
                 };
-                convert::classify(&rules, sample, usize::MAX)
-                    .map(|(r, _)| r)
+                convert::decide(&rules, (&sample).into(), usize::MAX)
+                    .map(|decision| convert::respond(sample.clone(), decision))
                     .unwrap_or_default()
             };
             Arc::new([fixed(false), fixed(true)])
@@ -237,7 +239,7 @@ fn batch_late(deadline: Duration) -> Status {
 
 #[tonic::async_trait]
 impl Classifier for ClassifierService {
-    async fn classify(&self, request: Request<pb::ClassifyRequest>) -> Result<Response<pb::ClassifyResponse>, Status> {
+    async fn classify(&self, request: Request<pb::ClassifyRequest>) -> Result<Response<EncodedAnswer>, Status> {
         let started = Instant::now();
         let result = self.admit().and_then(|_permit| {
             let rules = self.state.current();

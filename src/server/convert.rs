@@ -117,17 +117,6 @@ pub fn respond(req: pb::ClassifyRequest, decision: Decision<'_>) -> pb::Classify
     response
 }
 
-/// Classifies one request against a snapshot; the outcome is returned for metrics.
-pub fn classify<'r>(
-    rules: &'r RuleSet,
-    req: pb::ClassifyRequest,
-    max_text_bytes: usize,
-) -> Result<(pb::ClassifyResponse, Outcome<'r>), ItemFault> {
-    let decision = decide(rules, ItemFields::from(&req), max_text_bytes)?;
-    let outcome = decision.outcome;
-    Ok((respond(req, decision), outcome))
-}
-
 pub fn bounce_type(b: BounceType) -> pb::BounceType {
     match b {
         BounceType::Hard => pb::BounceType::Hard,

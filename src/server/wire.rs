@@ -75,9 +75,15 @@ impl<T: Message> Encoder for ReservingEncoder<T> {
 pub struct EncodedBatch {
     /// Field 1 once per item: key, length and the encoded `ClassifyResponse`.
     items: Vec<u8>,
-    /// Field 15 of every item: the same rule set answered them all.
-    ruleset_field: Vec<u8>,
+    /// The batch's version, and field 15 of every item: the same rule set answered them all.
     ruleset: Option<pb::RuleSetVersion>,
+}
+
+/// A `ClassifyResponse` already encoded: the answer to a unary call or to one item of a stream,
+/// written as a batch's items are.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct EncodedAnswer {
+    bytes: Vec<u8>,
 }
 
 /// `ClassifyBatchResponse.items`.
@@ -93,7 +99,6 @@ impl EncodedBatch {
     pub fn new(version: pb::RuleSetVersion, items: usize) -> Self {
         EncodedBatch {
             items: Vec::with_capacity(items.saturating_mul(1024)),
-            ruleset_field: item_ruleset_field(&version),
             ruleset: Some(version),
         }
     }
@@ -104,7 +109,10 @@ impl EncodedBatch {
             id,
             outcome: &decision.outcome,
             omit_advice,
-            ruleset_field: &self.ruleset_field,
+            ruleset: self.ruleset.as_ref().map(|v| VersionField {
+                generation: v.generation,
+                digest: &v.digest,
+            }),
             explanation: decision.explanation.as_deref(),
         };
         let mut len = Len(0);
@@ -120,11 +128,33 @@ impl EncodedBatch {
     }
 }
 
-/// Field 15 of an answer by the rule set of `version`: encoded once per batch, not per answer.
-fn item_ruleset_field(version: &pb::RuleSetVersion) -> Vec<u8> {
-    let mut field = Vec::new();
-    put_message(&mut field, ITEM_RULESET, version);
-    field
+impl EncodedAnswer {
+    /// The answer to the item `id` from its decision, as `convert::respond` would build it.
+    pub fn from_decision(id: &str, decision: &Decision<'_>, omit_advice: bool) -> Self {
+        let outcome = &decision.outcome;
+        let answer = Answer {
+            id,
+            outcome,
+            omit_advice,
+            ruleset: Some(VersionField {
+                generation: outcome.generation,
+                digest: outcome.digest,
+            }),
+            explanation: decision.explanation.as_deref(),
+        };
+        let mut len = Len(0);
+        answer.write(&mut len);
+        let mut bytes = Vec::with_capacity(len.0);
+        answer.write(&mut Out(&mut bytes));
+        EncodedAnswer { bytes }
+    }
+
+    /// An answer that exists as a message: an item's error, or the baseline's answer.
+    pub fn from_response(response: &pb::ClassifyResponse) -> Self {
+        EncodedAnswer {
+            bytes: response.encode_to_vec(),
+        }
+    }
 }
 
 /// Key, length and body of a message field.
@@ -140,8 +170,31 @@ struct Answer<'a> {
     id: &'a str,
     outcome: &'a Outcome<'a>,
     omit_advice: bool,
-    ruleset_field: &'a [u8],
+    ruleset: Option<VersionField<'a>>,
     explanation: Option<&'a pb::Explanation>,
+}
+
+/// `ClassifyResponse.ruleset`, written from borrowed fields: a `RuleSetVersion` would own its
+/// digest.
+struct VersionField<'a> {
+    generation: u64,
+    digest: &'a str,
+}
+
+impl VersionField<'_> {
+    /// Field 15, present even when both of its own fields are empty, as prost writes a `Some`.
+    fn write(&self, out: &mut impl FieldSink) {
+        let mut len = Len(0);
+        self.write_fields(&mut len);
+        out.key(ITEM_RULESET, WireType::LengthDelimited);
+        out.varint_value(len.0 as u64);
+        self.write_fields(out);
+    }
+
+    fn write_fields(&self, out: &mut impl FieldSink) {
+        out.varint(1, self.generation);
+        out.string(2, self.digest);
+    }
 }
 
 impl Answer<'_> {
@@ -169,7 +222,9 @@ impl Answer<'_> {
         if let Some(enhanced) = o.enhanced {
             out.string(14, EnhancedText::new(enhanced).as_str());
         }
-        out.raw(self.ruleset_field);
+        if let Some(version) = &self.ruleset {
+            version.write(out);
+        }
         if let Some(explanation) = self.explanation {
             out.message(16, explanation);
         }
@@ -422,11 +477,9 @@ impl Message for EncodedBatch {
                 Ok(())
             }
             RULESET => {
-                let version = self.ruleset.get_or_insert_with(Default::default);
-                encoding::message::merge(wire_type, version, buf, ctx)?;
                 // Answers pushed after decoding carry the version decoded.
-                self.ruleset_field = item_ruleset_field(version);
-                Ok(())
+                let version = self.ruleset.get_or_insert_with(Default::default);
+                encoding::message::merge(wire_type, version, buf, ctx)
             }
             _ => encoding::skip_field(wire_type, tag, buf, ctx),
         }
@@ -442,8 +495,48 @@ impl Message for EncodedBatch {
 
     fn clear(&mut self) {
         self.items.clear();
-        self.ruleset_field.clear();
         self.ruleset = None;
+    }
+}
+
+impl Message for EncodedAnswer {
+    fn encode_raw(&self, buf: &mut impl BufMut) {
+        buf.put_slice(&self.bytes);
+    }
+
+    /// Decoding keeps each field's bytes as they came (all of `ClassifyResponse`'s fields are
+    /// varints or length-delimited), so a decoded answer encodes to the same bytes.
+    fn merge_field(
+        &mut self,
+        tag: u32,
+        wire_type: WireType,
+        buf: &mut impl Buf,
+        ctx: DecodeContext,
+    ) -> Result<(), prost::DecodeError> {
+        match wire_type {
+            WireType::Varint => {
+                let value = encoding::decode_varint(buf)?;
+                encoding::encode_key(tag, wire_type, &mut self.bytes);
+                encoding::encode_varint(value, &mut self.bytes);
+            }
+            WireType::LengthDelimited => {
+                let mut field = Vec::new();
+                encoding::bytes::merge(wire_type, &mut field, buf, ctx)?;
+                encoding::encode_key(tag, wire_type, &mut self.bytes);
+                encoding::encode_varint(field.len() as u64, &mut self.bytes);
+                self.bytes.extend_from_slice(&field);
+            }
+            _ => encoding::skip_field(wire_type, tag, buf, ctx)?,
+        }
+        Ok(())
+    }
+
+    fn encoded_len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
     }
 }
 
@@ -498,12 +591,18 @@ mod tests {
             let mut one = EncodedBatch::new(convert::version(&rules), 1);
             one.push_decision(&request.id, &decision, request.omit_advice);
             batch.push_decision(&request.id, &decision, request.omit_advice);
+            let alone = EncodedAnswer::from_decision(&request.id, &decision, request.omit_advice);
             let answer = convert::respond(request.clone(), decision);
             let wanted = pb::ClassifyBatchResponse {
                 items: vec![answer.clone()],
                 ruleset: Some(convert::version(&rules)),
             };
             assert_eq!(one.encode_to_vec(), wanted.encode_to_vec(), "{}", request.id);
+            // The unary and stream answer: the same message on its own.
+            let alone = alone.encode_to_vec();
+            assert_eq!(alone, answer.encode_to_vec(), "{}", request.id);
+            assert_eq!(EncodedAnswer::decode(alone.as_slice()).unwrap().encode_to_vec(), alone);
+            assert!(EncodedAnswer::decode(&alone[..alone.len() - 1]).is_err());
             expected.items.push(answer);
         }
         let bytes = batch.encode_to_vec();
@@ -555,6 +654,13 @@ mod tests {
         let mut again = EncodedBatch::decode(bytes.as_slice()).unwrap();
         assert_eq!(again.encode_to_vec(), bytes);
         assert!(EncodedBatch::decode(&bytes[..bytes.len() - 1]).is_err());
+
+        // An error on its own (a stream item's) is the message's bytes.
+        let error = fault.response(bad.id.clone());
+        assert_eq!(
+            EncodedAnswer::from_response(&error).encode_to_vec(),
+            error.encode_to_vec()
+        );
 
         // An answer added to a decoded batch carries the version the batch came with.
         again.push_decision(&good.id, &decision, false);
