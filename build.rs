@@ -55,7 +55,7 @@ fn compile_classifier_server(
         .extern_path(".rebound.v1.ClassifyBatchRequest", "crate::server::wire::BatchRequest")
         .extern_path(".rebound.v1.ClassifyBatchResponse", "crate::server::wire::EncodedBatch")
         .extern_path(".rebound.v1.ClassifyResponse", "crate::server::wire::EncodedAnswer")
-        .codec_path("crate::server::wire::ServerCodec")
+        .codec_path("crate::codec::ServerCodec")
         .compile_fds(fds)?;
     Ok(())
 }

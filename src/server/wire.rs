@@ -10,66 +10,14 @@
 //! buffer the request arrived in, read when it is classified.
 
 use std::fmt;
-use std::marker::PhantomData;
 
 use prost::Message;
 use prost::bytes::{Buf, BufMut, Bytes};
 use prost::encoding::{self, DecodeContext, WireType};
 use rebound_engine::{Enhanced, Outcome};
-use tonic::Status;
-use tonic::codec::{BufferSettings, Codec, EncodeBuf, Encoder};
 
 use super::convert::{self, Decision, ItemFault, ItemFields};
 use crate::pb;
-
-/// The Classifier server's codec: prost's, except that an answer's whole length is reserved
-/// before it is written. tonic starts each answer in a buffer of 8 KiB that grows as it is
-/// written; an answer to a batch of 1,000 (about 700 KB) filled its first growth exactly and was
-/// copied again, whole, for its last field.
-#[derive(Debug)]
-pub struct ServerCodec<T, U>(PhantomData<(T, U)>);
-
-impl<T, U> Default for ServerCodec<T, U> {
-    fn default() -> Self {
-        ServerCodec(PhantomData)
-    }
-}
-
-impl<T, U> Codec for ServerCodec<T, U>
-where
-    T: Message + Send + 'static,
-    U: Message + Default + Send + 'static,
-{
-    type Encode = T;
-    type Decode = U;
-    type Encoder = ReservingEncoder<T>;
-    type Decoder = tonic_prost::ProstDecoder<U>;
-
-    fn encoder(&mut self) -> Self::Encoder {
-        ReservingEncoder(PhantomData)
-    }
-
-    fn decoder(&mut self) -> Self::Decoder {
-        tonic_prost::ProstCodec::<T, U>::raw_decoder(BufferSettings::default())
-    }
-}
-
-/// Encodes a message into room reserved for all of it.
-#[derive(Debug)]
-pub struct ReservingEncoder<T>(PhantomData<T>);
-
-impl<T: Message> Encoder for ReservingEncoder<T> {
-    type Item = T;
-    type Error = Status;
-
-    fn encode(&mut self, item: T, buf: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        buf.reserve(item.encoded_len());
-        // What `Message::encode` does after its check that the buffer has room, which an
-        // `EncodeBuf` always has: it grows.
-        item.encode_raw(buf);
-        Ok(())
-    }
-}
 
 /// A `ClassifyBatchResponse` whose items are already encoded.
 #[derive(Debug, Default, Clone, PartialEq)]
