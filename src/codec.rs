@@ -17,65 +17,43 @@ use std::marker::PhantomData;
 use prost::Message;
 use prost::bytes::Buf;
 use tonic::Status;
-use tonic::codec::{BufferSettings, Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
 /// The codec of everything generated into `pb`: [`ReservingEncoder`] and [`SliceDecoder`].
-#[derive(Debug)]
-pub struct SliceCodec<T, U>(PhantomData<(T, U)>);
-
-impl<T, U> Default for SliceCodec<T, U> {
-    fn default() -> Self {
-        SliceCodec(PhantomData)
-    }
-}
-
-impl<T, U> Codec for SliceCodec<T, U>
-where
-    T: Message + Send + 'static,
-    U: Message + Default + Send + 'static,
-{
-    type Encode = T;
-    type Decode = U;
-    type Encoder = ReservingEncoder<T>;
-    type Decoder = SliceDecoder<U>;
-
-    fn encoder(&mut self) -> Self::Encoder {
-        ReservingEncoder(PhantomData)
-    }
-
-    fn decoder(&mut self) -> Self::Decoder {
-        SliceDecoder(PhantomData)
-    }
-}
+pub type SliceCodec<T, U> = ReservingCodec<T, U, SliceDecoder<U>>;
 
 /// The Classifier server's codec: [`ReservingEncoder`] and prost's decoder. A batch's items are
 /// kept as slices of the buffer its request arrived in (`server::wire::BatchRequest`), which a
 /// decoder reading a plain `&[u8]` would copy instead.
-#[derive(Debug)]
-pub struct ServerCodec<T, U>(PhantomData<(T, U)>);
+pub type ServerCodec<T, U> = ReservingCodec<T, U, tonic_prost::ProstDecoder<U>>;
 
-impl<T, U> Default for ServerCodec<T, U> {
+/// A codec that encodes `T` with [`ReservingEncoder`] and decodes `U` with `D`.
+#[derive(Debug)]
+pub struct ReservingCodec<T, U, D>(PhantomData<(T, U, D)>);
+
+impl<T, U, D> Default for ReservingCodec<T, U, D> {
     fn default() -> Self {
-        ServerCodec(PhantomData)
+        ReservingCodec(PhantomData)
     }
 }
 
-impl<T, U> Codec for ServerCodec<T, U>
+impl<T, U, D> Codec for ReservingCodec<T, U, D>
 where
     T: Message + Send + 'static,
     U: Message + Default + Send + 'static,
+    D: Decoder<Item = U, Error = Status> + Default + Send + 'static,
 {
     type Encode = T;
     type Decode = U;
     type Encoder = ReservingEncoder<T>;
-    type Decoder = tonic_prost::ProstDecoder<U>;
+    type Decoder = D;
 
     fn encoder(&mut self) -> Self::Encoder {
         ReservingEncoder(PhantomData)
     }
 
     fn decoder(&mut self) -> Self::Decoder {
-        tonic_prost::ProstCodec::<T, U>::raw_decoder(BufferSettings::default())
+        D::default()
     }
 }
 
@@ -99,6 +77,12 @@ impl<T: Message> Encoder for ReservingEncoder<T> {
 /// Decodes a message from the slice it lies in.
 #[derive(Debug)]
 pub struct SliceDecoder<U>(PhantomData<U>);
+
+impl<U> Default for SliceDecoder<U> {
+    fn default() -> Self {
+        SliceDecoder(PhantomData)
+    }
+}
 
 impl<U: Message + Default> Decoder for SliceDecoder<U> {
     type Item = U;
@@ -141,7 +125,7 @@ mod tests {
             body.extend_from_slice(&u32::try_from(payload.len()).unwrap().to_be_bytes());
             body.extend_from_slice(payload);
         }
-        let decoder = SliceDecoder(std::marker::PhantomData);
+        let decoder = SliceDecoder::default();
         Streaming::new_request(decoder, Full::new(Bytes::from(body)), None, None)
     }
 
