@@ -1,7 +1,8 @@
 //! rebound's one integration-test binary (one link step on a 2-core machine): the CLI, rule
-//! validation, conformance to the seed guide, provider replies, and properties.
+//! validation, conformance to the seed guide, provider replies, properties, and hostile input.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod adversarial;
 mod bench;
 mod check;
 mod cli;

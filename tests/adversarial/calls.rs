@@ -1,0 +1,1 @@
+//! Unary and batch calls: deadlines, cancellation, field limits, bounded answers, status codes.

@@ -1,0 +1,1 @@
+//! Listeners: connections that never handshake, descriptor exhaustion, what reflection lists.

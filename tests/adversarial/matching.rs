@@ -1,0 +1,1 @@
+//! Matching and provider detection on texts built to make them quadratic.

@@ -1,0 +1,1 @@
+//! Outcomes that must never suppress, and scripts whose cost the operation budget missed.

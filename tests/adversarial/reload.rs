@@ -1,0 +1,1 @@
+//! Rule directories holding what is not a regular file: FIFOs, symlink loops, devices, huge files.

@@ -1,0 +1,1 @@
+//! Streams: malformed items, idle and never-reading clients.
