@@ -20,7 +20,15 @@ pub fn embedded() -> RuleSource {
 pub fn source(dir: Option<&Path>) -> anyhow::Result<RuleSource> {
     match dir {
         None => Ok(embedded()),
-        Some(dir) => RuleSource::from_dir(dir).map_err(|errors| anyhow::anyhow!("{errors}")),
+        // Files named as the operator knows them, as `check` names rule errors.
+        Some(dir) => RuleSource::from_dir(dir).map_err(|mut errors| {
+            for e in &mut errors.0 {
+                if !e.file.as_os_str().is_empty() {
+                    e.file = dir.join(&e.file);
+                }
+            }
+            anyhow::anyhow!("{errors}")
+        }),
     }
 }
 
