@@ -24,6 +24,10 @@ pub struct ServeArgs {
     /// Check the rule directory's digest this often as a safety net; 0s disables it.
     #[arg(long, env = "REBOUND_POLL_INTERVAL", default_value = "30s", value_parser = parse_duration)]
     poll_interval: Duration,
+    /// Longest a rule reload may take (reading and verifying the rules) before it is reported as
+    /// failed in GetStatus and answered so by Reload; the active rules keep serving.
+    #[arg(long, env = "REBOUND_RELOAD_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    reload_timeout: Duration,
     /// Address of the Classifier API (with health and reflection).
     #[arg(long, env = "REBOUND_LISTEN", default_value = "0.0.0.0:50051")]
     listen: SocketAddr,
@@ -139,12 +143,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         reload: ReloadOptions {
             watch: args.watch,
             poll_interval: args.poll_interval,
+            timeout: args.reload_timeout,
             ..ReloadOptions::default()
         },
         baseline: false,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(async {
+    let served = runtime.block_on(async {
         if !args.metrics_listen.eq_ignore_ascii_case("off") {
             let addr: SocketAddr = args
                 .metrics_listen
@@ -155,7 +160,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         let server = BoundServer::bind(config, state)?;
         server.serve(termination_signal()).await
-    })?;
+    });
+    // Dropping the runtime would wait for every blocking thread, a stuck rule reload included.
+    runtime.shutdown_background();
+    served?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,6 +1,7 @@
 //! The `RuleAdmin` service: status, reload, and what the active rule set holds.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tonic::{Request, Response, Status};
 
@@ -11,11 +12,13 @@ use crate::pb::rule_admin_server::RuleAdmin;
 
 pub struct AdminService {
     state: Arc<RuleState>,
+    /// How long a Reload call waits for the reload before answering with the attempt as failed.
+    reload_timeout: Duration,
 }
 
 impl AdminService {
-    pub fn new(state: Arc<RuleState>) -> Self {
-        AdminService { state }
+    pub fn new(state: Arc<RuleState>, reload_timeout: Duration) -> Self {
+        AdminService { state, reload_timeout }
     }
 
     fn status(&self) -> pb::RuleSetStatus {
@@ -49,10 +52,7 @@ impl RuleAdmin for AdminService {
     }
 
     async fn reload(&self, _: Request<pb::ReloadRequest>) -> Result<Response<pb::ReloadResponse>, Status> {
-        let state = Arc::clone(&self.state);
-        let result = tokio::task::spawn_blocking(move || state.reload("admin"))
-            .await
-            .map_err(|e| Status::internal(format!("reload worker failed: {e}")))?;
+        let result = self.state.reload("admin", self.reload_timeout).await;
         Ok(Response::new(pb::ReloadResponse {
             changed: result == ReloadResult::Changed,
             status: Some(self.status()),

@@ -159,7 +159,7 @@ impl BoundServer {
         .max_encoding_message_size(config.max_message_bytes)
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip);
-        let admin = RuleAdminServer::new(admin::AdminService::new(Arc::clone(&state)));
+        let admin = RuleAdminServer::new(admin::AdminService::new(Arc::clone(&state), config.reload.timeout));
 
         let mut builder = Server::builder()
             .http2_keepalive_interval(Some(config.http2_keepalive_interval))

@@ -6,6 +6,8 @@
 //! a watch on the file goes silent after either. No event is filtered by name, because a
 //! ConfigMap swap never names the rule files. The periodic check re-establishes the watch (the
 //! directory may have been replaced) and reloads whatever events were missed.
+//!
+//! Each reload is bounded by [`ReloadOptions::timeout`], and shutdown never waits for one.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -28,6 +30,9 @@ pub struct ReloadOptions {
     pub debounce: Duration,
     /// Digest check as a safety net; zero disables it.
     pub poll_interval: Duration,
+    /// How long a reload (the wait for an earlier one included) may take before it is reported
+    /// as failed; it goes on alone and the active rules keep serving.
+    pub timeout: Duration,
 }
 
 impl Default for ReloadOptions {
@@ -36,6 +41,7 @@ impl Default for ReloadOptions {
             watch: true,
             debounce: Duration::from_millis(200),
             poll_interval: Duration::from_secs(30),
+            timeout: Duration::from_secs(30),
         }
     }
 }
@@ -147,9 +153,10 @@ async fn run(
         {
             rewatch(w, &dir);
         }
-        let worker = Arc::clone(&state);
-        if let Err(e) = tokio::task::spawn_blocking(move || worker.reload(trigger)).await {
-            tracing::error!(error = %e, "reload worker failed; the active rules keep serving");
+        tokio::select! {
+            // Shutdown does not wait for a reload; one on its blocking thread ends with the process.
+            _ = stop.cancelled() => break,
+            _ = state.reload(trigger, options.timeout) => {}
         }
     }
     if let Some(p) = poll {

@@ -229,3 +229,58 @@ async fn symlinks_to_the_directory_itself_fail_the_reload_with_a_short_error() {
     write(dir.path(), "custom.yaml", &rule_file("l2"));
     assert_eq!(wait_for_generation(&process, 2).await, "l2");
 }
+
+/// A rule set that takes many seconds to verify: each example runs a script to its operation limit.
+fn slow_rules(dir: &Path) {
+    let script = "fn spin(reply) {\n    let n = 0;\n    while n < 100000 { n += 1; }\n    true\n}\n";
+    let examples: String = (0..400).map(|i| format!("      - '550 over quota {i}'\n")).collect();
+    let rules = format!(
+        "rules:\n  - id: slow/spin\n    category: mailbox_full\n    when: {{ text: 'over quota', script: slow.rhai::spin }}\n    examples:\n{examples}"
+    );
+    write(dir, "slow.rhai", script);
+    write(dir, "slow.yaml", &rules);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_past_its_timeout_is_reported_and_does_not_hold_shutdown() {
+    let dir = valid_dir("t1");
+    let process = serve_dir(
+        dir.path(),
+        &[
+            "--watch",
+            "false",
+            "--poll-interval",
+            "0s",
+            "--reload-timeout",
+            "1s",
+            "--drain-timeout",
+            "2s",
+        ],
+    );
+    slow_rules(dir.path());
+
+    // Reload answers at its timeout, not when the verification ends.
+    let reload = tokio::time::timeout(HANG_GUARD, admin(&process).await.reload(pb::ReloadRequest {}))
+        .await
+        .expect("Reload did not answer")
+        .unwrap()
+        .into_inner();
+    assert!(!reload.changed);
+    let attempt = reload.status.unwrap().last_attempt.unwrap();
+    assert!(!attempt.success);
+    assert!(attempt.error.contains("did not finish within 1s"), "{attempt:?}");
+    assert_eq!(last_attempt(&process).await.error, attempt.error);
+    assert_eq!(answer(&process).await, ("t1".to_string(), 1));
+
+    // A second Reload while the first still runs answers too, saying so.
+    let again = tokio::time::timeout(HANG_GUARD, admin(&process).await.reload(pb::ReloadRequest {}))
+        .await
+        .expect("Reload did not answer")
+        .unwrap()
+        .into_inner();
+    let error = again.status.unwrap().last_attempt.unwrap().error;
+    assert!(error.contains("still running"), "{error}");
+
+    let (took, _) = terminate(process).await;
+    assert!(took < Duration::from_secs(10), "exit took {took:?}");
+}
