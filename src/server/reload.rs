@@ -7,7 +7,9 @@
 //! ConfigMap swap never names the rule files. The periodic check re-establishes the watch (the
 //! directory may have been replaced) and reloads whatever events were missed.
 //!
-//! Each reload is bounded by [`ReloadOptions::timeout`], and shutdown never waits for one.
+//! Each reload is bounded by [`ReloadOptions::timeout`], and shutdown never waits for one. With
+//! embedded rules there is nothing to follow, but SIGHUP is still caught (and ignored): its
+//! default action would end the server.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -48,9 +50,11 @@ impl Default for ReloadOptions {
 
 type Watcher = Debouncer<RecommendedWatcher, RecommendedCache>;
 
-/// Starts the reload task for a rule directory (nothing to follow for embedded rules).
+/// Starts the reload task for a rule directory (nothing to follow for embedded rules, where
+/// SIGHUP is only logged).
 pub fn spawn(state: Arc<RuleState>, options: ReloadOptions, stop: CancellationToken) -> Option<JoinHandle<()>> {
     let RuleOrigin::Dir(dir) = state.origin().clone() else {
+        spawn_signal_trigger(None, stop);
         return None;
     };
     let (tx, rx) = mpsc::channel::<&'static str>(16);
@@ -59,7 +63,7 @@ pub fn spawn(state: Arc<RuleState>, options: ReloadOptions, stop: CancellationTo
     } else {
         None
     };
-    spawn_signal_trigger(tx.clone(), stop.clone());
+    spawn_signal_trigger(Some(tx.clone()), stop.clone());
     Some(tokio::spawn(run(state, dir, options, watcher, tx, rx, stop)))
 }
 
@@ -91,8 +95,9 @@ fn rewatch(debouncer: &mut Watcher, dir: &Path) {
     }
 }
 
+/// SIGHUP asks for a reload; without a rule directory (`tx` is `None`) it is logged and ignored.
 #[cfg(unix)]
-fn spawn_signal_trigger(tx: mpsc::Sender<&'static str>, stop: CancellationToken) {
+fn spawn_signal_trigger(tx: Option<mpsc::Sender<&'static str>>, stop: CancellationToken) {
     use tokio::signal::unix::{SignalKind, signal};
     let Ok(mut hangup) = signal(SignalKind::hangup()) else {
         tracing::warn!("cannot listen for SIGHUP");
@@ -106,8 +111,13 @@ fn spawn_signal_trigger(tx: mpsc::Sender<&'static str>, stop: CancellationToken)
                     if got.is_none() {
                         return;
                     }
-                    tracing::info!("SIGHUP received: reloading the rules");
-                    let _ = tx.try_send("signal");
+                    match &tx {
+                        Some(tx) => {
+                            tracing::info!("SIGHUP received: reloading the rules");
+                            let _ = tx.try_send("signal");
+                        }
+                        None => tracing::info!("SIGHUP received: the rules are the embedded set, nothing to reload"),
+                    }
                 }
             }
         }
@@ -115,7 +125,7 @@ fn spawn_signal_trigger(tx: mpsc::Sender<&'static str>, stop: CancellationToken)
 }
 
 #[cfg(not(unix))]
-fn spawn_signal_trigger(_: mpsc::Sender<&'static str>, _: CancellationToken) {}
+fn spawn_signal_trigger(_: Option<mpsc::Sender<&'static str>>, _: CancellationToken) {}
 
 async fn run(
     state: Arc<RuleState>,

@@ -284,3 +284,27 @@ async fn a_reload_past_its_timeout_is_reported_and_does_not_hold_shutdown() {
     let (took, _) = terminate(process).await;
     assert!(took < Duration::from_secs(10), "exit took {took:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_on_embedded_rules_is_logged_and_ignored() {
+    let process = start(&["--drain-timeout", "2s"]);
+    let pid = process.child.id().to_string();
+    assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    let mut client = ClassifierClient::connect(format!("http://{}", process.addr))
+        .await
+        .unwrap();
+    let request = pb::ClassifyRequest {
+        text: REPLY.into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        client.classify(request).await.unwrap().into_inner().category,
+        "mailbox_full"
+    );
+    // Had SIGHUP ended the process, SIGTERM would find it gone and the exit would not be clean.
+    let (_, messages) = terminate(process).await;
+    assert!(
+        messages.iter().any(|m| m.starts_with("SIGHUP received")),
+        "{messages:?}"
+    );
+}
