@@ -44,7 +44,7 @@ mod verify;
 mod yaml;
 
 pub use classify::{Candidate, ConditionResult, DetectedProvider, Explanation, NormalisedReply, Outcome};
-pub use compile::{Category, Rule, RuleSet, Specificity, UNCLASSIFIED};
+pub use compile::{Category, NOT_BOUNCE, Rule, RuleSet, Specificity, UNCLASSIFIED};
 pub use error::{InputError, RuleError, RuleErrorKind, RuleErrors};
 pub use model::{BounceType, Responsible};
 pub use provider::Provider;

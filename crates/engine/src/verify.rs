@@ -3,13 +3,14 @@
 
 use std::collections::HashSet;
 
-use crate::compile::{Rule, RuleSet};
+use crate::classify::is_positive;
+use crate::compile::{NOT_BOUNCE, Rule, RuleSet};
 use crate::error::{RuleError, RuleErrorKind, RuleErrors};
 use crate::reply::Reply;
 use crate::script::facts;
 
 /// What a successful verification ran.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
     /// Rules in the set.
     pub rules: usize,
@@ -19,6 +20,9 @@ pub struct Verified {
     pub examples: usize,
     /// Test cases checked.
     pub tests: usize,
+    /// What an operator should know though nothing is wrong: each rule that decides positive
+    /// replies (its `code` names a 1xx-3xx code), which the engine otherwise answers `not_bounce`.
+    pub notes: Vec<String>,
 }
 
 impl RuleSet {
@@ -36,8 +40,14 @@ impl RuleSet {
                     continue;
                 }
                 let (_, explanation) = self.explain(example);
+                let not_a_candidate = if is_positive(example) {
+                    "it is not a candidate: the reply is positive (1xx-3xx), and only rules whose `code` names its \
+                     code are tried for such replies"
+                } else {
+                    "it is not a candidate for this reply (check `code`/`enhanced`/`text`)"
+                };
                 let why = explanation.candidates.iter().find(|c| c.rule == rule.id).map_or(
-                    "it is not a candidate for this reply (check `code`/`enhanced`/`text`)".to_string(),
+                    not_a_candidate.to_string(),
                     |c| {
                         let failed: Vec<String> = c
                             .conditions
@@ -52,7 +62,7 @@ impl RuleSet {
                         }
                     },
                 );
-                let decided_by = outcome.rule.map_or("no rule (unclassified)".to_string(), |r| {
+                let decided_by = outcome.rule.map_or(format!("no rule ({})", outcome.category.id), |r| {
                     format!("rule `{}` ({})", r.id, r.location())
                 });
                 let message = format!(
@@ -111,7 +121,30 @@ impl RuleSet {
             categories: self.categories.len(),
             examples,
             tests: self.tests.len(),
+            notes: self.positive_code_notes(),
         })
+    }
+
+    /// Rules that answer a positive reply with something other than `not_bounce`: allowed, as
+    /// the guide's `221` row shows, but worth saying.
+    fn positive_code_notes(&self) -> Vec<String> {
+        self.rules
+            .iter()
+            .filter(|r| r.category != self.not_bounce)
+            .filter_map(|rule| {
+                let codes: Vec<String> = rule.codes.iter().filter_map(|c| c.positive_name()).collect();
+                (!codes.is_empty()).then(|| {
+                    format!(
+                        "{}: rule `{}` answers `{}` for code {}, a positive reply (1xx-3xx) the engine would \
+                         otherwise answer `{NOT_BOUNCE}`; it never suppresses",
+                        rule.location(),
+                        rule.id,
+                        self.category_of(rule).id,
+                        codes.join(", ")
+                    )
+                })
+            })
+            .collect()
     }
 
     /// Every reply the rule set knows the answer to: its rules' examples and its tests.
