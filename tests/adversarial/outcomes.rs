@@ -2,11 +2,12 @@
 
 use std::io::Write as _;
 use std::process::Stdio;
+use std::time::Duration;
 
 use rebound_engine::{Reply, ReplyInput, RuleSet, RuleSource};
 use serde_json::Value;
 
-use crate::util::{rebound, rule_dir, shipped_rules};
+use crate::util::{rebound, rule_dir, run_guarded, shipped_rules};
 
 fn reply(code: u32, text: &str) -> Reply {
     Reply::parse(&ReplyInput {
@@ -122,4 +123,82 @@ fn not_bounce_is_built_in_and_its_outcome_is_fixed() {
     let source = RuleSource::from_files([("categories.yaml".into(), suppressing)]);
     let err = RuleSet::load(&source).unwrap_err().to_string();
     assert!(err.contains("category `not_bounce`: outcome:"), "{err}");
+}
+
+/// The hook of issue 17: well inside the operation budget (about 40,000), but each `contains`
+/// scans 40-64 KiB.
+const SLOW_SCRIPT: &str = r#"
+fn slow(reply) {
+    let s = reply.text;
+    while s.len() < 40000 { s += s; }
+    let hits = 0;
+    for i in 0..4000 {
+        if s.contains("needle") { hits += 1; }
+    }
+    hits > 0
+}
+"#;
+
+const SLOW_RULES: &str = r#"
+rules:
+  - id: t/slow
+    category: blocked
+    when: { code: 550, script: slow.rhai::slow }
+    priority: 1
+    examples: ["550 5.7.1 blocked, needle"]
+  - id: t/any-550
+    category: rejection
+    when: { code: 550 }
+    examples: ["550 5.7.1 refused"]
+"#;
+
+#[test]
+fn a_slow_script_is_stopped_counted_and_no_match() {
+    let dir = rule_dir(&[("slow.yaml", SLOW_RULES), ("slow.rhai", SLOW_SCRIPT)]);
+    // Compiled without the checks that would refuse it, as a server never would: this is what
+    // one long reply costs if such a script got through.
+    let rules = RuleSet::compile(&RuleSource::from_dir(dir.path()).unwrap()).unwrap();
+    let text = format!("550 5.7.1 {}", "blocked by policy ".repeat(64 * 1024 / 18));
+    let before = rules.script_errors();
+    let outcome = rules.classify(&Reply::from_text(&text));
+    assert_eq!(outcome.rule_id(), "t/any-550");
+    assert_eq!(outcome.script_errors, 1);
+    assert_eq!(rules.script_errors(), before + 1);
+    let (_, explanation) = rules.explain(&Reply::from_text(&text));
+    let slow = explanation.candidates.iter().find(|c| c.rule == "t/slow").unwrap();
+    let script = slow.conditions.iter().find(|c| c.condition == "script").unwrap();
+    assert!(script.detail.contains("ran out of time"), "{script:?}");
+}
+
+#[test]
+fn check_refuses_a_script_that_runs_out_of_time_naming_it() {
+    let dir = rule_dir(&[("slow.yaml", SLOW_RULES), ("slow.rhai", SLOW_SCRIPT)]);
+    let (out, _) = run_guarded(rebound().arg("check").arg(dir.path()), Duration::from_secs(60));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("slow.yaml:3: rule `t/slow`: script: `slow.rhai::slow` ran out of time"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn check_refuses_a_script_that_is_only_slow_on_a_long_reply() {
+    // Quick on every known reply (a few dozen characters); on a reply of 4 KiB, 4,096 copies of it.
+    let script = r#"
+fn slow(reply) {
+    let n = 0;
+    for c in reply.lower { n += reply.lower.to_upper().len(); }
+    n > 0 && reply.lower.contains("needle")
+}
+"#;
+    let dir = rule_dir(&[("slow.yaml", SLOW_RULES), ("slow.rhai", script)]);
+    let rules = RuleSet::compile(&RuleSource::from_dir(dir.path()).unwrap()).unwrap();
+    assert_eq!(rules.classify(&Reply::from_text("550 5.7.1 refused")).script_errors, 0);
+    let err = rules.verify().unwrap_err().to_string();
+    assert!(
+        err.contains("slow.yaml:3: rule `t/slow`: script: `slow.rhai::slow` ran out of time")
+            && err.contains("on example 1 repeated to 4096 bytes"),
+        "{err}"
+    );
 }

@@ -1,6 +1,7 @@
 //! The evaluator: from a [`Reply`] to an [`Outcome`], and on request an [`Explanation`].
 
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use serde::Serialize;
 use serde::ser::{SerializeStruct, Serializer};
@@ -10,7 +11,7 @@ use crate::compile::{Category, IndexKey, NOT_BOUNCE, NOT_BOUNCE_OUTCOME, Rule, R
 use crate::model::{BounceType, Responsible};
 use crate::provider::Provider;
 use crate::reply::{Enhanced, Reply};
-use crate::script::facts;
+use crate::script::{HookError, SCRIPT_TIME_LIMIT, facts};
 
 /// What rebound answers for one reply.
 #[derive(Debug, Clone, Copy)]
@@ -229,6 +230,8 @@ impl RuleSet {
 
         let positive = is_positive(reply);
         let mut facts_map = None;
+        // Set at the first script call: the scripts deciding one reply share one budget.
+        let mut script_deadline = None;
         let mut winner: Option<&Rule> = None;
         let mut script_errors = 0;
         for c in candidates {
@@ -256,7 +259,8 @@ impl RuleSet {
                     Some(hook) => {
                         let map = facts_map
                             .get_or_insert_with(|| facts(reply, provider.map(|p| self.providers.get(p).id.as_str())));
-                        let result = hook.call(&self.engine, map);
+                        let deadline = *script_deadline.get_or_insert_with(|| Instant::now() + SCRIPT_TIME_LIMIT);
+                        let result = hook.call(&self.engine, map, deadline);
                         if result.is_err() {
                             script_errors += 1;
                             self.script_errors.fetch_add(1, Ordering::Relaxed);
@@ -353,7 +357,7 @@ impl RuleSet {
         reply: &Reply,
         provider: Option<u16>,
         hits: &crate::pattern::TextHits,
-        script: Option<Result<bool, String>>,
+        script: Option<Result<bool, HookError>>,
         matched: bool,
     ) -> Candidate {
         let rule = &self.rules[index as usize];

@@ -49,6 +49,6 @@ pub use error::{InputError, RuleError, RuleErrorKind, RuleErrors};
 pub use model::{BounceType, Responsible};
 pub use provider::Provider;
 pub use reply::{Enhanced, Reply, ReplyInput};
-pub use script::MAX_OPERATIONS;
+pub use script::{MAX_OPERATIONS, SCRIPT_TEXT_LIMIT, SCRIPT_TIME_LIMIT};
 pub use source::RuleSource;
 pub use verify::Verified;
