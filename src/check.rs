@@ -28,6 +28,9 @@ pub fn run(dir: Option<&Path>) -> anyhow::Result<ExitCode> {
                 &digest[..12],
                 started.elapsed().as_millis()
             );
+            for note in &v.notes {
+                println!("note: {note}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(errors) => {

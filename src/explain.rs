@@ -29,9 +29,15 @@ pub fn run(rules_dir: Option<&Path>, input: &ReplyInput<'_>, json: bool) -> anyh
         "answer      {} ({}) by rule {}",
         outcome.category.id,
         outcome.category.name,
-        outcome
-            .rule
-            .map_or("none".to_string(), |r| format!("`{}` at {}", r.id, r.location()))
+        outcome.rule.map_or_else(
+            || if outcome.positive {
+                "none (the engine answers a positive reply)"
+            } else {
+                "none"
+            }
+            .to_string(),
+            |r| format!("`{}` at {}", r.id, r.location())
+        )
     );
     println!(
         "outcome     bounce_type={} suppress_recipient={} retryable={} responsible={}",

@@ -44,6 +44,8 @@ enum Command {
         rules: Option<PathBuf>,
         /// Input files; standard input when none (or `-`).
         files: Vec<PathBuf>,
+        #[command(flatten)]
+        limits: classify::Limits,
     },
     /// Show which rules were candidates for a reply, which matched, which won and why.
     Explain {
@@ -80,7 +82,7 @@ fn main() -> ExitCode {
         Command::Health(args) => serve::health(args),
         Command::Bench(args) => bench::run(*args),
         Command::Check { dir } => check::run(dir.as_deref()),
-        Command::Classify { rules, files } => classify::run(rules.as_deref(), &files),
+        Command::Classify { rules, files, limits } => classify::run(rules.as_deref(), &files, &limits),
         Command::Explain {
             rules,
             code,

@@ -133,7 +133,11 @@ fn script_that_loops_forever() {
         &[("hooks.rhai", "fn spin(reply) { let n = 0; loop { n += 1; } }\n")],
     );
     assert_located(&err, "loop.yaml", 2, "`t/loop`");
-    assert!(err.contains("Too many operations"), "{err}");
+    // Stopped by its operation budget, or by its time budget first where operations are slow (debug builds).
+    assert!(
+        err.contains("Too many operations") || err.contains("ran out of time"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -164,6 +164,8 @@ fn every_category_has_the_outcome_the_guide_implies() {
         ("rejection", "block", false, false, "sender"),
         ("recipient_error", "soft", false, true, "recipient_server"),
         ("unclassified", "undetermined", false, false, "unknown"),
+        // rebound's, not the guide's: positive replies (1xx-3xx).
+        ("not_bounce", "undetermined", false, false, "unknown"),
     ];
     assert_eq!(rules.categories().len(), expected.len());
     for (id, bounce, suppress, retry, responsible) in expected {
@@ -186,8 +188,9 @@ fn every_category_has_the_outcome_the_guide_implies() {
         assert!(!c.summary.is_empty(), "{id} has no summary");
     }
     let with_advice = rules.categories().iter().filter(|c| !c.remediation.is_empty()).count();
-    // The guide gives advice for seven categories (not Blocked, not Rejection), and rebound for unclassified.
-    assert_eq!(with_advice, 8);
+    // The guide gives advice for seven categories (not Blocked, not Rejection), and rebound for
+    // unclassified and not_bounce.
+    assert_eq!(with_advice, 9);
 }
 
 #[test]

@@ -652,7 +652,7 @@ async fn rule_admin_reports_lists_and_reloads() {
     let mut admin = server.admin().await;
     let status = admin.get_status(pb::GetStatusRequest {}).await.unwrap().into_inner();
     assert_eq!(status.active.as_ref().unwrap().generation, 1);
-    assert_eq!((status.rules, status.categories), (1, 10));
+    assert_eq!((status.rules, status.categories), (1, 11));
     assert_eq!(status.source, dir.path().display().to_string());
     assert!(status.last_attempt.as_ref().unwrap().success);
 
@@ -662,7 +662,7 @@ async fn rule_admin_reports_lists_and_reloads() {
         .unwrap()
         .into_inner()
         .categories;
-    assert_eq!(categories.len(), 10);
+    assert_eq!(categories.len(), 11);
     let rules = admin
         .list_rules(pb::ListRulesRequest {
             category: "mailbox_full".into(),

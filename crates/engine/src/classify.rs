@@ -1,16 +1,17 @@
 //! The evaluator: from a [`Reply`] to an [`Outcome`], and on request an [`Explanation`].
 
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use serde::Serialize;
 use serde::ser::{SerializeStruct, Serializer};
 use smallvec::SmallVec;
 
-use crate::compile::{Category, IndexKey, Rule, RuleSet};
+use crate::compile::{Category, IndexKey, NOT_BOUNCE, NOT_BOUNCE_OUTCOME, Rule, RuleSet};
 use crate::model::{BounceType, Responsible};
 use crate::provider::Provider;
 use crate::reply::{Enhanced, Reply};
-use crate::script::facts;
+use crate::script::{HookError, SCRIPT_TIME_LIMIT, facts};
 
 /// What rebound answers for one reply.
 #[derive(Debug, Clone, Copy)]
@@ -39,12 +40,20 @@ pub struct Outcome<'r> {
     pub generation: u64,
     /// Script calls that failed while deciding this reply (each counted as no match).
     pub script_errors: u32,
+    /// The reply is positive (1xx, 2xx, 3xx, or with no code an enhanced 2.X.X): not a failure.
+    /// It never suppresses; without a rule naming its code the engine answers `not_bounce`.
+    pub positive: bool,
 }
 
 impl Outcome<'_> {
-    /// The rule's definition of this reply, if it has one.
+    /// The rule's definition of this reply, or for a positive reply no rule decided, the
+    /// engine's.
     pub fn definition(&self) -> Option<&str> {
-        self.rule.and_then(|r| r.definition.as_deref())
+        match self.rule {
+            Some(r) => r.definition.as_deref(),
+            None if self.positive => Some(positive_definition(self.code)),
+            None => None,
+        }
     }
 
     /// The deciding rule's id, or empty.
@@ -219,11 +228,19 @@ impl RuleSet {
             last: None,
         };
 
+        let positive = is_positive(reply);
         let mut facts_map = None;
+        // Set at the first script call: the scripts deciding one reply share one budget.
+        let mut script_deadline = None;
         let mut winner: Option<&Rule> = None;
         let mut script_errors = 0;
         for c in candidates {
             let rule = &self.rules[c as usize];
+            // A positive reply is no failure: only a rule that names its code (the guide's `221`)
+            // may say otherwise. Wording, enhanced codes and fallbacks never turn it into one.
+            if positive && rule.codes.is_empty() {
+                continue;
+            }
             // Looking for a tie: only rules ranked like the winner can be one.
             if let (Some(w), Some(_), None) = (winner, tie.as_deref(), trace.as_deref())
                 && (rule.specificity != w.specificity || rule.priority != w.priority)
@@ -242,7 +259,8 @@ impl RuleSet {
                     Some(hook) => {
                         let map = facts_map
                             .get_or_insert_with(|| facts(reply, provider.map(|p| self.providers.get(p).id.as_str())));
-                        let result = hook.call(&self.engine, map);
+                        let deadline = *script_deadline.get_or_insert_with(|| Instant::now() + SCRIPT_TIME_LIMIT);
+                        let result = hook.call(&self.engine, map, deadline);
                         if result.is_err() {
                             script_errors += 1;
                             self.script_errors.fetch_add(1, Ordering::Relaxed);
@@ -277,7 +295,7 @@ impl RuleSet {
         }
         if let Some(t) = trace {
             t.winner = winner.map(|w| w.id.clone());
-            t.reason = self.reason(winner, &t.candidates);
+            t.reason = self.reason(reply, winner, &t.candidates);
         }
         Outcome {
             script_errors,
@@ -286,15 +304,35 @@ impl RuleSet {
     }
 
     fn outcome<'s>(&'s self, reply: &Reply, rule: Option<&'s Rule>, provider: Option<u16>) -> Outcome<'s> {
-        let category = rule.map_or(&self.categories[self.unclassified], |r| self.category_of(r));
-        let mut o = rule.map_or(category.outcome, |r| r.outcome);
-        // A 4xx reply is temporary by definition: it never suppresses and it can be retried.
-        if reply.class() == 4 {
-            o.suppress_recipient = false;
-            o.retryable = true;
-            if o.bounce_type == BounceType::Hard {
-                o.bounce_type = BounceType::Soft;
+        let positive = is_positive(reply);
+        let category = match rule {
+            Some(r) => self.category_of(r),
+            None if positive => &self.categories[self.not_bounce],
+            None => &self.categories[self.unclassified],
+        };
+        let mut o = match rule {
+            Some(r) => r.outcome,
+            None if positive => NOT_BOUNCE_OUTCOME,
+            None => category.outcome,
+        };
+        match reply.class() {
+            // Not a failure, whatever a rule that names the code says: it never suppresses, and
+            // nothing about the address is permanent.
+            _ if positive => {
+                o.suppress_recipient = false;
+                if o.bounce_type == BounceType::Hard {
+                    o.bounce_type = BounceType::Soft;
+                }
             }
+            // A 4xx reply is temporary by definition: it never suppresses and it can be retried.
+            4 => {
+                o.suppress_recipient = false;
+                o.retryable = true;
+                if o.bounce_type == BounceType::Hard {
+                    o.bounce_type = BounceType::Soft;
+                }
+            }
+            _ => {}
         }
         Outcome {
             category,
@@ -309,6 +347,7 @@ impl RuleSet {
             digest: &self.digest,
             generation: self.generation,
             script_errors: 0,
+            positive,
         }
     }
 
@@ -318,7 +357,7 @@ impl RuleSet {
         reply: &Reply,
         provider: Option<u16>,
         hits: &crate::pattern::TextHits,
-        script: Option<Result<bool, String>>,
+        script: Option<Result<bool, HookError>>,
         matched: bool,
     ) -> Candidate {
         let rule = &self.rules[index as usize];
@@ -383,10 +422,32 @@ impl RuleSet {
         }
     }
 
-    fn reason(&self, winner: Option<&Rule>, candidates: &[Candidate]) -> String {
+    fn reason(&self, reply: &Reply, winner: Option<&Rule>, candidates: &[Candidate]) -> String {
+        let positive = is_positive(reply);
         let Some(w) = winner else {
+            if positive {
+                let what = match reply.enhanced {
+                    Some(e) if reply.code == 0 => format!("enhanced code {e} is a success status (RFC 3463)"),
+                    _ => format!("reply code {} is a positive reply (RFC 5321)", reply.code),
+                };
+                return format!(
+                    "{what}, not a failure: the engine answers `{NOT_BOUNCE}` before any rule and it never \
+                     suppresses; only a rule whose `code` names the code could say otherwise, and none matched"
+                );
+            }
             return "no rule matched: the reply is unclassified".to_string();
         };
+        let why = self.why_winner(w, candidates);
+        if positive {
+            return format!(
+                "{why}; code {} is a positive reply, which `{}` names in its `code`: it never suppresses",
+                reply.code, w.id
+            );
+        }
+        why
+    }
+
+    fn why_winner(&self, w: &Rule, candidates: &[Candidate]) -> String {
         let others: Vec<&Candidate> = candidates.iter().filter(|c| c.matched && c.rule != w.id).collect();
         let Some(runner_up) = others.first() else {
             return format!("`{}` is the only rule whose conditions all held", w.id);
@@ -439,5 +500,25 @@ impl Iterator for MergedCandidates<'_, '_> {
                 return Some(head);
             }
         }
+    }
+}
+
+/// A positive reply: 1xx, 2xx or 3xx (RFC 5321), or, without a reply code, an enhanced 2.X.X
+/// (RFC 3463 success). Not a failure, whatever its text says.
+pub(crate) fn is_positive(reply: &Reply) -> bool {
+    matches!(reply.class(), 1..=3)
+}
+
+/// What the engine answers a positive reply that no rule names, by class.
+fn positive_definition(code: u16) -> &'static str {
+    match code / 100 {
+        1 => {
+            "A positive preliminary reply (RFC 5321 1yz): the server took the command and waits for more. Not a failure."
+        }
+        3 => {
+            "A positive intermediate reply (RFC 5321 3yz): the server took the command and waits for the rest. Not a failure."
+        }
+        2 => "A positive completion reply (RFC 5321 2yz): the server accepted the command. Not a failure.",
+        _ => "A success status (RFC 3463 2.X.X): the server accepted the command. Not a failure.",
     }
 }

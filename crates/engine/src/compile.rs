@@ -8,7 +8,10 @@ use std::sync::atomic::AtomicU64;
 use rhai::Engine;
 
 use crate::error::{RuleError, RuleErrorKind, RuleErrors};
-use crate::model::{CategoryDef, Located, OneOrMany, OutcomeDef, ReplyDef, ReplyFields, RuleDef, Scalar, TestDef};
+use crate::model::{
+    BounceType, CategoryDef, Located, OneOrMany, OutcomeDef, ReplyDef, ReplyFields, Responsible, RuleDef, Scalar,
+    TestDef,
+};
 use crate::pattern::{TextMatcher, TextMatcherBuilder};
 use crate::provider::{Provider, ProviderIndex};
 use crate::reply::{Enhanced, Reply, ReplyInput};
@@ -18,6 +21,38 @@ use crate::yaml::parse_rule_file;
 
 /// The category every rule set must define: the answer when no rule matches.
 pub const UNCLASSIFIED: &str = "unclassified";
+
+/// The category of a positive reply (1xx, 2xx, 3xx): not a failure. The engine answers it
+/// before any rule; a rule set may define it to word its summary and advice, and has it
+/// built in otherwise.
+pub const NOT_BOUNCE: &str = "not_bounce";
+
+/// The outcome of `not_bounce`, fixed by the engine: nothing failed, so nothing to suppress,
+/// retry or blame.
+pub(crate) const NOT_BOUNCE_OUTCOME: OutcomeDef = OutcomeDef {
+    bounce_type: BounceType::Undetermined,
+    suppress_recipient: false,
+    retryable: false,
+    responsible: Responsible::Unknown,
+};
+
+/// `not_bounce` as the engine defines it when the rule files do not (shipped: `categories.yaml`).
+fn built_in_not_bounce() -> Category {
+    Category {
+        id: NOT_BOUNCE.to_string(),
+        name: "Not a Bounce".to_string(),
+        summary: "The reply is positive (RFC 5321 1yz, 2yz or 3yz, or an RFC 3463 2.X.X success status): the \
+                  receiving server did not refuse anything. It is not a failure, whatever its text says, and \
+                  never suppresses the recipient."
+            .to_string(),
+        remediation: vec![
+            "Nothing to do: this reply reports no failure. If it was handed over as a bounce, the failure, if any, \
+             is in another reply."
+                .to_string(),
+        ],
+        outcome: NOT_BOUNCE_OUTCOME,
+    }
+}
 
 /// A category with its advice and default outcome.
 #[derive(Debug, Clone)]
@@ -52,6 +87,15 @@ pub(crate) enum EnhancedMatch {
 }
 
 impl CodeMatch {
+    /// As written (`221`, `2xx`) when it accepts a positive reply code (1xx, 2xx, 3xx).
+    pub(crate) fn positive_name(self) -> Option<String> {
+        match self {
+            CodeMatch::Exact(c) if c < 400 => Some(c.to_string()),
+            CodeMatch::Class(k) if k < 4 => Some(format!("{k}xx")),
+            _ => None,
+        }
+    }
+
     fn matches(self, code: u16) -> bool {
         match self {
             CodeMatch::Exact(c) => c == code,
@@ -347,6 +391,7 @@ pub(crate) struct TestCase {
 pub struct RuleSet {
     pub(crate) categories: Vec<Category>,
     pub(crate) unclassified: usize,
+    pub(crate) not_bounce: usize,
     /// Sorted best-first: a lower index always wins over a higher one.
     pub(crate) rules: Vec<Rule>,
     pub(crate) index: KeyIndex,
@@ -471,8 +516,12 @@ impl Compiler {
             }
         }
 
-        let (categories, category_ids) = self.categories(&parsed);
+        let (mut categories, mut category_ids) = self.categories(&parsed);
         let unclassified = category_ids.get(UNCLASSIFIED).copied();
+        let not_bounce = *category_ids.entry(NOT_BOUNCE.to_string()).or_insert_with(|| {
+            categories.push(built_in_not_bounce());
+            categories.len() - 1
+        });
         if unclassified.is_none() && self.errors.is_empty() {
             let file = PathBuf::from("categories.yaml");
             let what = format!("no category `{UNCLASSIFIED}`: it answers replies no rule matches");
@@ -557,6 +606,7 @@ impl Compiler {
         Ok(RuleSet {
             categories,
             unclassified,
+            not_bounce,
             rules,
             index: KeyIndex::build(entries),
             text,
@@ -584,6 +634,18 @@ impl Compiler {
                     };
                     self.error(path, *line, Some(format!("category `{}`", c.id)), kind);
                     continue;
+                }
+                if c.id == NOT_BOUNCE && c.outcome != NOT_BOUNCE_OUTCOME {
+                    let what = "the engine answers positive replies (1xx-3xx) with this category and fixes its \
+                                outcome: { bounce_type: undetermined, suppress_recipient: false, retryable: false, \
+                                responsible: unknown }"
+                        .to_string();
+                    self.error(
+                        path,
+                        *line,
+                        Some(format!("category `{}`", c.id)),
+                        RuleErrorKind::Outcome(what),
+                    );
                 }
                 ids.insert(c.id.clone(), categories.len());
                 first_at.push(format!("{}:{line}", path.display()));
@@ -687,6 +749,23 @@ impl Compiler {
             outcome.suppress_recipient = o.suppress_recipient.unwrap_or(outcome.suppress_recipient);
             outcome.retryable = o.retryable.unwrap_or(outcome.retryable);
             outcome.responsible = o.responsible.unwrap_or(outcome.responsible);
+        }
+        // Naming a positive code lets a rule decide such replies (the guide's `221`), but the
+        // engine never lets one suppress: a rule that says it would is wrong about its own answer.
+        let positive: Vec<String> = codes.iter().filter_map(|c| c.positive_name()).collect();
+        if def.category == NOT_BOUNCE && outcome != NOT_BOUNCE_OUTCOME {
+            let what = format!("a rule of `{NOT_BOUNCE}` cannot override its outcome: the engine fixes it");
+            fail(self, RuleErrorKind::Outcome(what));
+            return None;
+        }
+        if outcome.suppress_recipient && !positive.is_empty() {
+            let what = format!(
+                "suppresses the recipient, but `code` {} is a positive reply (1xx-3xx), which never suppresses: \
+                 move the code to a rule that does not suppress, or set `outcome: {{ suppress_recipient: false }}`",
+                positive.join(", ")
+            );
+            fail(self, RuleErrorKind::Outcome(what));
+            return None;
         }
         let specificity = Specificity {
             text: !text_ids.is_empty(),

@@ -160,6 +160,9 @@ pub enum RuleErrorKind {
         /// Where it is.
         other_at: String,
     },
+    /// A category's or a rule's outcome is one the engine would never give.
+    #[error("outcome: {0}")]
+    Outcome(String),
     /// A rule's example or a test case is not decided as it says.
     #[error("{0}")]
     Expectation(String),

@@ -44,11 +44,11 @@ mod verify;
 mod yaml;
 
 pub use classify::{Candidate, ConditionResult, DetectedProvider, Explanation, NormalisedReply, Outcome};
-pub use compile::{Category, Rule, RuleSet, Specificity, UNCLASSIFIED};
+pub use compile::{Category, NOT_BOUNCE, Rule, RuleSet, Specificity, UNCLASSIFIED};
 pub use error::{InputError, RuleError, RuleErrorKind, RuleErrors};
 pub use model::{BounceType, Responsible};
 pub use provider::Provider;
 pub use reply::{Enhanced, Reply, ReplyInput};
-pub use script::MAX_OPERATIONS;
+pub use script::{MAX_OPERATIONS, SCRIPT_TEXT_LIMIT, SCRIPT_TIME_LIMIT};
 pub use source::RuleSource;
 pub use verify::Verified;

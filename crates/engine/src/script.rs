@@ -5,17 +5,76 @@
 //! and expected to return a bool. The engine has no `eval`, no `import`, no file or network
 //! access, and limits on operations, call depth, string, array and map sizes, so a script that
 //! loops or explodes stops with an error. A run-time error counts as "no match".
+//!
+//! The operation budget alone does not bound time: one operation on a long string (`contains`,
+//! `replace`) costs as much as the string is long. So the scripts deciding one reply also share a
+//! wall-clock budget, checked every few operations, and see at most the first
+//! [`SCRIPT_TEXT_LIMIT`] bytes of the reply's text.
 
+use std::cell::Cell;
 use std::collections::HashMap;
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use rhai::{AST, CallFnOptions, Dynamic, Engine, Map, Scope};
+use rhai::{AST, CallFnOptions, Dynamic, Engine, EvalAltResult, Map, Scope};
 
 use crate::reply::Reply;
 
 /// Operations one hook call may run: enough for real wording checks, a few ms at worst.
 pub const MAX_OPERATIONS: u64 = 50_000;
+
+/// Wall time the scripts deciding one reply may use together. Real hooks take microseconds; a
+/// script over its budget stops with an error, which counts as no match.
+pub const SCRIPT_TIME_LIMIT: Duration = Duration::from_millis(10);
+
+/// Bytes of `text` and `lower` a script sees: more than any real reply, and it keeps the cost of
+/// one string operation small.
+pub const SCRIPT_TEXT_LIMIT: usize = 4 * 1024;
+
+/// Operations between two looks at the clock: `Instant::now` costs about as much as one
+/// operation, and the longest operation (on a 64 KiB string) tens of microseconds.
+const CLOCK_EVERY: u64 = 32;
+
+thread_local! {
+    /// When the hook running on this thread must stop; `None` outside a call. The engine's
+    /// progress callback must be `Send + Sync` and is shared by every thread, while a call runs
+    /// synchronously on its caller's thread: so the deadline travels in a thread-local.
+    static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// Sets this thread's script deadline for the length of one call, and clears it even if the
+/// call unwinds.
+struct DeadlineGuard;
+
+impl DeadlineGuard {
+    fn set(deadline: Instant) -> DeadlineGuard {
+        DEADLINE.with(|d| d.set(Some(deadline)));
+        DeadlineGuard
+    }
+}
+
+impl Drop for DeadlineGuard {
+    fn drop(&mut self) {
+        DEADLINE.with(|d| d.set(None));
+    }
+}
+
+/// Why a hook call gave no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HookError {
+    /// What happened, naming the hook.
+    pub(crate) message: String,
+    /// The call ran out of [`SCRIPT_TIME_LIMIT`] (a slow script, or a thread kept off the CPU).
+    pub(crate) out_of_time: bool,
+}
+
+impl fmt::Display for HookError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
 
 /// The engine every script of a rule set runs in.
 pub(crate) fn sandboxed_engine() -> Engine {
@@ -38,6 +97,16 @@ pub(crate) fn sandboxed_engine() -> Engine {
     // Scripts must not write to the service's stdout.
     engine.on_print(|_| {});
     engine.on_debug(|_, _, _| {});
+    engine.on_progress(|operations| {
+        if operations % CLOCK_EVERY != 0 {
+            return None;
+        }
+        let late = DEADLINE
+            .with(Cell::get)
+            .is_some_and(|deadline| Instant::now() >= deadline);
+        // Any token stops the run with `ErrorTerminated`; `Hook::call` names it.
+        late.then_some(Dynamic::UNIT)
+    });
     engine
 }
 
@@ -128,23 +197,50 @@ fn normalise(path: &Path) -> PathBuf {
     out
 }
 
-/// The map a hook receives.
+/// The map a hook receives; `text` and `lower` cut to [`SCRIPT_TEXT_LIMIT`] bytes.
 pub(crate) fn facts(reply: &Reply, provider: Option<&str>) -> Map {
     let mut map = Map::new();
     map.insert("code".into(), Dynamic::from(i64::from(reply.code)));
     let enhanced = reply.enhanced.map(|e| e.to_string()).unwrap_or_default();
     map.insert("enhanced".into(), enhanced.into());
-    map.insert("text".into(), reply.text.clone().into());
-    map.insert("lower".into(), reply.lower.clone().into());
+    map.insert("text".into(), prefix(&reply.text, SCRIPT_TEXT_LIMIT).into());
+    map.insert("lower".into(), prefix(&reply.lower, SCRIPT_TEXT_LIMIT).into());
     map.insert("provider".into(), provider.unwrap_or_default().into());
     map.insert("recipient_domain".into(), reply.recipient_domain.clone().into());
     map.insert("remote_host".into(), reply.remote_host.clone().into());
     map
 }
 
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+fn prefix(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 impl Hook {
-    /// Calls the hook; an error (operation limit, type error, ...) is reported, not raised.
-    pub(crate) fn call(&self, engine: &Engine, facts: &Map) -> Result<bool, String> {
+    /// Calls the hook, stopping it at `deadline`; an error (operation limit, time limit, type
+    /// error, ...) is reported, not raised.
+    pub(crate) fn call(&self, engine: &Engine, facts: &Map, deadline: Instant) -> Result<bool, HookError> {
+        let failed = |message: String, out_of_time| HookError { message, out_of_time };
+        let out_of_time = || {
+            let message = format!(
+                "`{}` ran out of time (the scripts deciding one reply share {} ms)",
+                self.name,
+                SCRIPT_TIME_LIMIT.as_millis()
+            );
+            failed(message, true)
+        };
+        // An earlier hook for the same reply may have used the whole budget.
+        if Instant::now() >= deadline {
+            return Err(out_of_time());
+        }
+        let _deadline = DeadlineGuard::set(deadline);
         let mut scope = Scope::new();
         let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
         let result: Result<Dynamic, _> =
@@ -152,8 +248,24 @@ impl Hook {
         match result {
             Ok(value) => value
                 .as_bool()
-                .map_err(|t| format!("`{}` returned {t}, not a bool", self.name)),
-            Err(e) => Err(format!("`{}` failed: {e}", self.name)),
+                .map_err(|t| failed(format!("`{}` returned {t}, not a bool", self.name), false)),
+            // Stopped inside a function the hook called: the termination is wrapped.
+            Err(e) if matches!(e.unwrap_inner(), EvalAltResult::ErrorTerminated(..)) => Err(out_of_time()),
+            Err(e) => Err(failed(format!("`{}` failed: {e}", self.name), false)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prefix_never_splits_a_character() {
+        assert_eq!(prefix("abc", 5), "abc");
+        assert_eq!(prefix("abc", 2), "ab");
+        // "é" is two bytes: a cut inside it falls back to before it.
+        assert_eq!(prefix("aé", 2), "a");
+        assert_eq!(prefix("aé", 3), "aé");
     }
 }
