@@ -19,6 +19,101 @@ use regex_syntax::hir::literal::{ExtractKind, Extractor, Seq};
 use regex_syntax::hir::{Hir, HirKind};
 use smallvec::SmallVec;
 
+use crate::compile::{Rule, RuleSet};
+use crate::provider::Provider;
+use crate::reply::Reply;
+
+/// What classifying one reply cost, counted in units that grow with its input, for
+/// [`Explanation`](crate::Explanation): a reply's work should stay a small multiple of its length.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Work {
+    /// The lower-cased text's length in bytes, which the literal automaton passes over once.
+    pub text_bytes: usize,
+    /// Regex searches run to confirm patterns whose literals occur (at most one per branch).
+    pub regex_searches: u32,
+    /// Bytes of text those searches were given, in all.
+    pub regex_bytes: usize,
+    /// Bytes of the recipient's domain and parents looked up to detect the provider.
+    pub domain_bytes: usize,
+}
+
+/// One literal the text prefilter looks for, and what a reply that mentions it sets off.
+#[derive(Debug, Clone)]
+pub struct PrefilterLiteral<'r> {
+    /// Lower-cased, as looked for in the lower-cased text.
+    pub literal: String,
+    /// The providers the rules are scoped to whose `text` or `not_text` patterns it filters
+    /// (a reply attributed to one of them asks those rules too).
+    pub providers: Vec<&'r Provider>,
+    /// The examples of those rules: replies whose codes get the rules asked.
+    pub examples: Vec<&'r Reply>,
+    /// Whether it is a provider's text marker.
+    pub marker: bool,
+}
+
+impl RuleSet {
+    /// Every literal the text prefilter looks for, derived again from the patterns and markers
+    /// (the matcher keeps only its automaton): a reply that repeats one makes the regexes of the
+    /// patterns it filters run, which is what benchmarks and tests of hostile input build.
+    pub fn prefilter_literals(&self) -> Vec<PrefilterLiteral<'_>> {
+        let mut rules_of_pattern: Vec<Vec<&Rule>> = std::iter::repeat_with(Vec::new).take(self.text.len()).collect();
+        for rule in &self.rules {
+            for &p in rule.text.iter().chain(&rule.not_text) {
+                if let Some(rules) = rules_of_pattern.get_mut(p as usize) {
+                    rules.push(rule);
+                }
+            }
+        }
+        let mut out: Vec<PrefilterLiteral<'_>> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut entry = |literal: String| {
+            let at = *index.entry(literal.clone()).or_insert(out.len());
+            if at == out.len() {
+                out.push(PrefilterLiteral {
+                    literal,
+                    providers: Vec::new(),
+                    examples: Vec::new(),
+                    marker: false,
+                });
+            }
+            at
+        };
+        let mut found = Vec::new();
+        for (source, rules) in self.text.sources.iter().zip(&rules_of_pattern) {
+            let Ok(hir) = regex_syntax::ParserBuilder::new().build().parse(source) else {
+                continue;
+            };
+            for branch in top_level_branches(hir) {
+                for literal in branch_filter(&branch).1.map(|f| f.literals).unwrap_or_default() {
+                    found.push((entry(literal), rules));
+                }
+            }
+        }
+        let mut markers = Vec::new();
+        for provider in self.providers.all() {
+            for marker in &provider.markers {
+                markers.push(entry(crate::reply::lower_for_matching(marker)));
+            }
+        }
+        for (at, rules) in found {
+            let literal = &mut out[at];
+            for rule in rules {
+                for &p in &rule.providers {
+                    let provider = self.providers.get(p);
+                    if !literal.providers.iter().any(|known| known.id == provider.id) {
+                        literal.providers.push(provider);
+                    }
+                }
+                literal.examples.extend(rule.examples.iter());
+            }
+        }
+        for at in markers {
+            out[at].marker = true;
+        }
+        out
+    }
+}
+
 /// Compiled regexes are bounded so a pathological pattern fails the load instead of eating memory.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
@@ -231,6 +326,17 @@ fn top_level_branches(hir: Hir) -> Vec<Hir> {
     split.unwrap_or_else(|| vec![hir])
 }
 
+/// The literals that filter a branch, and its word boundaries when it is a literal set between
+/// them (`\bword\b`: the literals of the core, exact, with the boundaries checked where found).
+fn branch_filter(hir: &Hir) -> (Option<WordBounds>, Option<Filter>) {
+    let bounded_core = WordBounds::split(hir)
+        .and_then(|(bounds, core)| required_literals(&core).filter(|f| f.exact).map(|f| (bounds, f)));
+    match bounded_core {
+        Some((bounds, f)) => (Some(bounds), Some(f)),
+        None => (None, required_literals(hir)),
+    }
+}
+
 /// Patterns and markers as registered; `build` turns them into a [`TextMatcher`].
 #[derive(Default)]
 pub(crate) struct TextMatcherBuilder {
@@ -274,13 +380,7 @@ impl TextMatcherBuilder {
 
     fn add_branch(&mut self, pattern: u32, hir: &Hir) -> Result<(), String> {
         let bid = u32::try_from(self.branches.len()).map_err(|_| "too many patterns".to_string())?;
-        // `\bword\b`: the literals of the core, exact, with the boundaries checked where found.
-        let bounded_core = WordBounds::split(hir)
-            .and_then(|(bounds, core)| required_literals(&core).filter(|f| f.exact).map(|f| (bounds, f)));
-        let (bounded, filter) = match bounded_core {
-            Some((bounds, f)) => (Some(bounds), Some(f)),
-            None => (None, required_literals(hir)),
-        };
+        let (bounded, filter) = branch_filter(hir);
         // A branch that is exactly a set of literals is decided by the automaton alone; any other
         // gets a regex of its own, case-insensitive like the whole pattern.
         let (regex, max_len) = if filter.as_ref().is_some_and(|f| f.exact) {
@@ -856,6 +956,8 @@ pub(crate) struct TextHits<'m> {
     occurrences: Occurrences,
     /// The provider whose marker occurs first in the text.
     pub marker: Option<u16>,
+    /// Regex searches run so far, and the bytes of text they were given.
+    searches: Cell<(u32, usize)>,
 }
 
 /// A branch whose literal occurs, and what is known of it.
@@ -891,6 +993,17 @@ impl TextHits<'_> {
         self.branches[range].iter().any(|c| self.confirm(c))
     }
 
+    /// The work done so far, with the provider detection's `domain_bytes`.
+    pub(crate) fn work(&self, domain_bytes: usize) -> Work {
+        let (regex_searches, regex_bytes) = self.searches.get();
+        Work {
+            text_bytes: self.lower.len(),
+            regex_searches,
+            regex_bytes,
+            domain_bytes,
+        }
+    }
+
     /// The candidates that belong to `pattern` (its branches are numbered consecutively).
     fn branch_range(&self, pattern: u32) -> Option<std::ops::Range<usize>> {
         let branches = &self.matcher.branches;
@@ -918,8 +1031,12 @@ impl TextHits<'_> {
                     let end = branch
                         .max_len
                         .map_or(text.len(), |len| start.saturating_add(len).min(text.len()));
+                    let end = ceil_char_boundary(text, end);
+                    let (runs, bytes) = self.searches.get();
+                    self.searches
+                        .set((runs.saturating_add(1), bytes.saturating_add(end - start)));
                     let input = Input::new(text)
-                        .range(start..ceil_char_boundary(text, end))
+                        .range(start..end)
                         .anchored(regex_automata::Anchored::Yes);
                     regex.is_match(input)
                 })
@@ -939,6 +1056,9 @@ impl TextHits<'_> {
                     from -= 1;
                 }
                 let to = ceil_char_boundary(text, to);
+                let (runs, bytes) = self.searches.get();
+                self.searches
+                    .set((runs.saturating_add(1), bytes.saturating_add(to - from)));
                 // Look-arounds (`\b`) still see the text outside the window.
                 regex.is_match(Input::new(text).range(from..to))
             }
@@ -1008,6 +1128,7 @@ impl TextMatcher {
             branches,
             occurrences: found,
             marker,
+            searches: Cell::new((0, 0)),
         }
     }
 

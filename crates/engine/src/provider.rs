@@ -17,6 +17,10 @@ pub struct Provider {
     pub id: String,
     /// Display name.
     pub name: String,
+    /// The remote-host globs that attribute a reply to it (`*.google.com`), as written.
+    pub hosts: Vec<String>,
+    /// The text markers that attribute a reply to it, as written.
+    pub markers: Vec<String>,
 }
 
 /// Every provider of a rule set and the lookups that detect them.
@@ -59,6 +63,8 @@ impl ProviderIndex {
                 index.providers.push(Provider {
                     id: p.id.clone(),
                     name: p.name.clone(),
+                    hosts: p.hosts.clone(),
+                    markers: p.markers.clone(),
                 });
                 for glob in &p.hosts {
                     match GlobBuilder::new(&glob.to_ascii_lowercase())
@@ -119,7 +125,13 @@ impl ProviderIndex {
     }
 
     /// The remote host first, then the recipient's domain (and its parents), then a text marker.
-    pub(crate) fn detect(&self, reply: &Reply, marker: Option<u16>) -> Option<(u16, &'static str)> {
+    /// `looked_up` counts the bytes of the domains looked up.
+    pub(crate) fn detect(
+        &self,
+        reply: &Reply,
+        marker: Option<u16>,
+        looked_up: &mut usize,
+    ) -> Option<(u16, &'static str)> {
         if !reply.remote_host.is_empty() && !self.host_owner.is_empty() {
             let mut matches = Vec::new();
             self.host_globs.matches_into(reply.remote_host.as_str(), &mut matches);
@@ -129,6 +141,7 @@ impl ProviderIndex {
         }
         let mut domain = reply.recipient_domain.as_str();
         while !domain.is_empty() {
+            *looked_up = looked_up.saturating_add(domain.len());
             if let Some(&p) = self.domains.get(domain) {
                 return Some((p, "recipient_domain"));
             }
