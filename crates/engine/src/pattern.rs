@@ -7,6 +7,10 @@
 //! literal and its longest match allow; a branch that is exactly a set of literals, or one between
 //! word boundaries, needs no regex. So the cost follows the text and the few patterns it mentions,
 //! not the rule count. Provider markers ride in the same automaton.
+//!
+//! Every step is linear in the text, whatever it repeats: one automaton pass, a constant amount
+//! of work per literal occurrence, and at most one regex search per branch, over one window that
+//! covers all of the branch's occurrences (never one search per occurrence).
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -138,8 +142,9 @@ struct Branch {
     /// For a branch that is a literal set between word boundaries (`\bover quota\b`): which
     /// ends need one. Such a branch is decided where its literal is found, without a regex.
     bounded: Option<WordBounds>,
-    /// Every match starts where one of its literals does: its regex is run anchored there, over
-    /// the length of a match, rather than over the whole window.
+    /// Every match starts where one of its literals does: its regex is searched from the first
+    /// such occurrence to the last one's start plus the longest match, anchored when there is
+    /// only one start.
     anchored: bool,
 }
 
@@ -810,6 +815,15 @@ fn passes_in_lockstep<T: Transitions, const STREAMS: usize>(aut: &T, text: &[u8]
     out.extend_from_slice(&straddling);
 }
 
+/// The last char boundary at or before `at` (at most the text's length).
+fn floor_char_boundary(text: &str, mut at: usize) -> usize {
+    at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
 /// The first char boundary at or after `at` (at most the text's length).
 fn ceil_char_boundary(text: &str, mut at: usize) -> usize {
     at = at.min(text.len());
@@ -952,8 +966,6 @@ pub(crate) struct TextHits<'m> {
     lower: &'m str,
     /// The branches that may match, sorted by id, with where their literals occur.
     branches: SmallVec<[Candidate; 8]>,
-    /// Each literal occurrence as `(branch, start, end)`, sorted; candidates index into it.
-    occurrences: Occurrences,
     /// The provider whose marker occurs first in the text.
     pub marker: Option<u16>,
     /// Regex searches run so far, and the bytes of text they were given.
@@ -963,13 +975,65 @@ pub(crate) struct TextHits<'m> {
 /// A branch whose literal occurs, and what is known of it.
 struct Candidate {
     branch: u32,
-    /// Where its last-ending literal occurrence ends (the first starts at `occurrences[first]`).
-    to: usize,
-    /// Its occurrences: `TextHits::occurrences[first..first + count]`.
+    /// Where its first literal occurrence starts.
     first: usize,
-    count: usize,
+    /// Where its last literal occurrence starts.
+    last: usize,
+    /// Where its last-ending literal occurrence ends.
+    to: usize,
     /// 0 not yet known, 1 matches, 2 does not.
     known: Cell<u8>,
+}
+
+impl Candidate {
+    fn new(branch: u32, start: usize, end: usize) -> Candidate {
+        Candidate {
+            branch,
+            first: start,
+            last: start,
+            to: end,
+            known: Cell::new(0),
+        }
+    }
+}
+
+/// One candidate per branch, sorted by branch, from its occurrences `(branch, start, end)`.
+///
+/// A few are sorted; more than there are branches (a text that repeats literals) are folded
+/// into a slot per branch instead, so that each costs one step and the sort never grows with
+/// the text: the slots are fewer than the occurrences, and walking them yields branch order.
+fn candidates(found: &mut Occurrences, branch_count: usize) -> SmallVec<[Candidate; 8]> {
+    let mut out = SmallVec::<[Candidate; 8]>::new();
+    if found.len() <= branch_count {
+        found.sort_unstable();
+        for &(branch, start, end) in found.iter() {
+            match out.last_mut() {
+                // Sorted by start within a branch: this one starts last so far.
+                Some(last) if last.branch == branch => {
+                    last.last = start;
+                    last.to = last.to.max(end);
+                }
+                _ => out.push(Candidate::new(branch, start, end)),
+            }
+        }
+        return out;
+    }
+    let mut slots: Vec<Option<Candidate>> = std::iter::repeat_with(|| None).take(branch_count).collect();
+    for &(branch, start, end) in found.iter() {
+        let Some(slot) = slots.get_mut(branch as usize) else {
+            continue;
+        };
+        match slot {
+            Some(c) => {
+                c.first = c.first.min(start);
+                c.last = c.last.max(start);
+                c.to = c.to.max(end);
+            }
+            None => *slot = Some(Candidate::new(branch, start, end)),
+        }
+    }
+    out.extend(slots.into_iter().flatten());
+    out
 }
 
 impl TextHits<'_> {
@@ -1021,46 +1085,35 @@ impl TextHits<'_> {
             _ => {}
         }
         let branch = &self.matcher.branches[c.branch as usize];
-        let occurrences = &self.occurrences[c.first..c.first + c.count];
         let held = match &branch.regex {
             // No regex: the branch is exactly its literals, and one of them occurred.
             None => true,
-            Some(regex) if branch.anchored => {
-                let text = self.lower;
-                occurrences.iter().any(|&(_, start, _)| {
-                    let end = branch
-                        .max_len
-                        .map_or(text.len(), |len| start.saturating_add(len).min(text.len()));
-                    let end = ceil_char_boundary(text, end);
-                    let (runs, bytes) = self.searches.get();
-                    self.searches
-                        .set((runs.saturating_add(1), bytes.saturating_add(end - start)));
-                    let input = Input::new(text)
-                        .range(start..end)
-                        .anchored(regex_automata::Anchored::Yes);
-                    regex.is_match(input)
-                })
-            }
             Some(regex) => {
                 let text = self.lower;
-                // Sorted by start: the first occurrence starts first.
-                let first_start = occurrences.first().map_or(0, |&(_, start, _)| start);
-                let (mut from, to) = match branch.max_len {
-                    Some(len) => (
-                        first_start.saturating_sub(len),
-                        c.to.saturating_add(len).min(text.len()),
-                    ),
-                    None => (0, text.len()),
+                // One search per branch, over a window that holds every match any occurrence
+                // could start or end: searching once per occurrence, each to the end of a match
+                // or of the text, made a text that repeats a literal cost its square.
+                let (from, to) = match (branch.anchored, branch.max_len) {
+                    // A match starts at an occurrence and spans at most `len`.
+                    (true, Some(len)) => (c.first, c.last.saturating_add(len)),
+                    (true, None) => (c.first, text.len()),
+                    // A match contains an occurrence and spans at most `len`.
+                    (false, Some(len)) => (c.first.saturating_sub(len), c.to.saturating_add(len)),
+                    (false, None) => (0, text.len()),
                 };
-                while !text.is_char_boundary(from) {
-                    from -= 1;
-                }
                 let to = ceil_char_boundary(text, to);
+                let from = floor_char_boundary(text, from.min(to));
                 let (runs, bytes) = self.searches.get();
                 self.searches
                     .set((runs.saturating_add(1), bytes.saturating_add(to - from)));
+                // With one start, the search stops where the match can no longer go on.
+                let anchored = if branch.anchored && c.first == c.last {
+                    regex_automata::Anchored::Yes
+                } else {
+                    regex_automata::Anchored::No
+                };
                 // Look-arounds (`\b`) still see the text outside the window.
-                regex.is_match(Input::new(text).range(from..to))
+                regex.is_match(Input::new(text).range(from..to).anchored(anchored))
             }
         };
         c.known.set(if held { 1 } else { 2 });
@@ -1075,8 +1128,8 @@ impl TextMatcher {
     }
 
     /// Scans `lower` (the reply's lower-cased text) once for every literal and marker.
-    // Inlined into its one caller: the hits it returns are a kilobyte of inline vectors, which
-    // would otherwise be copied out of it.
+    // Inlined into its one caller: the hits it returns are a few hundred bytes of inline
+    // vectors, which would otherwise be copied out of it.
     #[inline(always)]
     pub(crate) fn scan<'m>(&'m self, lower: &'m str) -> TextHits<'m> {
         let mut literals = Occurrences::new();
@@ -1105,28 +1158,10 @@ impl TextMatcher {
             }
         }
         found.extend(self.unfiltered.iter().map(|&b| (b, 0, lower.len())));
-        found.sort_unstable();
-        let mut branches = SmallVec::<[Candidate; 8]>::new();
-        for (i, &(branch, _, to)) in found.iter().enumerate() {
-            match branches.last_mut() {
-                Some(last) if last.branch == branch => {
-                    last.to = last.to.max(to);
-                    last.count += 1;
-                }
-                _ => branches.push(Candidate {
-                    branch,
-                    to,
-                    first: i,
-                    count: 1,
-                    known: Cell::new(0),
-                }),
-            }
-        }
         TextHits {
             matcher: self,
             lower,
-            branches,
-            occurrences: found,
+            branches: candidates(&mut found, self.branches.len()),
             marker,
             searches: Cell::new((0, 0)),
         }
@@ -1223,6 +1258,19 @@ mod tests {
         assert!(matched("quota exceeded by many; quota exceeded by 5 messages"));
         assert!(!matched("quota exceeded by many"));
         assert!(!matched("overquota exceeded by 5"));
+    }
+
+    #[test]
+    fn a_repeated_literal_is_confirmed_by_one_search_over_the_text() {
+        let m = matcher(&[r"\bquota exceeded\b.*\bby \d+", r"\bover quota\b.{0,20}\bmailbox"]);
+        for unit in ["quota exceeded over quota ", "quota exceeded é over quota é "] {
+            let text = unit.repeat(1000);
+            let hits = m.scan(&text);
+            assert!(!hits.is_match(0) && !hits.is_match(1));
+            let work = hits.work(0);
+            assert_eq!(work.regex_searches, 2, "{unit:?}");
+            assert!(work.regex_bytes <= 2 * text.len(), "{unit:?}: {work:?}");
+        }
     }
 
     const SOURCES: [&str; 14] = [
@@ -1378,6 +1426,18 @@ mod tests {
         // must agree with each regex alone.
         #[test]
         fn scan_agrees_with_plain_regexes(text in "(?:[a-zA-Z ſK0-9.:_é]|quota|exceeded|kelvin|denied|host|ip| ){0,30}") {
+            let (m, reference) = under_test();
+            let lower = crate::reply::lower_for_matching(&text);
+            let hits = m.scan(&lower);
+            for (id, regex) in reference.iter().enumerate() {
+                prop_assert_eq!(hits.is_match(id as u32), regex.is_match(&lower), "pattern {}", SOURCES[id]);
+            }
+        }
+
+        // Texts that repeat literals: branches found many times, and more occurrences than
+        // branches (folded by slot rather than sorted), still agree with each regex alone.
+        #[test]
+        fn scan_agrees_with_plain_regexes_on_repetitive_texts(text in "(?:quota|exceeded|kelvin|denied|host|ip|over| |é|5|K){20,160}") {
             let (m, reference) = under_test();
             let lower = crate::reply::lower_for_matching(&text);
             let hits = m.scan(&lower);
