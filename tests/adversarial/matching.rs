@@ -130,3 +130,36 @@ fn every_shipped_literal_repeated_costs_work_linear_in_the_text() {
     }
     assert!(shapes >= literals.len());
 }
+
+/// A recipient of 512 KiB is looked up by its few parents that could be a provider's domain,
+/// not by every one of its 260,000 parents, each hashed in full (17 s of CPU).
+#[test]
+fn a_long_recipient_domain_costs_lookups_linear_in_its_length() {
+    let rules = shipped_rules();
+    for (size, tail, provider) in [
+        (8 << 10, "gmail.com", Some("google")),
+        (64 << 10, "example.com", None),
+        (512 << 10, "gmail.com", Some("google")),
+        (512 << 10, "example.com", None),
+    ] {
+        let recipient = format!("bob@{}{tail}", "a.".repeat(size / 2));
+        let input = ReplyInput {
+            code: 550,
+            text: "550 5.1.1 user unknown",
+            recipient: &recipient,
+            ..ReplyInput::default()
+        };
+        let (_, explanation) = explain(&rules, &input);
+        let detected = explanation.provider.as_ref().map(|p| (p.id.as_str(), p.from));
+        assert_eq!(
+            detected,
+            provider.map(|p| (p, "recipient_domain")),
+            "{size} bytes, {tail}"
+        );
+        let looked_up = explanation.work.domain_bytes;
+        assert!(
+            looked_up <= recipient.len(),
+            "{size} bytes, {tail}: {looked_up} bytes of domains looked up"
+        );
+    }
+}

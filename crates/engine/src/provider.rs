@@ -31,6 +31,8 @@ pub(crate) struct ProviderIndex {
     host_globs: GlobSet,
     host_owner: Vec<u16>,
     domains: HashMap<String, u16>,
+    /// The longest of `domains`, in bytes: no longer suffix of a recipient's domain can be one.
+    longest_domain: usize,
 }
 
 impl ProviderIndex {
@@ -83,6 +85,7 @@ impl ProviderIndex {
                 }
                 for domain in &p.domains {
                     let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+                    index.longest_domain = index.longest_domain.max(domain.len());
                     index.domains.entry(domain).or_insert(idx);
                 }
                 for marker in &p.markers {
@@ -139,7 +142,7 @@ impl ProviderIndex {
                 return Some((self.host_owner[first], "remote_host"));
             }
         }
-        let mut domain = reply.recipient_domain.as_str();
+        let mut domain = self.longest_possible_domain(&reply.recipient_domain);
         while !domain.is_empty() {
             *looked_up = looked_up.saturating_add(domain.len());
             if let Some(&p) = self.domains.get(domain) {
@@ -148,5 +151,45 @@ impl ProviderIndex {
             domain = domain.split_once('.').map_or("", |(_, parent)| parent);
         }
         marker.map(|m| (m, "text marker"))
+    }
+
+    /// The longest parent of `domain` (or itself) that is no longer than the longest configured
+    /// domain, or `""`. Looking up every parent of a long domain would hash its length once per
+    /// label, its square in all; the parents that can be one are few, and short.
+    fn longest_possible_domain<'d>(&self, domain: &'d str) -> &'d str {
+        let Some(skip) = domain.len().checked_sub(self.longest_domain).filter(|&skip| skip > 0) else {
+            return domain;
+        };
+        // A parent starts after a dot; the first one at `skip` or later is the longest that fits.
+        // The dot is ASCII, so the byte after it starts a char.
+        match domain.as_bytes()[skip - 1..].iter().position(|&b| b == b'.') {
+            Some(dot) => &domain[skip + dot..],
+            None => "",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_parents_as_short_as_the_longest_domain_are_looked_up() {
+        let index = ProviderIndex {
+            longest_domain: "gmail.com".len(),
+            ..ProviderIndex::default()
+        };
+        for (domain, first_looked_up) in [
+            ("gmail.com", "gmail.com"),
+            ("com", "com"),
+            ("x.gmail.com", "gmail.com"),
+            ("xgmail.com", "com"),
+            ("mx.é.gmail.com", "gmail.com"),
+            ("ééééé.com", "com"),
+            ("éééééééééé", ""),
+            ("", ""),
+        ] {
+            assert_eq!(index.longest_possible_domain(domain), first_looked_up, "{domain:?}");
+        }
     }
 }
