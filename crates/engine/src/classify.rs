@@ -108,6 +108,8 @@ pub struct Explanation {
     pub winner: Option<String>,
     /// Why it won.
     pub reason: String,
+    /// What deciding it cost.
+    pub work: crate::pattern::Work,
 }
 
 /// A provider and the evidence for it.
@@ -198,7 +200,8 @@ impl RuleSet {
         mut tie: Option<&mut Option<u32>>,
     ) -> Outcome<'_> {
         let hits = self.text.scan(&reply.lower);
-        let provider = self.providers.detect(reply, hits.marker);
+        let mut domain_bytes = 0;
+        let provider = self.providers.detect(reply, hits.marker, &mut domain_bytes);
         if let Some(t) = trace.as_deref_mut() {
             t.provider = provider.map(|(p, from)| DetectedProvider {
                 id: self.providers.get(p).id.clone(),
@@ -296,6 +299,7 @@ impl RuleSet {
         if let Some(t) = trace {
             t.winner = winner.map(|w| w.id.clone());
             t.reason = self.reason(reply, winner, &t.candidates);
+            t.work = hits.work(domain_bytes);
         }
         Outcome {
             script_errors,

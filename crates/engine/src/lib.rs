@@ -47,6 +47,7 @@ pub use classify::{Candidate, ConditionResult, DetectedProvider, Explanation, No
 pub use compile::{Category, NOT_BOUNCE, Rule, RuleSet, Specificity, UNCLASSIFIED};
 pub use error::{InputError, RuleError, RuleErrorKind, RuleErrors};
 pub use model::{BounceType, Responsible};
+pub use pattern::{PrefilterLiteral, Work};
 pub use provider::Provider;
 pub use reply::{Enhanced, Reply, ReplyInput};
 pub use script::{MAX_OPERATIONS, SCRIPT_TEXT_LIMIT, SCRIPT_TIME_LIMIT};

@@ -7,6 +7,10 @@
 //! literal and its longest match allow; a branch that is exactly a set of literals, or one between
 //! word boundaries, needs no regex. So the cost follows the text and the few patterns it mentions,
 //! not the rule count. Provider markers ride in the same automaton.
+//!
+//! Every step is linear in the text, whatever it repeats: one automaton pass, a constant amount
+//! of work per literal occurrence, and at most one regex search per branch, over one window that
+//! covers all of the branch's occurrences (never one search per occurrence).
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -18,6 +22,101 @@ use regex_automata::meta::Regex;
 use regex_syntax::hir::literal::{ExtractKind, Extractor, Seq};
 use regex_syntax::hir::{Hir, HirKind};
 use smallvec::SmallVec;
+
+use crate::compile::{Rule, RuleSet};
+use crate::provider::Provider;
+use crate::reply::Reply;
+
+/// What classifying one reply cost, counted in units that grow with its input, for
+/// [`Explanation`](crate::Explanation): a reply's work should stay a small multiple of its length.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Work {
+    /// The lower-cased text's length in bytes, which the literal automaton passes over once.
+    pub text_bytes: usize,
+    /// Regex searches run to confirm patterns whose literals occur (at most one per branch).
+    pub regex_searches: u32,
+    /// Bytes of text those searches were given, in all.
+    pub regex_bytes: usize,
+    /// Bytes of the recipient's domain and parents looked up to detect the provider.
+    pub domain_bytes: usize,
+}
+
+/// One literal the text prefilter looks for, and what a reply that mentions it sets off.
+#[derive(Debug, Clone)]
+pub struct PrefilterLiteral<'r> {
+    /// Lower-cased, as looked for in the lower-cased text.
+    pub literal: String,
+    /// The providers the rules are scoped to whose `text` or `not_text` patterns it filters
+    /// (a reply attributed to one of them asks those rules too).
+    pub providers: Vec<&'r Provider>,
+    /// The examples of those rules: replies whose codes get the rules asked.
+    pub examples: Vec<&'r Reply>,
+    /// Whether it is a provider's text marker.
+    pub marker: bool,
+}
+
+impl RuleSet {
+    /// Every literal the text prefilter looks for, derived again from the patterns and markers
+    /// (the matcher keeps only its automaton): a reply that repeats one makes the regexes of the
+    /// patterns it filters run, which is what benchmarks and tests of hostile input build.
+    pub fn prefilter_literals(&self) -> Vec<PrefilterLiteral<'_>> {
+        let mut rules_of_pattern: Vec<Vec<&Rule>> = std::iter::repeat_with(Vec::new).take(self.text.len()).collect();
+        for rule in &self.rules {
+            for &p in rule.text.iter().chain(&rule.not_text) {
+                if let Some(rules) = rules_of_pattern.get_mut(p as usize) {
+                    rules.push(rule);
+                }
+            }
+        }
+        let mut out: Vec<PrefilterLiteral<'_>> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut entry = |literal: String| {
+            let at = *index.entry(literal.clone()).or_insert(out.len());
+            if at == out.len() {
+                out.push(PrefilterLiteral {
+                    literal,
+                    providers: Vec::new(),
+                    examples: Vec::new(),
+                    marker: false,
+                });
+            }
+            at
+        };
+        let mut found = Vec::new();
+        for (source, rules) in self.text.sources.iter().zip(&rules_of_pattern) {
+            let Ok(hir) = regex_syntax::ParserBuilder::new().build().parse(source) else {
+                continue;
+            };
+            for branch in top_level_branches(hir) {
+                for literal in branch_filter(&branch).1.map(|f| f.literals).unwrap_or_default() {
+                    found.push((entry(literal), rules));
+                }
+            }
+        }
+        let mut markers = Vec::new();
+        for provider in self.providers.all() {
+            for marker in &provider.markers {
+                markers.push(entry(crate::reply::lower_for_matching(marker)));
+            }
+        }
+        for (at, rules) in found {
+            let literal = &mut out[at];
+            for rule in rules {
+                for &p in &rule.providers {
+                    let provider = self.providers.get(p);
+                    if !literal.providers.iter().any(|known| known.id == provider.id) {
+                        literal.providers.push(provider);
+                    }
+                }
+                literal.examples.extend(rule.examples.iter());
+            }
+        }
+        for at in markers {
+            out[at].marker = true;
+        }
+        out
+    }
+}
 
 /// Compiled regexes are bounded so a pathological pattern fails the load instead of eating memory.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
@@ -43,8 +142,9 @@ struct Branch {
     /// For a branch that is a literal set between word boundaries (`\bover quota\b`): which
     /// ends need one. Such a branch is decided where its literal is found, without a regex.
     bounded: Option<WordBounds>,
-    /// Every match starts where one of its literals does: its regex is run anchored there, over
-    /// the length of a match, rather than over the whole window.
+    /// Every match starts where one of its literals does: its regex is searched from the first
+    /// such occurrence to the last one's start plus the longest match, anchored when there is
+    /// only one start.
     anchored: bool,
 }
 
@@ -231,6 +331,17 @@ fn top_level_branches(hir: Hir) -> Vec<Hir> {
     split.unwrap_or_else(|| vec![hir])
 }
 
+/// The literals that filter a branch, and its word boundaries when it is a literal set between
+/// them (`\bword\b`: the literals of the core, exact, with the boundaries checked where found).
+fn branch_filter(hir: &Hir) -> (Option<WordBounds>, Option<Filter>) {
+    let bounded_core = WordBounds::split(hir)
+        .and_then(|(bounds, core)| required_literals(&core).filter(|f| f.exact).map(|f| (bounds, f)));
+    match bounded_core {
+        Some((bounds, f)) => (Some(bounds), Some(f)),
+        None => (None, required_literals(hir)),
+    }
+}
+
 /// Patterns and markers as registered; `build` turns them into a [`TextMatcher`].
 #[derive(Default)]
 pub(crate) struct TextMatcherBuilder {
@@ -274,13 +385,7 @@ impl TextMatcherBuilder {
 
     fn add_branch(&mut self, pattern: u32, hir: &Hir) -> Result<(), String> {
         let bid = u32::try_from(self.branches.len()).map_err(|_| "too many patterns".to_string())?;
-        // `\bword\b`: the literals of the core, exact, with the boundaries checked where found.
-        let bounded_core = WordBounds::split(hir)
-            .and_then(|(bounds, core)| required_literals(&core).filter(|f| f.exact).map(|f| (bounds, f)));
-        let (bounded, filter) = match bounded_core {
-            Some((bounds, f)) => (Some(bounds), Some(f)),
-            None => (None, required_literals(hir)),
-        };
+        let (bounded, filter) = branch_filter(hir);
         // A branch that is exactly a set of literals is decided by the automaton alone; any other
         // gets a regex of its own, case-insensitive like the whole pattern.
         let (regex, max_len) = if filter.as_ref().is_some_and(|f| f.exact) {
@@ -710,6 +815,15 @@ fn passes_in_lockstep<T: Transitions, const STREAMS: usize>(aut: &T, text: &[u8]
     out.extend_from_slice(&straddling);
 }
 
+/// The last char boundary at or before `at` (at most the text's length).
+fn floor_char_boundary(text: &str, mut at: usize) -> usize {
+    at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
 /// The first char boundary at or after `at` (at most the text's length).
 fn ceil_char_boundary(text: &str, mut at: usize) -> usize {
     at = at.min(text.len());
@@ -852,22 +966,74 @@ pub(crate) struct TextHits<'m> {
     lower: &'m str,
     /// The branches that may match, sorted by id, with where their literals occur.
     branches: SmallVec<[Candidate; 8]>,
-    /// Each literal occurrence as `(branch, start, end)`, sorted; candidates index into it.
-    occurrences: Occurrences,
     /// The provider whose marker occurs first in the text.
     pub marker: Option<u16>,
+    /// Regex searches run so far, and the bytes of text they were given.
+    searches: Cell<(u32, usize)>,
 }
 
 /// A branch whose literal occurs, and what is known of it.
 struct Candidate {
     branch: u32,
-    /// Where its last-ending literal occurrence ends (the first starts at `occurrences[first]`).
-    to: usize,
-    /// Its occurrences: `TextHits::occurrences[first..first + count]`.
+    /// Where its first literal occurrence starts.
     first: usize,
-    count: usize,
+    /// Where its last literal occurrence starts.
+    last: usize,
+    /// Where its last-ending literal occurrence ends.
+    to: usize,
     /// 0 not yet known, 1 matches, 2 does not.
     known: Cell<u8>,
+}
+
+impl Candidate {
+    fn new(branch: u32, start: usize, end: usize) -> Candidate {
+        Candidate {
+            branch,
+            first: start,
+            last: start,
+            to: end,
+            known: Cell::new(0),
+        }
+    }
+}
+
+/// One candidate per branch, sorted by branch, from its occurrences `(branch, start, end)`.
+///
+/// A few are sorted; more than there are branches (a text that repeats literals) are folded
+/// into a slot per branch instead, so that each costs one step and the sort never grows with
+/// the text: the slots are fewer than the occurrences, and walking them yields branch order.
+fn candidates(found: &mut Occurrences, branch_count: usize) -> SmallVec<[Candidate; 8]> {
+    let mut out = SmallVec::<[Candidate; 8]>::new();
+    if found.len() <= branch_count {
+        found.sort_unstable();
+        for &(branch, start, end) in found.iter() {
+            match out.last_mut() {
+                // Sorted by start within a branch: this one starts last so far.
+                Some(last) if last.branch == branch => {
+                    last.last = start;
+                    last.to = last.to.max(end);
+                }
+                _ => out.push(Candidate::new(branch, start, end)),
+            }
+        }
+        return out;
+    }
+    let mut slots: Vec<Option<Candidate>> = std::iter::repeat_with(|| None).take(branch_count).collect();
+    for &(branch, start, end) in found.iter() {
+        let Some(slot) = slots.get_mut(branch as usize) else {
+            continue;
+        };
+        match slot {
+            Some(c) => {
+                c.first = c.first.min(start);
+                c.last = c.last.max(start);
+                c.to = c.to.max(end);
+            }
+            None => *slot = Some(Candidate::new(branch, start, end)),
+        }
+    }
+    out.extend(slots.into_iter().flatten());
+    out
 }
 
 impl TextHits<'_> {
@@ -891,6 +1057,17 @@ impl TextHits<'_> {
         self.branches[range].iter().any(|c| self.confirm(c))
     }
 
+    /// The work done so far, with the provider detection's `domain_bytes`.
+    pub(crate) fn work(&self, domain_bytes: usize) -> Work {
+        let (regex_searches, regex_bytes) = self.searches.get();
+        Work {
+            text_bytes: self.lower.len(),
+            regex_searches,
+            regex_bytes,
+            domain_bytes,
+        }
+    }
+
     /// The candidates that belong to `pattern` (its branches are numbered consecutively).
     fn branch_range(&self, pattern: u32) -> Option<std::ops::Range<usize>> {
         let branches = &self.matcher.branches;
@@ -908,39 +1085,35 @@ impl TextHits<'_> {
             _ => {}
         }
         let branch = &self.matcher.branches[c.branch as usize];
-        let occurrences = &self.occurrences[c.first..c.first + c.count];
         let held = match &branch.regex {
             // No regex: the branch is exactly its literals, and one of them occurred.
             None => true,
-            Some(regex) if branch.anchored => {
-                let text = self.lower;
-                occurrences.iter().any(|&(_, start, _)| {
-                    let end = branch
-                        .max_len
-                        .map_or(text.len(), |len| start.saturating_add(len).min(text.len()));
-                    let input = Input::new(text)
-                        .range(start..ceil_char_boundary(text, end))
-                        .anchored(regex_automata::Anchored::Yes);
-                    regex.is_match(input)
-                })
-            }
             Some(regex) => {
                 let text = self.lower;
-                // Sorted by start: the first occurrence starts first.
-                let first_start = occurrences.first().map_or(0, |&(_, start, _)| start);
-                let (mut from, to) = match branch.max_len {
-                    Some(len) => (
-                        first_start.saturating_sub(len),
-                        c.to.saturating_add(len).min(text.len()),
-                    ),
-                    None => (0, text.len()),
+                // One search per branch, over a window that holds every match any occurrence
+                // could start or end: searching once per occurrence, each to the end of a match
+                // or of the text, made a text that repeats a literal cost its square.
+                let (from, to) = match (branch.anchored, branch.max_len) {
+                    // A match starts at an occurrence and spans at most `len`.
+                    (true, Some(len)) => (c.first, c.last.saturating_add(len)),
+                    (true, None) => (c.first, text.len()),
+                    // A match contains an occurrence and spans at most `len`.
+                    (false, Some(len)) => (c.first.saturating_sub(len), c.to.saturating_add(len)),
+                    (false, None) => (0, text.len()),
                 };
-                while !text.is_char_boundary(from) {
-                    from -= 1;
-                }
                 let to = ceil_char_boundary(text, to);
+                let from = floor_char_boundary(text, from.min(to));
+                let (runs, bytes) = self.searches.get();
+                self.searches
+                    .set((runs.saturating_add(1), bytes.saturating_add(to - from)));
+                // With one start, the search stops where the match can no longer go on.
+                let anchored = if branch.anchored && c.first == c.last {
+                    regex_automata::Anchored::Yes
+                } else {
+                    regex_automata::Anchored::No
+                };
                 // Look-arounds (`\b`) still see the text outside the window.
-                regex.is_match(Input::new(text).range(from..to))
+                regex.is_match(Input::new(text).range(from..to).anchored(anchored))
             }
         };
         c.known.set(if held { 1 } else { 2 });
@@ -955,8 +1128,8 @@ impl TextMatcher {
     }
 
     /// Scans `lower` (the reply's lower-cased text) once for every literal and marker.
-    // Inlined into its one caller: the hits it returns are a kilobyte of inline vectors, which
-    // would otherwise be copied out of it.
+    // Inlined into its one caller: the hits it returns are a few hundred bytes of inline
+    // vectors, which would otherwise be copied out of it.
     #[inline(always)]
     pub(crate) fn scan<'m>(&'m self, lower: &'m str) -> TextHits<'m> {
         let mut literals = Occurrences::new();
@@ -985,29 +1158,12 @@ impl TextMatcher {
             }
         }
         found.extend(self.unfiltered.iter().map(|&b| (b, 0, lower.len())));
-        found.sort_unstable();
-        let mut branches = SmallVec::<[Candidate; 8]>::new();
-        for (i, &(branch, _, to)) in found.iter().enumerate() {
-            match branches.last_mut() {
-                Some(last) if last.branch == branch => {
-                    last.to = last.to.max(to);
-                    last.count += 1;
-                }
-                _ => branches.push(Candidate {
-                    branch,
-                    to,
-                    first: i,
-                    count: 1,
-                    known: Cell::new(0),
-                }),
-            }
-        }
         TextHits {
             matcher: self,
             lower,
-            branches,
-            occurrences: found,
+            branches: candidates(&mut found, self.branches.len()),
             marker,
+            searches: Cell::new((0, 0)),
         }
     }
 
@@ -1102,6 +1258,19 @@ mod tests {
         assert!(matched("quota exceeded by many; quota exceeded by 5 messages"));
         assert!(!matched("quota exceeded by many"));
         assert!(!matched("overquota exceeded by 5"));
+    }
+
+    #[test]
+    fn a_repeated_literal_is_confirmed_by_one_search_over_the_text() {
+        let m = matcher(&[r"\bquota exceeded\b.*\bby \d+", r"\bover quota\b.{0,20}\bmailbox"]);
+        for unit in ["quota exceeded over quota ", "quota exceeded é over quota é "] {
+            let text = unit.repeat(1000);
+            let hits = m.scan(&text);
+            assert!(!hits.is_match(0) && !hits.is_match(1));
+            let work = hits.work(0);
+            assert_eq!(work.regex_searches, 2, "{unit:?}");
+            assert!(work.regex_bytes <= 2 * text.len(), "{unit:?}: {work:?}");
+        }
     }
 
     const SOURCES: [&str; 14] = [
@@ -1257,6 +1426,18 @@ mod tests {
         // must agree with each regex alone.
         #[test]
         fn scan_agrees_with_plain_regexes(text in "(?:[a-zA-Z ſK0-9.:_é]|quota|exceeded|kelvin|denied|host|ip| ){0,30}") {
+            let (m, reference) = under_test();
+            let lower = crate::reply::lower_for_matching(&text);
+            let hits = m.scan(&lower);
+            for (id, regex) in reference.iter().enumerate() {
+                prop_assert_eq!(hits.is_match(id as u32), regex.is_match(&lower), "pattern {}", SOURCES[id]);
+            }
+        }
+
+        // Texts that repeat literals: branches found many times, and more occurrences than
+        // branches (folded by slot rather than sorted), still agree with each regex alone.
+        #[test]
+        fn scan_agrees_with_plain_regexes_on_repetitive_texts(text in "(?:quota|exceeded|kelvin|denied|host|ip|over| |é|5|K){20,160}") {
             let (m, reference) = under_test();
             let lower = crate::reply::lower_for_matching(&text);
             let hits = m.scan(&lower);

@@ -17,6 +17,10 @@ pub struct Provider {
     pub id: String,
     /// Display name.
     pub name: String,
+    /// The remote-host globs that attribute a reply to it (`*.google.com`), as written.
+    pub hosts: Vec<String>,
+    /// The text markers that attribute a reply to it, as written.
+    pub markers: Vec<String>,
 }
 
 /// Every provider of a rule set and the lookups that detect them.
@@ -27,6 +31,8 @@ pub(crate) struct ProviderIndex {
     host_globs: GlobSet,
     host_owner: Vec<u16>,
     domains: HashMap<String, u16>,
+    /// The longest of `domains`, in bytes: no longer suffix of a recipient's domain can be one.
+    longest_domain: usize,
 }
 
 impl ProviderIndex {
@@ -59,6 +65,8 @@ impl ProviderIndex {
                 index.providers.push(Provider {
                     id: p.id.clone(),
                     name: p.name.clone(),
+                    hosts: p.hosts.clone(),
+                    markers: p.markers.clone(),
                 });
                 for glob in &p.hosts {
                     match GlobBuilder::new(&glob.to_ascii_lowercase())
@@ -77,6 +85,7 @@ impl ProviderIndex {
                 }
                 for domain in &p.domains {
                     let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+                    index.longest_domain = index.longest_domain.max(domain.len());
                     index.domains.entry(domain).or_insert(idx);
                 }
                 for marker in &p.markers {
@@ -119,7 +128,13 @@ impl ProviderIndex {
     }
 
     /// The remote host first, then the recipient's domain (and its parents), then a text marker.
-    pub(crate) fn detect(&self, reply: &Reply, marker: Option<u16>) -> Option<(u16, &'static str)> {
+    /// `looked_up` counts the bytes of the domains looked up.
+    pub(crate) fn detect(
+        &self,
+        reply: &Reply,
+        marker: Option<u16>,
+        looked_up: &mut usize,
+    ) -> Option<(u16, &'static str)> {
         if !reply.remote_host.is_empty() && !self.host_owner.is_empty() {
             let mut matches = Vec::new();
             self.host_globs.matches_into(reply.remote_host.as_str(), &mut matches);
@@ -127,13 +142,54 @@ impl ProviderIndex {
                 return Some((self.host_owner[first], "remote_host"));
             }
         }
-        let mut domain = reply.recipient_domain.as_str();
+        let mut domain = self.longest_possible_domain(&reply.recipient_domain);
         while !domain.is_empty() {
+            *looked_up = looked_up.saturating_add(domain.len());
             if let Some(&p) = self.domains.get(domain) {
                 return Some((p, "recipient_domain"));
             }
             domain = domain.split_once('.').map_or("", |(_, parent)| parent);
         }
         marker.map(|m| (m, "text marker"))
+    }
+
+    /// The longest parent of `domain` (or itself) that is no longer than the longest configured
+    /// domain, or `""`. Looking up every parent of a long domain would hash its length once per
+    /// label, its square in all; the parents that can be one are few, and short.
+    fn longest_possible_domain<'d>(&self, domain: &'d str) -> &'d str {
+        let Some(skip) = domain.len().checked_sub(self.longest_domain).filter(|&skip| skip > 0) else {
+            return domain;
+        };
+        // A parent starts after a dot; the first one at `skip` or later is the longest that fits.
+        // The dot is ASCII, so the byte after it starts a char.
+        match domain.as_bytes()[skip - 1..].iter().position(|&b| b == b'.') {
+            Some(dot) => &domain[skip + dot..],
+            None => "",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_parents_as_short_as_the_longest_domain_are_looked_up() {
+        let index = ProviderIndex {
+            longest_domain: "gmail.com".len(),
+            ..ProviderIndex::default()
+        };
+        for (domain, first_looked_up) in [
+            ("gmail.com", "gmail.com"),
+            ("com", "com"),
+            ("x.gmail.com", "gmail.com"),
+            ("xgmail.com", "com"),
+            ("mx.é.gmail.com", "gmail.com"),
+            ("ééééé.com", "com"),
+            ("éééééééééé", ""),
+            ("", ""),
+        ] {
+            assert_eq!(index.longest_possible_domain(domain), first_looked_up, "{domain:?}");
+        }
     }
 }
