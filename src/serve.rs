@@ -58,12 +58,23 @@ pub struct ServeArgs {
     /// Deadline of a ClassifyBatch call (a shorter client deadline wins).
     #[arg(long, env = "REBOUND_REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     request_timeout: Duration,
-    /// Calls in progress across the process; more are refused with RESOURCE_EXHAUSTED.
+    /// Unary and batch calls in progress across the process; more are refused with RESOURCE_EXHAUSTED.
     #[arg(long, env = "REBOUND_MAX_CONCURRENT_REQUESTS", default_value_t = 1024)]
     max_concurrent_requests: usize,
+    /// ClassifyStream calls open at once, apart from unary and batch calls; more are refused with
+    /// RESOURCE_EXHAUSTED.
+    #[arg(long, env = "REBOUND_MAX_CONCURRENT_STREAMS", default_value_t = 256)]
+    max_concurrent_streams: usize,
+    /// A stream that neither sends a request nor reads an answer for this long ends with
+    /// DEADLINE_EXCEEDED.
+    #[arg(long, env = "REBOUND_STREAM_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    stream_idle_timeout: Duration,
     /// Answers buffered per stream before the server waits for the client to read.
     #[arg(long, env = "REBOUND_STREAM_BUFFER", default_value_t = 64)]
     stream_buffer: usize,
+    /// Bytes of answers buffered per stream before the server waits for the client to read.
+    #[arg(long, env = "REBOUND_STREAM_BUFFER_BYTES", default_value_t = 256 * 1024)]
+    stream_buffer_bytes: usize,
     /// HTTP/2 keepalive ping interval.
     #[arg(long, env = "REBOUND_KEEPALIVE_INTERVAL", default_value = "30s", value_parser = parse_duration)]
     keepalive_interval: Duration,
@@ -127,7 +138,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             max_batch_items: args.max_batch_items,
             request_timeout: args.request_timeout,
             max_concurrent_requests: args.max_concurrent_requests,
+            max_concurrent_streams: args.max_concurrent_streams,
+            stream_idle_timeout: args.stream_idle_timeout,
             stream_buffer: args.stream_buffer,
+            stream_buffer_bytes: args.stream_buffer_bytes,
         },
         max_message_bytes: args.max_message_bytes,
         http2_keepalive_interval: args.keepalive_interval,

@@ -7,6 +7,7 @@ mod convert;
 pub mod metrics;
 pub mod reload;
 pub mod state;
+mod stream;
 pub mod wire;
 
 /// The Classifier server generated a second time, by `build.rs`: the same service and types as
