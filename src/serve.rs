@@ -84,6 +84,10 @@ pub struct ServeArgs {
     /// Connections are closed after this long so that load balancers can rebalance.
     #[arg(long, env = "REBOUND_MAX_CONNECTION_AGE", default_value = "30m", value_parser = parse_duration)]
     max_connection_age: Duration,
+    /// A connection that has not sent its handshake (HTTP/2 preface, TLS handshake, a metrics
+    /// request's first line) within this long is closed.
+    #[arg(long, env = "REBOUND_HANDSHAKE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    handshake_timeout: Duration,
     /// Grace for calls in flight when a connection reaches its age.
     #[arg(long, env = "REBOUND_MAX_CONNECTION_AGE_GRACE", default_value = "30s", value_parser = parse_duration)]
     max_connection_age_grace: Duration,
@@ -147,6 +151,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         http2_keepalive_interval: args.keepalive_interval,
         http2_keepalive_timeout: args.keepalive_timeout,
         max_connection_age: args.max_connection_age,
+        handshake_timeout: args.handshake_timeout,
         max_connection_age_grace: args.max_connection_age_grace,
         shutdown_delay: args.shutdown_delay,
         drain_timeout: args.drain_timeout,
@@ -164,7 +169,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 .metrics_listen
                 .parse()
                 .with_context(|| format!("--metrics-listen {:?}", args.metrics_listen))?;
-            rebound::server::metrics::install(addr, args.metrics_rule_label)?;
+            let addr = rebound::server::metrics::install(addr, args.metrics_rule_label, args.handshake_timeout)?;
             tracing::info!(%addr, "metrics on /metrics");
         }
         let server = BoundServer::bind(config, state)?;
