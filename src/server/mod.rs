@@ -145,13 +145,19 @@ impl BoundServer {
         let stopped = CancellationToken::new();
 
         let (health, health_service) = tonic_health::server::health_reporter();
-        let reflection = || {
+        // Each port lists only what it serves: rebound.proto declares both APIs.
+        let reflection = |api: &str| {
             tonic_reflection::server::Builder::configure()
                 .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
                 .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .with_service_name(api)
+                .with_service_name(HEALTH)
         };
-        let reflection_v1 = reflection().build_v1()?;
-        let reflection_v1alpha = reflection().build_v1alpha()?;
+        let (classifier_api, admin_api) = ("rebound.v1.Classifier", "rebound.v1.RuleAdmin");
+        let reflection_v1 = reflection(classifier_api).with_service_name(REFLECTION_V1).build_v1()?;
+        let reflection_v1alpha = reflection(classifier_api)
+            .with_service_name(REFLECTION_V1ALPHA)
+            .build_v1alpha()?;
 
         let classifier = ClassifierServer::new(classifier::ClassifierService::new(
             Arc::clone(&state),
@@ -190,8 +196,12 @@ impl BoundServer {
         let stop = stopped.clone();
         let admin_server = admin_builder
             .add_service(health_service)
-            .add_service(reflection().build_v1()?)
-            .add_service(reflection().build_v1alpha()?)
+            .add_service(reflection(admin_api).with_service_name(REFLECTION_V1).build_v1()?)
+            .add_service(
+                reflection(admin_api)
+                    .with_service_name(REFLECTION_V1ALPHA)
+                    .build_v1alpha()?,
+            )
             .add_service(admin)
             .serve_with_incoming_shutdown(
                 listener::Incoming::new(admin_incoming, "admin", config.handshake_timeout, HTTP2_PREFACE_BYTES),
@@ -240,6 +250,10 @@ impl BoundServer {
         Ok(())
     }
 }
+
+const HEALTH: &str = "grpc.health.v1.Health";
+const REFLECTION_V1: &str = "grpc.reflection.v1.ServerReflection";
+const REFLECTION_V1ALPHA: &str = "grpc.reflection.v1alpha.ServerReflection";
 
 fn tls_config(files: &TlsFiles) -> anyhow::Result<ServerTlsConfig> {
     let read = |p: &PathBuf| std::fs::read(p).with_context(|| format!("cannot read {}", p.display()));

@@ -10,7 +10,8 @@ use rebound::pb;
 use rebound::pb::classifier_client::ClassifierClient;
 use rebound::server::ServerConfig;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tonic::transport::Endpoint;
+use tokio_stream::StreamExt as _;
+use tonic::transport::{Channel, Endpoint};
 
 use crate::grpc::TestServer;
 use crate::service::free_port;
@@ -68,6 +69,81 @@ async fn a_connection_that_does_not_handshake_is_closed_and_one_that_did_is_kept
         ..Default::default()
     };
     client.classify(request).await.unwrap();
+    server.stop().await;
+}
+
+/// The services a port's reflection lists, through v1 and v1alpha.
+async fn listed(channel: Channel) -> (Vec<String>, Vec<String>) {
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient as AlphaClient;
+    use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest as AlphaRequest;
+    use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse as AlphaResponse;
+
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut answers = ServerReflectionClient::new(channel.clone())
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let v1 = match answers.next().await.unwrap().unwrap().message_response {
+        Some(MessageResponse::ListServicesResponse(list)) => list.service.into_iter().map(|s| s.name).collect(),
+        other => panic!("unexpected reflection answer {other:?}"),
+    };
+    let request = tonic_reflection::pb::v1alpha::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(AlphaRequest::ListServices(String::new())),
+    };
+    let mut answers = AlphaClient::new(channel)
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let v1alpha = match answers.next().await.unwrap().unwrap().message_response {
+        Some(AlphaResponse::ListServicesResponse(list)) => list.service.into_iter().map(|s| s.name).collect(),
+        other => panic!("unexpected v1alpha reflection answer {other:?}"),
+    };
+    (v1, v1alpha)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reflection_lists_on_each_port_only_what_it_serves() {
+    let server = TestServer::embedded(ServerConfig::default()).await;
+    let admin = Endpoint::from_shared(format!("http://{}", server.admin_addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    for (port, channel, serves, not) in [
+        (
+            "public",
+            server.channel().await,
+            "rebound.v1.Classifier",
+            "rebound.v1.RuleAdmin",
+        ),
+        ("admin", admin, "rebound.v1.RuleAdmin", "rebound.v1.Classifier"),
+    ] {
+        let (mut v1, mut v1alpha) = listed(channel).await;
+        v1.sort();
+        v1alpha.sort();
+        let expected = |reflection: &str| {
+            let mut names = vec![serves.to_string(), "grpc.health.v1.Health".into(), reflection.into()];
+            names.sort();
+            names
+        };
+        assert_eq!(v1, expected("grpc.reflection.v1.ServerReflection"), "{port} (v1)");
+        assert_eq!(
+            v1alpha,
+            expected("grpc.reflection.v1alpha.ServerReflection"),
+            "{port} (v1alpha)"
+        );
+        assert!(!v1.iter().any(|s| s == not), "{port}");
+    }
     server.stop().await;
 }
 
