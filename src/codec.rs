@@ -338,4 +338,93 @@ mod tests {
         let status = framed(&[bad_string]).message().await.unwrap_err();
         assert_eq!(status.code(), Code::Internal, "{status:?}");
     }
+
+    fn read(bytes: &[u8]) -> super::ClassifyItem {
+        use super::ServerRequest as _;
+        super::ClassifyItem::read(Bytes::copy_from_slice(bytes)).unwrap()
+    }
+
+    #[test]
+    fn a_request_that_is_not_one_is_read_as_its_fault_where_prost_fails() {
+        let whole = pb::ClassifyRequest {
+            id: "x-1".into(),
+            code: 550,
+            enhanced: "5.1.1".into(),
+            text: "550 5.1.1 <bob@example.com>: user unknown".into(),
+            recipient: "bob@example.com".into(),
+            explain: true,
+            ..Default::default()
+        }
+        .encode_to_vec();
+        // Every cut and every byte changed to a few values: a fault exactly where prost fails,
+        // naming a field of the request, and the request itself everywhere else.
+        let mut damaged: Vec<Vec<u8>> = (0..whole.len()).map(|cut| whole[..cut].to_vec()).collect();
+        for at in 0..whole.len() {
+            for value in [0x00, 0x07, 0x0a, 0x80, 0xff] {
+                let mut bytes = whole.clone();
+                bytes[at] = value;
+                damaged.push(bytes);
+            }
+        }
+        let fields = [
+            "id",
+            "code",
+            "enhanced",
+            "text",
+            "recipient",
+            "remote_host",
+            "explain",
+            "omit_advice",
+            "request",
+        ];
+        let mut faults = 0;
+        for bytes in &damaged {
+            match (read(bytes), pb::ClassifyRequest::decode(bytes.as_slice())) {
+                (super::ClassifyItem::Request(read), Ok(decoded)) => assert_eq!(read, decoded),
+                (super::ClassifyItem::Malformed(bad), Err(_)) => {
+                    faults += 1;
+                    assert!(fields.contains(&bad.field), "{bytes:?}: {bad:?}");
+                    assert!(bad.message.starts_with(&format!("{}: ", bad.field)), "{bad:?}");
+                }
+                (read, decoded) => panic!("{bytes:?}: read {read:?}, prost {decoded:?}"),
+            }
+        }
+        assert!(faults > 50, "{faults} of {} were faults", damaged.len());
+    }
+
+    #[test]
+    fn the_id_is_kept_after_a_field_with_a_bad_value_and_the_field_is_named() {
+        let mut bytes = vec![0x22, 0x02, 0xc3, 0x28]; // text: not UTF-8
+        bytes.extend(
+            pb::ClassifyRequest {
+                id: "later".into(),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        );
+        bytes.extend([0x10, 0x05]); // code: fine
+        let super::ClassifyItem::Malformed(bad) = read(&bytes) else {
+            panic!("read as a request")
+        };
+        assert_eq!((bad.id.as_str(), bad.field), ("later", "text"));
+        assert!(bad.message.contains("not UTF-8"), "{bad:?}");
+
+        // `code` as a string: the first fault is the one named.
+        let mut bytes = vec![0x12, 0x01, b'5'];
+        bytes.extend([0x22, 0x01, 0xff]);
+        let super::ClassifyItem::Malformed(bad) = read(&bytes) else {
+            panic!("read as a request")
+        };
+        assert_eq!(bad.field, "code");
+        assert!(
+            bad.message.contains("a length-delimited value where a varint is due"),
+            "{bad:?}"
+        );
+
+        // A key that is not one: nothing to name but the request.
+        let super::ClassifyItem::Malformed(bad) = read(&[0x0a, 0x01, b'a', 0x00]) else {
+            panic!("read as a request")
+        };
+        assert_eq!((bad.id.as_str(), bad.field), ("a", "request"));
+    }
 }
