@@ -73,7 +73,7 @@ pub struct ServeArgs {
     #[arg(long, env = "REBOUND_STREAM_BUFFER", default_value_t = 64)]
     stream_buffer: usize,
     /// Bytes of answers buffered per stream before the server waits for the client to read.
-    #[arg(long, env = "REBOUND_STREAM_BUFFER_BYTES", default_value_t = 256 * 1024)]
+    #[arg(long, env = "REBOUND_STREAM_BUFFER_BYTES", default_value_t = 64 * 1024)]
     stream_buffer_bytes: usize,
     /// HTTP/2 keepalive ping interval.
     #[arg(long, env = "REBOUND_KEEPALIVE_INTERVAL", default_value = "30s", value_parser = parse_duration)]

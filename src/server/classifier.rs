@@ -53,7 +53,7 @@ impl Default for Limits {
             max_concurrent_streams: 256,
             stream_idle_timeout: Duration::from_secs(60),
             stream_buffer: 64,
-            stream_buffer_bytes: 256 * 1024,
+            stream_buffer_bytes: 64 * 1024,
         }
     }
 }

@@ -77,6 +77,7 @@ async fn serve(
         let next = stops
             .race(async {
                 tokio::select! {
+                    biased;
                     next = inbound.message() => Some(next),
                     () = queue.closed() => None,
                 }
@@ -94,23 +95,31 @@ async fn serve(
         let bytes = u32::try_from(prost::Message::encoded_len(&answer))
             .unwrap_or(u32::MAX)
             .clamp(1, room_bytes);
-        let (held, slot) = stops
-            .race(async {
-                let held = Arc::clone(room).acquire_many_owned(bytes).await;
-                (held, queue.reserve().await)
-            })
-            .await?;
-        match (held, slot) {
-            (Ok(held), Ok(slot)) => slot.send(Queued { answer, _held: held }),
-            _ => return Err(gone()),
-        }
+        // Room at once in the buffer, the usual case, or wait for the client to read.
+        let held = match Arc::clone(room).try_acquire_many_owned(bytes) {
+            Ok(held) => held,
+            Err(_) => stops
+                .race(Arc::clone(room).acquire_many_owned(bytes))
+                .await?
+                .map_err(|_| gone())?,
+        };
+        let slot = match queue.try_reserve() {
+            Ok(slot) => slot,
+            Err(mpsc::error::TrySendError::Full(())) => stops.race(queue.reserve()).await?.map_err(|_| gone())?,
+            Err(mpsc::error::TrySendError::Closed(())) => return Err(gone()),
+        };
+        slot.send(Queued { answer, _held: held });
         stops.progress();
     }
 }
 
 /// What ends a stream other than its client: the server draining, the call's deadline, idleness.
 struct Stops {
+    draining_token: CancellationToken,
     draining: Pin<Box<WaitForCancellationFutureOwned>>,
+    /// Races run; the draining token (behind a lock shared by every stream) is asked about every
+    /// [`DRAINING_CHECK_EVERY`] of them when the work is ready at once, and waited on otherwise.
+    races: u32,
     deadline: Option<(Pin<Box<Sleep>>, Duration)>,
     idle: Pin<Box<Sleep>>,
     idle_timeout: Duration,
@@ -123,7 +132,9 @@ impl Stops {
     fn new(draining: CancellationToken, deadline: Option<Duration>, idle_timeout: Duration) -> Self {
         let now = Instant::now();
         Stops {
-            draining: Box::pin(draining.cancelled_owned()),
+            draining: Box::pin(draining.clone().cancelled_owned()),
+            draining_token: draining,
+            races: 0,
             deadline: deadline.map(|d| (Box::pin(sleep_until(now + d)), d)),
             idle: Box::pin(sleep_until(now + idle_timeout)),
             idle_timeout,
@@ -136,14 +147,29 @@ impl Stops {
     }
 
     /// `work`'s output, unless the stream must end first.
+    ///
+    /// Work that is ready at once is taken first (a stream's requests usually are), so the
+    /// draining and the deadline are checked before it: a client sending without pause must not
+    /// keep its stream past either.
     async fn race<T>(&mut self, work: impl Future<Output = T>) -> Result<T, Status> {
         let mut work = std::pin::pin!(work);
+        self.races = self.races.wrapping_add(1);
+        if self.races.is_multiple_of(DRAINING_CHECK_EVERY) && self.draining_token.is_cancelled() {
+            return Err(shutting_down());
+        }
+        // By the clock: a timer that was never waited on is not known to have fired.
+        if let Some((sleep, timeout)) = &self.deadline
+            && sleep.deadline() <= Instant::now()
+        {
+            return Err(late(*timeout));
+        }
         let Stops {
             draining,
             deadline,
             idle,
             idle_timeout,
             last_progress,
+            ..
         } = self;
         loop {
             let passed = async {
@@ -157,12 +183,9 @@ impl Stops {
             };
             tokio::select! {
                 biased;
-                () = draining.as_mut() => {
-                    return Err(Status::unavailable("server is shutting down; reconnect"));
-                }
-                timeout = passed => {
-                    return Err(Status::deadline_exceeded(format!("the call's deadline of {timeout:?} passed")));
-                }
+                out = &mut work => return Ok(out),
+                () = draining.as_mut() => return Err(shutting_down()),
+                timeout = passed => return Err(late(timeout)),
                 () = idle.as_mut() => {
                     let due = *last_progress + *idle_timeout;
                     if due <= Instant::now() {
@@ -173,10 +196,20 @@ impl Stops {
                     }
                     idle.as_mut().reset(due);
                 }
-                out = &mut work => return Ok(out),
             }
         }
     }
+}
+
+/// Between two checks of the draining token while a stream's work is always ready.
+const DRAINING_CHECK_EVERY: u32 = 32;
+
+fn shutting_down() -> Status {
+    Status::unavailable("server is shutting down; reconnect")
+}
+
+fn late(timeout: Duration) -> Status {
+    Status::deadline_exceeded(format!("the call's deadline of {timeout:?} passed"))
 }
 
 /// The client went away: nothing will read this status; it is counted in the metrics.

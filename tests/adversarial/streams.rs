@@ -376,6 +376,56 @@ async fn a_stream_past_its_deadline_stops_being_answered() {
     server.stop().await;
 }
 
+/// Reads `answers` until the stream ends, within `wait`: how many answers, and the end.
+async fn drain_answers(
+    answers: &mut tonic::Streaming<pb::ClassifyResponse>,
+    wait: Duration,
+) -> (usize, Option<Status>) {
+    let until = tokio::time::Instant::now() + wait;
+    let mut n = 0;
+    loop {
+        match tokio::time::timeout_at(until, answers.next()).await {
+            Err(_) => panic!("the stream went on for {wait:?} ({n} answers)"),
+            Ok(None) => return (n, None),
+            Ok(Some(Ok(_))) => n += 1,
+            Ok(Some(Err(status))) => return (n, Some(status)),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_never_pauses_still_ends_at_its_deadline_and_at_shutdown() {
+    let server = TestServer::embedded(ServerConfig::default()).await;
+    let endless = || tokio_stream::iter((0u64..).map(|n| request(&n.to_string(), "552 5.2.2 Mailbox full")));
+
+    let mut call = tonic::Request::new(endless());
+    call.set_timeout(Duration::from_millis(500));
+    let mut answers = server.client().await.classify_stream(call).await.unwrap().into_inner();
+    let (n, end) = drain_answers(&mut answers, Duration::from_secs(10)).await;
+    let end = end.expect("an endless stream ended OK");
+    assert_eq!(end.code(), Code::DeadlineExceeded, "after {n} answers: {end:?}");
+    assert!(n > 0);
+
+    let mut answers = server
+        .client()
+        .await
+        .classify_stream(tonic::Request::new(endless()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(answers.next().await.unwrap().is_ok());
+    let stopping = tokio::spawn(server.stop());
+    // UNAVAILABLE, or the connection's end when the server closes it under a client that is
+    // still sending; never OK.
+    let (n, end) = drain_answers(&mut answers, Duration::from_secs(10)).await;
+    let end = end.expect("an endless stream ended OK");
+    assert_ne!(end.code(), Code::Ok, "after {n} answers");
+    tokio::time::timeout(Duration::from_secs(10), stopping)
+        .await
+        .expect("the server did not stop under an endless stream")
+        .unwrap();
+}
+
 /// The sum of `rebound_classifications_total` over its series.
 fn classified(metrics: &str) -> f64 {
     metrics
