@@ -35,7 +35,8 @@ fn compile_protos(root: &Path, out_dir: &Path) -> Result<(), Box<dyn std::error:
 
 /// The Classifier server once more, with every type taken from `crate::pb` except a batch's
 /// request and the answers: `crate::server::wire`'s, read in place and written straight from the
-/// rule set's strings. Only the service is kept in the descriptors, so no message is generated twice.
+/// rule set's strings; and a request, `crate::codec::ClassifyItem`, which carries what is wrong
+/// with its bytes instead of failing the call (a stream answers it in place). Only the service is kept in the descriptors, so no message is generated twice.
 fn compile_classifier_server(
     mut fds: tonic_prost_build::FileDescriptorSet,
     out_dir: &Path,
@@ -52,6 +53,7 @@ fn compile_classifier_server(
         .build_server(true)
         .out_dir(&dir)
         .extern_path(".rebound.v1", "crate::pb")
+        .extern_path(".rebound.v1.ClassifyRequest", "crate::codec::ClassifyItem")
         .extern_path(".rebound.v1.ClassifyBatchRequest", "crate::server::wire::BatchRequest")
         .extern_path(".rebound.v1.ClassifyBatchResponse", "crate::server::wire::EncodedBatch")
         .extern_path(".rebound.v1.ClassifyResponse", "crate::server::wire::EncodedAnswer")

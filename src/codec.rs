@@ -1,6 +1,6 @@
 //! The codecs of the generated services: prost's, except that a message is encoded into room
-//! reserved for all of it, and (but for the Classifier server's requests) decoded from the
-//! contiguous bytes it arrived in.
+//! reserved for all of it and decoded from the contiguous bytes it arrived in; and the Classifier
+//! server's requests, whose bad bytes are the caller's error, answered in place for a stream item.
 //!
 //! tonic starts each message in a buffer of 8 KiB that grows as it is written: an answer to a
 //! batch of 1,000 (about 700 KB) filled its first growth exactly and was copied again, whole, for
@@ -15,17 +15,19 @@
 use std::marker::PhantomData;
 
 use prost::Message;
-use prost::bytes::Buf;
+use prost::bytes::{Buf, Bytes};
+use prost::encoding::{self, DecodeContext, WireType};
 use tonic::Status;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+
+use crate::pb;
+use crate::server::wire::BatchRequest;
 
 /// The codec of everything generated into `pb`: [`ReservingEncoder`] and [`SliceDecoder`].
 pub type SliceCodec<T, U> = ReservingCodec<T, U, SliceDecoder<U>>;
 
-/// The Classifier server's codec: [`ReservingEncoder`] and prost's decoder. A batch's items are
-/// kept as slices of the buffer its request arrived in (`server::wire::BatchRequest`), which a
-/// decoder reading a plain `&[u8]` would copy instead.
-pub type ServerCodec<T, U> = ReservingCodec<T, U, tonic_prost::ProstDecoder<U>>;
+/// The Classifier server's codec: [`ReservingEncoder`] and [`RequestDecoder`].
+pub type ServerCodec<T, U> = ReservingCodec<T, U, RequestDecoder<U>>;
 
 /// A codec that encodes `T` with [`ReservingEncoder`] and decodes `U` with `D`.
 #[derive(Debug)]
@@ -40,7 +42,7 @@ impl<T, U, D> Default for ReservingCodec<T, U, D> {
 impl<T, U, D> Codec for ReservingCodec<T, U, D>
 where
     T: Message + Send + 'static,
-    U: Message + Default + Send + 'static,
+    U: Send + 'static,
     D: Decoder<Item = U, Error = Status> + Default + Send + 'static,
 {
     type Encode = T;
@@ -101,6 +103,167 @@ impl<U: Message + Default> Decoder for SliceDecoder<U> {
         // As prost's own decoder reports a malformed message.
         decoded.map(Some).map_err(|error| Status::internal(error.to_string()))
     }
+}
+
+/// A request message of the Classifier server, read from the bytes it arrived in.
+pub trait ServerRequest: Sized {
+    /// The message, or the status a call with these bytes fails with.
+    fn read(bytes: Bytes) -> Result<Self, Status>;
+}
+
+/// Decodes the Classifier server's requests: a message whose bytes are not one is the caller's
+/// error (INVALID_ARGUMENT), where prost's decoder calls it the server's (INTERNAL).
+#[derive(Debug)]
+pub struct RequestDecoder<U>(PhantomData<U>);
+
+impl<U> Default for RequestDecoder<U> {
+    fn default() -> Self {
+        RequestDecoder(PhantomData)
+    }
+}
+
+impl<U: ServerRequest> Decoder for RequestDecoder<U> {
+    type Item = U;
+    type Error = Status;
+
+    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<U>, Status> {
+        // The whole message, taken out of tonic's buffer without a copy; all of it, so that a
+        // message read in part cannot leave bytes to be taken for the next one's header.
+        U::read(buf.copy_to_bytes(buf.remaining())).map(Some)
+    }
+}
+
+/// A batch's items are kept as slices of the buffer its request arrived in, which decoding from
+/// a plain `&[u8]` would copy instead.
+impl ServerRequest for BatchRequest {
+    fn read(bytes: Bytes) -> Result<Self, Status> {
+        BatchRequest::decode(bytes).map_err(|e| Status::invalid_argument(format!("not a ClassifyBatchRequest: {e}")))
+    }
+}
+
+/// A `ClassifyRequest` as the Classifier server reads it, for `Classify` and each item of
+/// `ClassifyStream`: the request, or what is wrong with its bytes. A gRPC message is
+/// length-prefixed, so a stream can answer a bad one in place and read on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClassifyItem {
+    Request(pb::ClassifyRequest),
+    Malformed(MalformedRequest),
+}
+
+/// Why a message's bytes are not a `ClassifyRequest`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MalformedRequest {
+    /// The request's `id` when it could be read, for the item's answer; empty otherwise.
+    pub id: String,
+    /// The field whose bytes are bad (`text`, `code`, ...), or `request` when none can be named.
+    pub field: &'static str,
+    /// What is wrong, naming the field; no bytes of the request are quoted.
+    pub message: String,
+}
+
+impl ServerRequest for ClassifyItem {
+    fn read(bytes: Bytes) -> Result<Self, Status> {
+        Ok(match pb::ClassifyRequest::decode(bytes.as_ref()) {
+            Ok(request) => ClassifyItem::Request(request),
+            Err(error) => ClassifyItem::Malformed(diagnose(&bytes, &error)),
+        })
+    }
+}
+
+/// `ClassifyRequest`'s fields by number, and whether each is a string (else a varint).
+fn request_field(tag: u32) -> Option<(&'static str, bool)> {
+    Some(match tag {
+        1 => ("id", true),
+        2 => ("code", false),
+        3 => ("enhanced", true),
+        4 => ("text", true),
+        5 => ("recipient", true),
+        6 => ("remote_host", true),
+        7 => ("explain", false),
+        8 => ("omit_advice", false),
+        _ => return None,
+    })
+}
+
+fn wire_type_name(wire_type: WireType) -> &'static str {
+    match wire_type {
+        WireType::Varint => "varint",
+        WireType::SixtyFourBit => "fixed64",
+        WireType::LengthDelimited => "length-delimited value",
+        WireType::StartGroup | WireType::EndGroup => "group",
+        WireType::ThirtyTwoBit => "fixed32",
+    }
+}
+
+/// What prost found wrong with `bytes`, read again field by field to name the field at fault
+/// and to find the `id`: after a field that only holds bad values (a string that is not UTF-8, a
+/// wrong wire type) reading goes on, so an `id` after it is found too. Only bad requests take
+/// this path; it costs one pass over them.
+fn diagnose(bytes: &[u8], error: &prost::DecodeError) -> MalformedRequest {
+    let mut buf = bytes;
+    let mut id = String::new();
+    let mut fault: Option<(&'static str, String)> = None;
+    while !buf.is_empty() {
+        let offset = bytes.len() - buf.len();
+        let (tag, wire_type) = match encoding::decode_key(&mut buf) {
+            Ok(key) => key,
+            Err(e) => {
+                fault.get_or_insert(("request", format!("request: bad field key at byte {offset}: {e}")));
+                break;
+            }
+        };
+        let field = request_field(tag);
+        let due = field.map(|(_, string)| {
+            if string {
+                WireType::LengthDelimited
+            } else {
+                WireType::Varint
+            }
+        });
+        if let (Some((name, _)), Some(due)) = (field, due)
+            && due != wire_type
+        {
+            let (found, due) = (wire_type_name(wire_type), wire_type_name(due));
+            fault.get_or_insert((name, format!("{name}: a {found} where a {due} is due")));
+        }
+        match (field, wire_type) {
+            (Some((name, true)), WireType::LengthDelimited) => {
+                let value = encoding::decode_varint(&mut buf)
+                    .ok()
+                    .and_then(|len| usize::try_from(len).ok())
+                    .and_then(|len| buf.split_at_checked(len));
+                let Some((value, rest)) = value else {
+                    fault.get_or_insert((name, format!("{name}: its length runs past the end of the message")));
+                    break;
+                };
+                buf = rest;
+                match std::str::from_utf8(value) {
+                    Ok(value) if name == "id" => value.clone_into(&mut id),
+                    Ok(_) => {}
+                    Err(e) => {
+                        let at = e.valid_up_to();
+                        fault.get_or_insert((name, format!("{name}: not UTF-8 (at byte {at} of {})", value.len())));
+                    }
+                }
+            }
+            (Some((name, false)), WireType::Varint) => {
+                if encoding::decode_varint(&mut buf).is_err() {
+                    fault.get_or_insert((name, format!("{name}: a varint runs past the end of the message")));
+                    break;
+                }
+            }
+            _ => {
+                let name = field.map_or("request", |(name, _)| name);
+                if let Err(e) = encoding::skip_field(wire_type, tag, &mut buf, DecodeContext::default()) {
+                    fault.get_or_insert((name, format!("{name}: field {tag} is malformed: {e}")));
+                    break;
+                }
+            }
+        }
+    }
+    // Every fault prost reports is one of the above; should one not be, prost's words say it.
+    let (field, message) = fault.unwrap_or_else(|| ("request", format!("request: {error}")));
+    MalformedRequest { id, field, message }
 }
 
 #[cfg(test)]
@@ -174,5 +337,94 @@ mod tests {
         let bad_string = vec![0x0a, 0x03, 0x0a, 0x01, 0xff];
         let status = framed(&[bad_string]).message().await.unwrap_err();
         assert_eq!(status.code(), Code::Internal, "{status:?}");
+    }
+
+    fn read(bytes: &[u8]) -> super::ClassifyItem {
+        use super::ServerRequest as _;
+        super::ClassifyItem::read(Bytes::copy_from_slice(bytes)).unwrap()
+    }
+
+    #[test]
+    fn a_request_that_is_not_one_is_read_as_its_fault_where_prost_fails() {
+        let whole = pb::ClassifyRequest {
+            id: "x-1".into(),
+            code: 550,
+            enhanced: "5.1.1".into(),
+            text: "550 5.1.1 <bob@example.com>: user unknown".into(),
+            recipient: "bob@example.com".into(),
+            explain: true,
+            ..Default::default()
+        }
+        .encode_to_vec();
+        // Every cut and every byte changed to a few values: a fault exactly where prost fails,
+        // naming a field of the request, and the request itself everywhere else.
+        let mut damaged: Vec<Vec<u8>> = (0..whole.len()).map(|cut| whole[..cut].to_vec()).collect();
+        for at in 0..whole.len() {
+            for value in [0x00, 0x07, 0x0a, 0x80, 0xff] {
+                let mut bytes = whole.clone();
+                bytes[at] = value;
+                damaged.push(bytes);
+            }
+        }
+        let fields = [
+            "id",
+            "code",
+            "enhanced",
+            "text",
+            "recipient",
+            "remote_host",
+            "explain",
+            "omit_advice",
+            "request",
+        ];
+        let mut faults = 0;
+        for bytes in &damaged {
+            match (read(bytes), pb::ClassifyRequest::decode(bytes.as_slice())) {
+                (super::ClassifyItem::Request(read), Ok(decoded)) => assert_eq!(read, decoded),
+                (super::ClassifyItem::Malformed(bad), Err(_)) => {
+                    faults += 1;
+                    assert!(fields.contains(&bad.field), "{bytes:?}: {bad:?}");
+                    assert!(bad.message.starts_with(&format!("{}: ", bad.field)), "{bad:?}");
+                }
+                (read, decoded) => panic!("{bytes:?}: read {read:?}, prost {decoded:?}"),
+            }
+        }
+        assert!(faults > 50, "{faults} of {} were faults", damaged.len());
+    }
+
+    #[test]
+    fn the_id_is_kept_after_a_field_with_a_bad_value_and_the_field_is_named() {
+        let mut bytes = vec![0x22, 0x02, 0xc3, 0x28]; // text: not UTF-8
+        bytes.extend(
+            pb::ClassifyRequest {
+                id: "later".into(),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        );
+        bytes.extend([0x10, 0x05]); // code: fine
+        let super::ClassifyItem::Malformed(bad) = read(&bytes) else {
+            panic!("read as a request")
+        };
+        assert_eq!((bad.id.as_str(), bad.field), ("later", "text"));
+        assert!(bad.message.contains("not UTF-8"), "{bad:?}");
+
+        // `code` as a string: the first fault is the one named.
+        let mut bytes = vec![0x12, 0x01, b'5'];
+        bytes.extend([0x22, 0x01, 0xff]);
+        let super::ClassifyItem::Malformed(bad) = read(&bytes) else {
+            panic!("read as a request")
+        };
+        assert_eq!(bad.field, "code");
+        assert!(
+            bad.message.contains("a length-delimited value where a varint is due"),
+            "{bad:?}"
+        );
+
+        // A key that is not one: nothing to name but the request.
+        let super::ClassifyItem::Malformed(bad) = read(&[0x0a, 0x01, b'a', 0x00]) else {
+            panic!("read as a request")
+        };
+        assert_eq!((bad.id.as_str(), bad.field), ("a", "request"));
     }
 }

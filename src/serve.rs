@@ -62,12 +62,23 @@ pub struct ServeArgs {
     /// Deadline of a ClassifyBatch call (a shorter client deadline wins).
     #[arg(long, env = "REBOUND_REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     request_timeout: Duration,
-    /// Calls in progress across the process; more are refused with RESOURCE_EXHAUSTED.
+    /// Unary and batch calls in progress across the process; more are refused with RESOURCE_EXHAUSTED.
     #[arg(long, env = "REBOUND_MAX_CONCURRENT_REQUESTS", default_value_t = 1024)]
     max_concurrent_requests: usize,
+    /// ClassifyStream calls open at once, apart from unary and batch calls; more are refused with
+    /// RESOURCE_EXHAUSTED.
+    #[arg(long, env = "REBOUND_MAX_CONCURRENT_STREAMS", default_value_t = 256)]
+    max_concurrent_streams: usize,
+    /// A stream that neither sends a request nor reads an answer for this long ends with
+    /// DEADLINE_EXCEEDED.
+    #[arg(long, env = "REBOUND_STREAM_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    stream_idle_timeout: Duration,
     /// Answers buffered per stream before the server waits for the client to read.
     #[arg(long, env = "REBOUND_STREAM_BUFFER", default_value_t = 64)]
     stream_buffer: usize,
+    /// Bytes of answers buffered per stream before the server waits for the client to read.
+    #[arg(long, env = "REBOUND_STREAM_BUFFER_BYTES", default_value_t = 64 * 1024)]
+    stream_buffer_bytes: usize,
     /// HTTP/2 keepalive ping interval.
     #[arg(long, env = "REBOUND_KEEPALIVE_INTERVAL", default_value = "30s", value_parser = parse_duration)]
     keepalive_interval: Duration,
@@ -77,6 +88,10 @@ pub struct ServeArgs {
     /// Connections are closed after this long so that load balancers can rebalance.
     #[arg(long, env = "REBOUND_MAX_CONNECTION_AGE", default_value = "30m", value_parser = parse_duration)]
     max_connection_age: Duration,
+    /// A connection that has not sent its handshake (HTTP/2 preface, TLS handshake, a metrics
+    /// request's first line) within this long is closed.
+    #[arg(long, env = "REBOUND_HANDSHAKE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    handshake_timeout: Duration,
     /// Grace for calls in flight when a connection reaches its age.
     #[arg(long, env = "REBOUND_MAX_CONNECTION_AGE_GRACE", default_value = "30s", value_parser = parse_duration)]
     max_connection_age_grace: Duration,
@@ -131,12 +146,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             max_batch_items: args.max_batch_items,
             request_timeout: args.request_timeout,
             max_concurrent_requests: args.max_concurrent_requests,
+            max_concurrent_streams: args.max_concurrent_streams,
+            stream_idle_timeout: args.stream_idle_timeout,
             stream_buffer: args.stream_buffer,
+            stream_buffer_bytes: args.stream_buffer_bytes,
         },
         max_message_bytes: args.max_message_bytes,
         http2_keepalive_interval: args.keepalive_interval,
         http2_keepalive_timeout: args.keepalive_timeout,
         max_connection_age: args.max_connection_age,
+        handshake_timeout: args.handshake_timeout,
         max_connection_age_grace: args.max_connection_age_grace,
         shutdown_delay: args.shutdown_delay,
         drain_timeout: args.drain_timeout,
@@ -155,7 +174,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 .metrics_listen
                 .parse()
                 .with_context(|| format!("--metrics-listen {:?}", args.metrics_listen))?;
-            rebound::server::metrics::install(addr, args.metrics_rule_label)?;
+            let addr = rebound::server::metrics::install(addr, args.metrics_rule_label, args.handshake_timeout)?;
             tracing::info!(%addr, "metrics on /metrics");
         }
         let server = BoundServer::bind(config, state)?;

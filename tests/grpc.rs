@@ -486,6 +486,7 @@ async fn a_stream_of_10000_answers_every_item_in_order() {
 async fn load_is_shed_and_a_cancelled_stream_frees_its_slot() {
     let limits = Limits {
         max_concurrent_requests: 1,
+        max_concurrent_streams: 1,
         ..Limits::default()
     };
     let server = TestServer::with_limits(limits).await;
@@ -500,8 +501,11 @@ async fn load_is_shed_and_a_cancelled_stream_frees_its_slot() {
     tx.send(request("s", "550 5.1.1 x")).await.unwrap();
     assert!(answers.next().await.unwrap().is_ok());
 
-    let status = client.classify(request("u", "550 5.1.1 x")).await.unwrap_err();
+    // Streams have a pool of their own: a second stream is refused, a unary call is not.
+    let (_idle, nothing) = mpsc::channel::<pb::ClassifyRequest>(1);
+    let status = client.classify_stream(ReceiverStream::new(nothing)).await.unwrap_err();
     assert_eq!(status.code(), Code::ResourceExhausted);
+    client.classify(request("u", "550 5.1.1 x")).await.unwrap();
 
     // The client goes away without finishing its stream.
     drop(answers);
@@ -509,7 +513,8 @@ async fn load_is_shed_and_a_cancelled_stream_frees_its_slot() {
     drop(stream_client);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        match client.classify(request("u", "550 5.1.1 x")).await {
+        let (_tx, rx) = mpsc::channel::<pb::ClassifyRequest>(1);
+        match client.classify_stream(ReceiverStream::new(rx)).await {
             Ok(_) => break,
             Err(s) if s.code() == Code::ResourceExhausted && Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(20)).await;

@@ -4,9 +4,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_stream::Stream;
-use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -14,7 +13,9 @@ use super::classifier_api::classifier_server::Classifier;
 use super::convert::{self, ItemFault};
 use super::metrics;
 use super::state::RuleState;
+use super::stream::{self, StreamBounds};
 use super::wire::{self, BatchRequest, EncodedAnswer, EncodedBatch};
+use crate::codec::{ClassifyItem, MalformedRequest};
 use crate::pb;
 
 /// Request limits; each is a flag of `rebound serve`.
@@ -29,8 +30,17 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// Calls in progress across the process; past it calls fail with RESOURCE_EXHAUSTED.
     pub max_concurrent_requests: usize,
+    /// ClassifyStream calls open at once, in a pool of their own: past it a stream is refused with
+    /// RESOURCE_EXHAUSTED, and open streams, idle or not, never take the room of other calls.
+    pub max_concurrent_streams: usize,
+    /// A stream that neither sends a request nor reads an answer for this long ends with
+    /// DEADLINE_EXCEEDED.
+    pub stream_idle_timeout: Duration,
     /// Answers buffered per stream before reading waits for the client (backpressure).
     pub stream_buffer: usize,
+    /// Bytes of answers buffered per stream before reading waits for the client: an explained
+    /// answer is several kilobytes.
+    pub stream_buffer_bytes: usize,
 }
 
 impl Default for Limits {
@@ -40,7 +50,10 @@ impl Default for Limits {
             max_batch_items: 10_000,
             request_timeout: Duration::from_secs(10),
             max_concurrent_requests: 1024,
+            max_concurrent_streams: 256,
+            stream_idle_timeout: Duration::from_secs(60),
             stream_buffer: 64,
+            stream_buffer_bytes: 64 * 1024,
         }
     }
 }
@@ -79,12 +92,28 @@ impl Answerer {
         Ok(EncodedAnswer::from_decision(&item.id, &decision, item.omit_advice))
     }
 
-    /// For stream items: a bad item gets its own error.
-    fn answer_item(&self, rules: &rebound_engine::RuleSet, item: pb::ClassifyRequest) -> EncodedAnswer {
+    /// For stream items: a bad item, its bytes included, gets its own error.
+    fn answer_item(&self, rules: &rebound_engine::RuleSet, item: ClassifyItem) -> EncodedAnswer {
+        let item = match item {
+            ClassifyItem::Request(item) => item,
+            ClassifyItem::Malformed(bad) => {
+                let (id, fault) = malformed(bad);
+                return EncodedAnswer::from_response(&fault.response(id));
+            }
+        };
         let id = item.id.clone();
         self.answer(rules, item)
             .unwrap_or_else(|fault| EncodedAnswer::from_response(&fault.response(id)))
     }
+}
+
+/// A request whose bytes are not a `ClassifyRequest`: its id (when it could be read) and its fault.
+fn malformed(bad: MalformedRequest) -> (String, ItemFault) {
+    let fault = ItemFault {
+        field: bad.field,
+        message: bad.message,
+    };
+    (bad.id, fault)
 }
 
 /// The baseline's answer to the item `id`: the fixed one, with or without the advice.
@@ -101,6 +130,8 @@ pub struct ClassifierService {
     limits: Limits,
     answerer: Answerer,
     permits: Arc<Semaphore>,
+    /// Open streams' own pool, so that they cannot take the room of unary and batch calls.
+    stream_permits: Arc<Semaphore>,
     /// Cancelled when the server drains: open streams end with UNAVAILABLE.
     draining: CancellationToken,
 }
@@ -111,6 +142,7 @@ impl ClassifierService {
     /// With `baseline`, every request is answered with one fixed response instead of classified.
     pub fn new(state: Arc<RuleState>, limits: Limits, draining: CancellationToken, baseline: bool) -> Self {
         let permits = Arc::new(Semaphore::new(limits.max_concurrent_requests.max(1)));
+        let stream_permits = Arc::new(Semaphore::new(limits.max_concurrent_streams.max(1)));
         let baseline = baseline.then(|| {
             let rules = state.current();
             let fixed = |omit_advice| {
@@ -134,8 +166,19 @@ impl ClassifierService {
             limits,
             answerer,
             permits,
+            stream_permits,
             draining,
         }
+    }
+
+    /// A stream's admission, from the streams' own pool: a permit or RESOURCE_EXHAUSTED at once.
+    fn admit_stream(&self) -> Result<OwnedSemaphorePermit, Status> {
+        Arc::clone(&self.stream_permits).try_acquire_owned().map_err(|_| {
+            Status::resource_exhausted(format!(
+                "over {} streams open; retry with backoff",
+                self.limits.max_concurrent_streams
+            ))
+        })
     }
 
     /// Admission: a permit or RESOURCE_EXHAUSTED at once (shed load rather than queue it).
@@ -239,14 +282,15 @@ fn batch_late(deadline: Duration) -> Status {
 
 #[tonic::async_trait]
 impl Classifier for ClassifierService {
-    async fn classify(&self, request: Request<pb::ClassifyRequest>) -> Result<Response<EncodedAnswer>, Status> {
+    async fn classify(&self, request: Request<ClassifyItem>) -> Result<Response<EncodedAnswer>, Status> {
         let started = Instant::now();
         let result = self.admit().and_then(|_permit| {
+            let request = match request.into_inner() {
+                ClassifyItem::Request(request) => request,
+                ClassifyItem::Malformed(bad) => return Err(malformed(bad).1.status()),
+            };
             let rules = self.state.current();
-            let response = self
-                .answerer
-                .answer(&rules, request.into_inner())
-                .map_err(|f| f.status())?;
+            let response = self.answerer.answer(&rules, request).map_err(|f| f.status())?;
             Ok(Response::new(response))
         });
         finish("Classify", started, result)
@@ -294,47 +338,36 @@ impl Classifier for ClassifierService {
 
     async fn classify_stream(
         &self,
-        request: Request<Streaming<pb::ClassifyRequest>>,
+        request: Request<Streaming<ClassifyItem>>,
     ) -> Result<Response<Self::ClassifyStreamStream>, Status> {
-        let permit = match self.admit() {
+        let permit = match self.admit_stream() {
             Ok(p) => p,
             Err(status) => return finish("ClassifyStream", Instant::now(), Err(status)),
         };
-        let mut inbound = request.into_inner();
-        let (tx, rx) = mpsc::channel(self.limits.stream_buffer.max(1));
+        // The client's own deadline; --request-timeout is for batches, and a stream may be long.
+        let deadline = request
+            .metadata()
+            .get("grpc-timeout")
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_grpc_timeout);
+        let bounds = StreamBounds {
+            idle_timeout: self.limits.stream_idle_timeout,
+            buffer_answers: self.limits.stream_buffer,
+            buffer_bytes: self.limits.stream_buffer_bytes,
+        };
         let state = Arc::clone(&self.state);
-        let draining = self.draining.clone();
         let answerer = self.answerer.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            let started = Instant::now();
-            metrics::open_streams(1.0);
-            let code = loop {
-                let next = tokio::select! {
-                    _ = draining.cancelled() => {
-                        let _ = tx.send(Err(Status::unavailable("server is shutting down; reconnect"))).await;
-                        break tonic::Code::Unavailable;
-                    }
-                    // The client went away: stop reading at once.
-                    _ = tx.closed() => break tonic::Code::Cancelled,
-                    next = inbound.message() => next,
-                };
-                let item = match next {
-                    Ok(Some(item)) => item,
-                    Ok(None) => break tonic::Code::Ok,
-                    Err(status) => break status.code(),
-                };
-                // Each item reads the rules current when it arrives.
-                let answer = answerer.answer_item(&state.current(), item);
-                // A full buffer waits here: backpressure instead of unbounded memory.
-                if tx.send(Ok(answer)).await.is_err() {
-                    break tonic::Code::Cancelled;
-                }
-            };
-            metrics::open_streams(-1.0);
-            metrics::request("ClassifyStream", code, started.elapsed());
-        });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        // Each item reads the rules current when it arrives.
+        let answer = move |item| answerer.answer_item(&state.current(), item);
+        let answers = stream::spawn(
+            request.into_inner(),
+            answer,
+            bounds,
+            deadline,
+            self.draining.clone(),
+            permit,
+        );
+        Ok(Response::new(Box::pin(answers)))
     }
 }
 

@@ -1,14 +1,22 @@
-//! Prometheus metrics: names, buckets, and the exporter on its own port.
+//! Prometheus metrics: names, buckets, and `/metrics` on its own port.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use metrics_exporter_prometheus::PrometheusBuilder;
+use http_body_util::Full;
+use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use prost::bytes::Bytes;
 use rebound_engine::{Outcome, RuleSet};
+use tokio_stream::StreamExt as _;
 
+use super::listener::{self, HTTP1_REQUEST_LINE_BYTES, Incoming};
 use super::state::ReloadResult;
 
 /// Latency buckets in seconds: from a few µs (one classification) to a second (a large batch).
@@ -19,18 +27,80 @@ const LATENCY_BUCKETS: &[f64] = &[
 /// Whether `rebound_classifications_total` carries a `rule` label; set by [`install`].
 static RULE_LABEL: AtomicBool = AtomicBool::new(true);
 
-/// Serves `/metrics` (Prometheus text) on `addr`. Call once per process, inside the runtime.
-/// Without `rule_label`, classifications are counted by category alone: one series per category
-/// instead of one per rule that fired, for rule sets of many thousands of rules.
-pub fn install(addr: SocketAddr, rule_label: bool) -> anyhow::Result<()> {
+/// How often histograms are drained and idle series dropped: what the exporter's own listener did.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// Serves `/metrics` (Prometheus text) on `addr`, and `/health` (`OK`); returns the address
+/// bound. Call once per process, inside the runtime. Without `rule_label`, classifications are
+/// counted by category alone: one series per category instead of one per rule that fired, for
+/// rule sets of many thousands of rules. A connection must send its request line within
+/// `handshake_timeout` and its headers within it too.
+///
+/// Served here rather than by the exporter's listener, which retried a failed accept at once,
+/// with a warning each time: a million lines in six seconds when descriptors ran out.
+pub fn install(addr: SocketAddr, rule_label: bool, handshake_timeout: Duration) -> anyhow::Result<SocketAddr> {
     RULE_LABEL.store(rule_label, Ordering::Relaxed);
-    PrometheusBuilder::new()
-        .with_http_listener(addr)
+    let incoming = listener::bind(addr).map_err(|e| anyhow::anyhow!("cannot serve metrics on {addr}: {e}"))?;
+    let bound = incoming.local_addr()?;
+    let handle = PrometheusBuilder::new()
         .set_buckets(LATENCY_BUCKETS)?
-        .install()
-        .map_err(|e| anyhow::anyhow!("cannot serve metrics on {addr}: {e}"))?;
+        .install_recorder()
+        .map_err(|e| anyhow::anyhow!("cannot record metrics: {e}"))?;
     describe();
-    Ok(())
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(UPKEEP_EVERY).await;
+            upkeep.run_upkeep();
+        }
+    });
+    let incoming = Incoming::new(incoming, "metrics", handshake_timeout, HTTP1_REQUEST_LINE_BYTES);
+    tokio::spawn(serve(incoming, handle, handshake_timeout));
+    Ok(bound)
+}
+
+/// One request per connection (no keep-alive): a scrape every few seconds gains nothing from
+/// reuse, and an idle connection is not kept for whoever opened it.
+async fn serve(mut incoming: Incoming, handle: PrometheusHandle, handshake_timeout: Duration) {
+    while let Some(Ok(connection)) = incoming.next().await {
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request| respond(handle.clone(), request));
+            let served = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(handshake_timeout)
+                .keep_alive(false)
+                .serve_connection(TokioIo::new(connection), service)
+                .await;
+            if let Err(error) = served {
+                tracing::debug!(%error, "metrics connection failed");
+            }
+        });
+    }
+}
+
+async fn respond<B>(handle: PrometheusHandle, request: Request<B>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let (body, content_type) = if request.uri().path() == "/health" {
+        (Ok("OK".to_string()), "text/plain")
+    } else {
+        // Rendering walks every series: off the async workers.
+        (
+            tokio::task::spawn_blocking(move || handle.render()).await,
+            "text/plain; version=0.0.4",
+        )
+    };
+    let mut response = match body {
+        Ok(body) => Response::new(Full::new(Bytes::from(body))),
+        Err(_) => {
+            let mut failed = Response::new(Full::new(Bytes::from_static(b"cannot render the metrics")));
+            *failed.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            failed
+        }
+    };
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    Ok(response)
 }
 
 fn describe() {

@@ -4,9 +4,11 @@
 mod admin;
 mod classifier;
 mod convert;
+mod listener;
 pub mod metrics;
 pub mod reload;
 pub mod state;
+mod stream;
 pub mod wire;
 
 /// The Classifier server generated a second time, by `build.rs`: the same service and types as
@@ -24,6 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use listener::HTTP2_PREFACE_BYTES;
 use tokio_util::sync::CancellationToken;
 use tonic::codec::CompressionEncoding;
 use tonic::transport::server::TcpIncoming;
@@ -62,6 +65,9 @@ pub struct ServerConfig {
     /// Connections are closed (GOAWAY) after this long, so load balancers can rebalance.
     pub max_connection_age: Duration,
     pub max_connection_age_grace: Duration,
+    /// A connection whose handshake (HTTP/2 preface; with TLS, the TLS handshake) has not
+    /// arrived within this long is closed. The metrics listener's requests too.
+    pub handshake_timeout: Duration,
     /// After SIGTERM, health reports NOT_SERVING for this long while requests are still served,
     /// so load balancers stop sending before the listener closes.
     pub shutdown_delay: Duration,
@@ -86,6 +92,7 @@ impl Default for ServerConfig {
             http2_keepalive_timeout: Duration::from_secs(10),
             max_connection_age: Duration::from_secs(30 * 60),
             max_connection_age_grace: Duration::from_secs(30),
+            handshake_timeout: Duration::from_secs(5),
             shutdown_delay: Duration::ZERO,
             drain_timeout: Duration::from_secs(10),
             reload: ReloadOptions::default(),
@@ -109,17 +116,14 @@ pub struct BoundServer {
 impl BoundServer {
     /// Binds both listeners.
     pub fn bind(config: ServerConfig, state: Arc<RuleState>) -> anyhow::Result<BoundServer> {
-        let incoming =
-            TcpIncoming::bind(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
-        let admin_incoming = TcpIncoming::bind(config.admin_listen)
-            .with_context(|| format!("cannot listen on {}", config.admin_listen))?;
+        let incoming = listener::bind(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
+        let admin_incoming =
+            listener::bind(config.admin_listen).with_context(|| format!("cannot listen on {}", config.admin_listen))?;
         let addr = incoming.local_addr()?;
         let admin_addr = admin_incoming.local_addr()?;
-        let nodelay = Some(true);
-        let keepalive = Some(Duration::from_secs(60));
         Ok(BoundServer {
-            incoming: incoming.with_nodelay(nodelay).with_keepalive(keepalive),
-            admin_incoming: admin_incoming.with_nodelay(nodelay).with_keepalive(keepalive),
+            incoming,
+            admin_incoming,
             addr,
             admin_addr,
             config,
@@ -141,13 +145,19 @@ impl BoundServer {
         let stopped = CancellationToken::new();
 
         let (health, health_service) = tonic_health::server::health_reporter();
-        let reflection = || {
+        // Each port lists only what it serves: rebound.proto declares both APIs.
+        let reflection = |api: &str| {
             tonic_reflection::server::Builder::configure()
                 .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
                 .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .with_service_name(api)
+                .with_service_name(HEALTH)
         };
-        let reflection_v1 = reflection().build_v1()?;
-        let reflection_v1alpha = reflection().build_v1alpha()?;
+        let (classifier_api, admin_api) = ("rebound.v1.Classifier", "rebound.v1.RuleAdmin");
+        let reflection_v1 = reflection(classifier_api).with_service_name(REFLECTION_V1).build_v1()?;
+        let reflection_v1alpha = reflection(classifier_api)
+            .with_service_name(REFLECTION_V1ALPHA)
+            .build_v1alpha()?;
 
         let classifier = ClassifierServer::new(classifier::ClassifierService::new(
             Arc::clone(&state),
@@ -168,7 +178,7 @@ impl BoundServer {
             .max_connection_age_grace(config.max_connection_age_grace);
         let mut admin_builder = Server::builder();
         if let Some(tls) = &config.tls {
-            let tls = tls_config(tls)?;
+            let tls = tls_config(tls)?.timeout(config.handshake_timeout);
             builder = builder.tls_config(tls.clone())?;
             admin_builder = admin_builder.tls_config(tls)?;
         }
@@ -179,14 +189,24 @@ impl BoundServer {
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(classifier)
-            .serve_with_incoming_shutdown(incoming, async move { stop.cancelled().await });
+            .serve_with_incoming_shutdown(
+                listener::Incoming::new(incoming, "grpc", config.handshake_timeout, HTTP2_PREFACE_BYTES),
+                async move { stop.cancelled().await },
+            );
         let stop = stopped.clone();
         let admin_server = admin_builder
             .add_service(health_service)
-            .add_service(reflection().build_v1()?)
-            .add_service(reflection().build_v1alpha()?)
+            .add_service(reflection(admin_api).with_service_name(REFLECTION_V1).build_v1()?)
+            .add_service(
+                reflection(admin_api)
+                    .with_service_name(REFLECTION_V1ALPHA)
+                    .build_v1alpha()?,
+            )
             .add_service(admin)
-            .serve_with_incoming_shutdown(admin_incoming, async move { stop.cancelled().await });
+            .serve_with_incoming_shutdown(
+                listener::Incoming::new(admin_incoming, "admin", config.handshake_timeout, HTTP2_PREFACE_BYTES),
+                async move { stop.cancelled().await },
+            );
 
         health
             .set_serving::<ClassifierServer<classifier::ClassifierService>>()
@@ -230,6 +250,10 @@ impl BoundServer {
         Ok(())
     }
 }
+
+const HEALTH: &str = "grpc.health.v1.Health";
+const REFLECTION_V1: &str = "grpc.reflection.v1.ServerReflection";
+const REFLECTION_V1ALPHA: &str = "grpc.reflection.v1alpha.ServerReflection";
 
 fn tls_config(files: &TlsFiles) -> anyhow::Result<ServerTlsConfig> {
     let read = |p: &PathBuf| std::fs::read(p).with_context(|| format!("cannot read {}", p.display()));
