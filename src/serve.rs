@@ -49,6 +49,15 @@ pub struct ServeArgs {
     /// Longest `text` of one reply, in bytes.
     #[arg(long, env = "REBOUND_MAX_TEXT_BYTES", default_value_t = 64 * 1024)]
     max_text_bytes: usize,
+    /// Longest `id` of one request, in bytes.
+    #[arg(long, env = "REBOUND_MAX_ID_BYTES", default_value_t = 1024)]
+    max_id_bytes: usize,
+    /// Longest `recipient`, in bytes (an address is at most 254 by RFC 5321).
+    #[arg(long, env = "REBOUND_MAX_RECIPIENT_BYTES", default_value_t = 254)]
+    max_recipient_bytes: usize,
+    /// Longest `remote_host`, in bytes (a host name is at most 255).
+    #[arg(long, env = "REBOUND_MAX_REMOTE_HOST_BYTES", default_value_t = 255)]
+    max_remote_host_bytes: usize,
     /// Most items in one ClassifyBatch.
     #[arg(long, env = "REBOUND_MAX_BATCH_ITEMS", default_value_t = 10_000)]
     max_batch_items: usize,
@@ -124,6 +133,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }),
         limits: Limits {
             max_text_bytes: args.max_text_bytes,
+            max_id_bytes: args.max_id_bytes,
+            max_recipient_bytes: args.max_recipient_bytes,
+            max_remote_host_bytes: args.max_remote_host_bytes,
             max_batch_items: args.max_batch_items,
             request_timeout: args.request_timeout,
             max_concurrent_requests: args.max_concurrent_requests,

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::classifier_api::classifier_server::Classifier;
-use super::convert::{self, ItemFault};
+use super::convert::{self, FieldLimits, ItemFault};
 use super::metrics;
 use super::state::RuleState;
 use super::wire::{self, BatchRequest, EncodedAnswer, EncodedBatch};
@@ -22,6 +22,13 @@ use crate::pb;
 pub struct Limits {
     /// Longest `text` of one item, in bytes.
     pub max_text_bytes: usize,
+    /// Longest `id`, in bytes.
+    pub max_id_bytes: usize,
+    /// Longest `recipient`, in bytes (RFC 5321 allows 254 for an address).
+    pub max_recipient_bytes: usize,
+    /// Longest `remote_host`, in bytes (RFC 1035 allows 255 for a host name; the `[address]`
+    /// some MTAs append fits too).
+    pub max_remote_host_bytes: usize,
     /// Most items in one batch.
     pub max_batch_items: usize,
     /// Deadline for a batch (a shorter `grpc-timeout` from the client wins); one reply takes
@@ -37,10 +44,24 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_text_bytes: 64 * 1024,
+            max_id_bytes: 1024,
+            max_recipient_bytes: 254,
+            max_remote_host_bytes: 255,
             max_batch_items: 10_000,
             request_timeout: Duration::from_secs(10),
             max_concurrent_requests: 1024,
             stream_buffer: 64,
+        }
+    }
+}
+
+impl Limits {
+    fn fields(&self) -> FieldLimits {
+        FieldLimits {
+            id: self.max_id_bytes,
+            text: self.max_text_bytes,
+            recipient: self.max_recipient_bytes,
+            remote_host: self.max_remote_host_bytes,
         }
     }
 }
@@ -54,11 +75,11 @@ const INLINE_BATCH: usize = 64;
 /// deadline stops being classified, within about half a millisecond.
 const DEADLINE_CHUNK: usize = 256;
 
-/// Turns one request into its answer, for the unary and stream calls; batches read its limit
+/// Turns one request into its answer, for the unary and stream calls; batches read its limits
 /// and baseline and write their answers themselves (`classify_items`).
 #[derive(Clone)]
 struct Answerer {
-    max_text_bytes: usize,
+    fields: FieldLimits,
     /// Set for `--baseline` benchmarks: every item gets this answer without classifying, which
     /// measures what the transport alone costs. With and without the advice, as asked.
     baseline: Option<Arc<[pb::ClassifyResponse; 2]>>,
@@ -74,7 +95,7 @@ impl Answerer {
                 item.omit_advice,
             )));
         }
-        let decision = convert::decide(rules, (&item).into(), self.max_text_bytes)?;
+        let decision = convert::decide(rules, (&item).into(), &self.fields)?;
         metrics::classification(&decision.outcome);
         Ok(EncodedAnswer::from_decision(&item.id, &decision, item.omit_advice))
     }
@@ -119,14 +140,14 @@ impl ClassifierService {
                     omit_advice,
                     ..Default::default()
                 };
-                convert::decide(&rules, (&sample).into(), usize::MAX)
+                convert::decide(&rules, (&sample).into(), &FieldLimits::UNBOUNDED)
                     .map(|decision| convert::respond(sample.clone(), decision))
                     .unwrap_or_default()
             };
             Arc::new([fixed(false), fixed(true)])
         });
         let answerer = Answerer {
-            max_text_bytes: limits.max_text_bytes,
+            fields: limits.fields(),
             baseline,
         };
         ClassifierService {
@@ -215,7 +236,7 @@ fn classify_items(
         decided.extend(chunk.iter().map(|bytes| {
             let item = wire::read_item(bytes).map_err(|fault| ("", fault))?;
             // Only what writing the answer needs: the decisions of a whole batch are held here.
-            convert::decide(&rules, item, answerer.max_text_bytes)
+            convert::decide(&rules, item, &answerer.fields)
                 .map(|decision| (item.id, item.omit_advice, decision))
                 .map_err(|fault| (item.id, fault))
         }));
@@ -347,7 +368,7 @@ mod tests {
         use prost::Message as _;
         let state = RuleState::load(super::super::state::RuleOrigin::Embedded).unwrap();
         let answerer = Answerer {
-            max_text_bytes: 1024,
+            fields: Limits::default().fields(),
             baseline: None,
         };
         let item = |id: &str, text: &str| pb::ClassifyRequest {

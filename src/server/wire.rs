@@ -536,7 +536,7 @@ mod tests {
             ruleset: Some(convert::version(&rules)),
         };
         for request in &requests {
-            let decision = convert::decide(&rules, request.into(), usize::MAX).unwrap();
+            let decision = convert::decide(&rules, request.into(), &convert::FieldLimits::UNBOUNDED).unwrap();
             let mut one = EncodedBatch::new(convert::version(&rules), 1);
             one.push_decision(&request.id, &decision, request.omit_advice);
             batch.push_decision(&request.id, &decision, request.omit_advice);
@@ -583,7 +583,9 @@ mod tests {
             code: 700,
             ..Default::default()
         };
-        let fault = convert::decide(&rules, (&bad).into(), usize::MAX).err().unwrap();
+        let fault = convert::decide(&rules, (&bad).into(), &convert::FieldLimits::UNBOUNDED)
+            .err()
+            .unwrap();
         let good = pb::ClassifyRequest {
             id: "good".into(),
             text: "552 5.2.2 Mailbox full".into(),
@@ -591,7 +593,7 @@ mod tests {
         };
         let mut batch = EncodedBatch::new(convert::version(&rules), 2);
         batch.push_response(&fault.response(bad.id.clone()));
-        let decision = convert::decide(&rules, (&good).into(), usize::MAX).unwrap();
+        let decision = convert::decide(&rules, (&good).into(), &convert::FieldLimits::UNBOUNDED).unwrap();
         batch.push_decision(&good.id, &decision, false);
         let bytes = batch.encode_to_vec();
 
