@@ -64,7 +64,8 @@ pub struct ServeArgs {
     /// Largest gRPC message, in bytes (larger requests fail with OUT_OF_RANGE).
     #[arg(long, env = "REBOUND_MAX_MESSAGE_BYTES", default_value_t = 16 * 1024 * 1024)]
     max_message_bytes: usize,
-    /// Deadline of a ClassifyBatch call (a shorter client deadline wins).
+    /// Deadline of a Classify or ClassifyBatch call (a shorter client deadline wins); its work
+    /// stops there.
     #[arg(long, env = "REBOUND_REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     request_timeout: Duration,
     /// Calls in progress across the process; more are refused with RESOURCE_EXHAUSTED.
@@ -92,6 +93,10 @@ pub struct ServeArgs {
     #[arg(long, env = "REBOUND_DRAIN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     drain_timeout: Duration,
 }
+
+/// How long the process waits, once the server has drained, for work still running on the
+/// blocking pool.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 
 /// `250ms`, `10s`, `30m`, `1h`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -156,7 +161,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         baseline: false,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(async {
+    let served = runtime.block_on(async {
         if !args.metrics_listen.eq_ignore_ascii_case("off") {
             let addr: SocketAddr = args
                 .metrics_listen
@@ -167,7 +172,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         let server = BoundServer::bind(config, state)?;
         server.serve(termination_signal()).await
-    })?;
+    });
+    // Dropping the runtime would wait for every thread of its blocking pool; work there stops
+    // at its next check once its call is dropped, but one classification in progress is not
+    // interrupted. The drain has had its time: give that a moment, then exit regardless.
+    runtime.shutdown_timeout(SHUTDOWN_GRACE);
+    served?;
     Ok(ExitCode::SUCCESS)
 }
 

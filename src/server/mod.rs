@@ -149,16 +149,18 @@ impl BoundServer {
         let reflection_v1 = reflection().build_v1()?;
         let reflection_v1alpha = reflection().build_v1alpha()?;
 
-        let classifier = ClassifierServer::new(classifier::ClassifierService::new(
-            Arc::clone(&state),
-            config.limits,
-            draining.clone(),
-            config.baseline,
-        ))
-        .max_decoding_message_size(config.max_message_bytes)
-        .max_encoding_message_size(config.max_message_bytes)
-        .accept_compressed(CompressionEncoding::Gzip)
-        .send_compressed(CompressionEncoding::Gzip);
+        let classifier = classifier::ClassifierEdge::new(
+            ClassifierServer::new(classifier::ClassifierService::new(
+                Arc::clone(&state),
+                config.limits,
+                draining.clone(),
+                config.baseline,
+            ))
+            .max_decoding_message_size(config.max_message_bytes)
+            .max_encoding_message_size(config.max_message_bytes)
+            .accept_compressed(CompressionEncoding::Gzip)
+            .send_compressed(CompressionEncoding::Gzip),
+        );
         let admin = RuleAdminServer::new(admin::AdminService::new(Arc::clone(&state)));
 
         let mut builder = Server::builder()
