@@ -255,7 +255,9 @@ impl Drop for CallGuard {
 #[derive(Debug, Clone, Copy)]
 struct Arrived(Instant);
 
-/// The Classifier server as the listener serves it: it notes when each request arrived.
+/// The Classifier server as the listener serves it: it notes when each request arrived, and
+/// answers a compressed request that inflates past the message limit with OUT_OF_RANGE, as any
+/// request over the limit (tonic says RESOURCE_EXHAUSTED; see `codec::request_status`).
 #[derive(Debug, Clone)]
 pub struct ClassifierEdge<S>(S);
 
@@ -286,7 +288,20 @@ where
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         request.extensions_mut().insert(Arrived(Instant::now()));
         let response = self.0.call(request);
-        Box::pin(response)
+        Box::pin(async move {
+            let mut response = response.await?;
+            // A call that fails before its handler runs (its request could not be read) is
+            // answered with the status in the headers.
+            if let Some(status) = tonic::Status::from_header_map(response.headers())
+                && status.code() != tonic::Code::Ok
+            {
+                let mapped = crate::codec::request_status(status);
+                if mapped.code() == tonic::Code::OutOfRange {
+                    let _ = mapped.add_header(response.headers_mut());
+                }
+            }
+            Ok(response)
+        })
     }
 }
 

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use rebound::pb;
 use rebound::pb::classifier_client::ClassifierClient;
 use rebound::server::{Limits, RuleOrigin, ServerConfig};
+use tonic::codec::CompressionEncoding;
 use tonic::transport::Channel;
 use tonic::{Code, Request};
 
@@ -349,5 +350,39 @@ async fn a_long_invalid_enhanced_code_is_invalid_argument_with_a_short_message()
         assert_eq!(error.field, "enhanced");
         assert!(error.message.len() < 200, "{} bytes", error.message.len());
     }
+    server.stop().await;
+}
+
+/// A client that asks for gzip answers and takes messages of any size.
+async fn gzip_client(server: &TestServer) -> ClassifierClient<Channel> {
+    server
+        .client()
+        .await
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(usize::MAX)
+        .max_encoding_message_size(usize::MAX)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gzip_request_that_inflates_past_the_limit_is_out_of_range() {
+    let server = TestServer::embedded(ServerConfig {
+        max_message_bytes: 64 * 1024,
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut client = gzip_client(&server).await;
+    // A megabyte of text compresses to about a kilobyte.
+    let bomb = request("bomb", &"a".repeat(1 << 20));
+    let status = client.classify(bomb.clone()).await.unwrap_err();
+    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+    let status = client
+        .classify_batch(pb::ClassifyBatchRequest { items: vec![bomb] })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+    // Compressed requests within the limit are read as before.
+    let answer = client.classify(request("ok", "552 5.2.2 mailbox full")).await.unwrap();
+    assert_eq!(answer.into_inner().category, "mailbox_full");
     server.stop().await;
 }
