@@ -61,7 +61,11 @@ pub struct ServeArgs {
     /// Most items in one ClassifyBatch.
     #[arg(long, env = "REBOUND_MAX_BATCH_ITEMS", default_value_t = 10_000)]
     max_batch_items: usize,
-    /// Largest gRPC message, in bytes (larger requests fail with OUT_OF_RANGE).
+    /// Most items of one ClassifyBatch that may ask for `explain`.
+    #[arg(long, env = "REBOUND_MAX_BATCH_EXPLANATIONS", default_value_t = 100)]
+    max_batch_explanations: usize,
+    /// Largest gRPC message, in bytes, decompressed: larger requests, and calls whose answer
+    /// would be larger, fail with OUT_OF_RANGE.
     #[arg(long, env = "REBOUND_MAX_MESSAGE_BYTES", default_value_t = 16 * 1024 * 1024)]
     max_message_bytes: usize,
     /// Deadline of a Classify or ClassifyBatch call (a shorter client deadline wins); its work
@@ -142,6 +146,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             max_recipient_bytes: args.max_recipient_bytes,
             max_remote_host_bytes: args.max_remote_host_bytes,
             max_batch_items: args.max_batch_items,
+            max_batch_explanations: args.max_batch_explanations,
             request_timeout: args.request_timeout,
             max_concurrent_requests: args.max_concurrent_requests,
             stream_buffer: args.stream_buffer,

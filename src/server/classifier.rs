@@ -44,6 +44,10 @@ pub struct Limits {
     pub max_remote_host_bytes: usize,
     /// Most items in one batch.
     pub max_batch_items: usize,
+    /// Most items of one batch that ask for `explain`: an explanation is 2-15 KB for a common
+    /// reply and more than the text for a long one, and a batch holds its explanations until it
+    /// writes its answer.
+    pub max_batch_explanations: usize,
     /// Deadline of a unary or batch call (a shorter `grpc-timeout` from the client wins).
     pub request_timeout: Duration,
     /// Calls in progress across the process; past it calls fail with RESOURCE_EXHAUSTED.
@@ -60,6 +64,7 @@ impl Default for Limits {
             max_recipient_bytes: 254,
             max_remote_host_bytes: 255,
             max_batch_items: 10_000,
+            max_batch_explanations: 100,
             request_timeout: Duration::from_secs(10),
             max_concurrent_requests: 1024,
             stream_buffer: 64,
@@ -92,10 +97,15 @@ const INLINE_BYTES: usize = 8 * 1024;
 const CHECK_EVERY: usize = 8;
 const CHECK_BYTES: usize = 512;
 
-/// Turns requests into answers, for every call: the limits on what a request may hold.
+/// Turns requests into answers, for every call: the limits on what a request may hold and on
+/// what an answer may become.
 #[derive(Clone)]
 struct Answerer {
     fields: FieldLimits,
+    /// Largest answer (uncompressed), in bytes: the server's message limit.
+    max_answer_bytes: usize,
+    /// Most items of a batch that may ask for `explain`.
+    max_batch_explanations: usize,
     /// Set for `--baseline` benchmarks: every item gets this answer without classifying, which
     /// measures what the transport alone costs. With and without the advice, as asked.
     baseline: Option<Arc<[pb::ClassifyResponse; 2]>>,
@@ -123,9 +133,18 @@ impl Answerer {
             .unwrap_or_else(|fault| EncodedAnswer::from_response(&fault.response(id)))
     }
 
-    /// A unary call's answer.
+    /// A unary call's answer, unless it is over the message limit (an explanation of a long
+    /// text can be).
     fn answer_call(&self, rules: &rebound_engine::RuleSet, item: pb::ClassifyRequest) -> Result<EncodedAnswer, Status> {
-        self.answer(rules, item).map_err(|fault| fault.status())
+        let answer = self.answer(rules, item).map_err(|fault| fault.status())?;
+        let len = prost::Message::encoded_len(&answer);
+        if len > self.max_answer_bytes {
+            return Err(Status::out_of_range(format!(
+                "the answer is {len} bytes, over the message limit of {}; ask without explain",
+                self.max_answer_bytes
+            )));
+        }
+        Ok(answer)
     }
 }
 
@@ -322,7 +341,14 @@ type AnswerStream = Pin<Box<dyn Stream<Item = Result<EncodedAnswer, Status>> + S
 
 impl ClassifierService {
     /// With `baseline`, every request is answered with one fixed response instead of classified.
-    pub fn new(state: Arc<RuleState>, limits: Limits, draining: CancellationToken, baseline: bool) -> Self {
+    /// No answer grows past `max_message_bytes`.
+    pub fn new(
+        state: Arc<RuleState>,
+        limits: Limits,
+        max_message_bytes: usize,
+        draining: CancellationToken,
+        baseline: bool,
+    ) -> Self {
         let permits = Arc::new(Semaphore::new(limits.max_concurrent_requests.max(1)));
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let baseline = baseline.then(|| {
@@ -341,6 +367,8 @@ impl ClassifierService {
         });
         let answerer = Answerer {
             fields: limits.fields(),
+            max_answer_bytes: max_message_bytes,
+            max_batch_explanations: limits.max_batch_explanations,
             baseline,
         };
         ClassifierService {
@@ -454,7 +482,9 @@ fn finish<T>(method: &'static str, started: Instant, result: Result<T, Status>) 
 /// (a kilobyte each with the advice), and writing each right after its reply pushed the
 /// engine's tables out of the cache before the next reply.
 ///
-/// It stops at the first failed check of `budget` (between items).
+/// It stops at the first failed check of `budget` (between items), when more items than the
+/// limit ask for `explain`, and as soon as the answer would pass the message limit: an answer is
+/// never built larger than it may be sent.
 fn classify_items(
     state: &RuleState,
     answerer: &Answerer,
@@ -463,25 +493,54 @@ fn classify_items(
 ) -> Result<EncodedBatch, Status> {
     let rules = state.current();
     let items = request.items();
-    let mut batch = EncodedBatch::new(convert::version(&rules), items.len());
+    let max_answer = answerer.max_answer_bytes;
+    let mut batch = EncodedBatch::new(convert::version(&rules), items.len(), max_answer);
+    let too_large = |at: usize| answer_too_large(max_answer, at, items.len());
+    // What the answers may take: the limit less the batch's version.
+    let room = max_answer.saturating_sub(prost::Message::encoded_len(&batch));
     if let Some(fixed) = &answerer.baseline {
-        for bytes in items {
+        for (at, bytes) in items.iter().enumerate() {
             batch.push_response(&match wire::read_item(bytes) {
                 Ok(item) => fixed_answer(fixed, item.id.to_string(), item.omit_advice),
                 Err(fault) => fault.response(String::new()),
             });
+            if batch.answers_len() > room {
+                return Err(too_large(at));
+            }
         }
         return Ok(batch);
     }
     let mut decided = Vec::with_capacity(items.len());
     let mut since_check = 0;
-    for bytes in items {
-        let decision = wire::read_item(bytes).map_err(|fault| ("", fault)).and_then(|item| {
-            // Only what writing the answer needs: the decisions of a whole batch are held here.
-            convert::decide(&rules, item, &answerer.fields)
-                .map(|decision| (item.id, item.omit_advice, decision))
-                .map_err(|fault| (item.id, fault))
-        });
+    let (mut explained, mut explanation_bytes) = (0, 0);
+    for (at, bytes) in items.iter().enumerate() {
+        let decision = match wire::read_item(bytes) {
+            Err(fault) => Err(("", fault)),
+            Ok(item) => {
+                if item.explain {
+                    explained += 1;
+                    if explained > answerer.max_batch_explanations {
+                        return Err(Status::invalid_argument(format!(
+                            "items: more than {} items ask for explain; that is the limit per batch",
+                            answerer.max_batch_explanations
+                        )));
+                    }
+                }
+                // Only what writing the answer needs: the decisions of a whole batch are held here.
+                convert::decide(&rules, item, &answerer.fields)
+                    .map(|decision| (item.id, item.omit_advice, decision))
+                    .map_err(|fault| (item.id, fault))
+            }
+        };
+        if let Ok((_, _, decision)) = &decision
+            && let Some(explanation) = &decision.explanation
+        {
+            // The explanations alone already make the answer too large: stop now.
+            explanation_bytes += prost::Message::encoded_len(explanation.as_ref());
+            if explanation_bytes > room {
+                return Err(too_large(at));
+            }
+        }
         decided.push(decision);
         since_check += 1 + bytes.len() / CHECK_BYTES;
         if since_check >= CHECK_EVERY {
@@ -489,7 +548,7 @@ fn classify_items(
             since_check = 0;
         }
     }
-    for decision in decided {
+    for (at, decision) in decided.into_iter().enumerate() {
         match decision {
             Ok((id, omit_advice, decision)) => {
                 metrics::classification(&decision.outcome);
@@ -497,8 +556,20 @@ fn classify_items(
             }
             Err((id, fault)) => batch.push_response(&fault.response(id.to_string())),
         }
+        if batch.answers_len() > room {
+            return Err(too_large(at));
+        }
     }
     Ok(batch)
+}
+
+/// A batch's status when its answer would pass the message limit at item `at`.
+fn answer_too_large(max_answer: usize, at: usize, items: usize) -> Status {
+    Status::out_of_range(format!(
+        "the answer would be over the message limit of {max_answer} bytes at item {} of {items}; \
+         send fewer items, fewer with explain, or set omit_advice",
+        at + 1
+    ))
 }
 
 #[tonic::async_trait]
@@ -617,6 +688,8 @@ mod tests {
         let state = RuleState::load(super::super::state::RuleOrigin::Embedded).unwrap();
         let answerer = Answerer {
             fields: Limits::default().fields(),
+            max_answer_bytes: 1 << 20,
+            max_batch_explanations: 10,
             baseline: None,
         };
         let item = |id: &str, text: &str| pb::ClassifyRequest {

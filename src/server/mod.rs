@@ -153,6 +153,7 @@ impl BoundServer {
             ClassifierServer::new(classifier::ClassifierService::new(
                 Arc::clone(&state),
                 config.limits,
+                config.max_message_bytes,
                 draining.clone(),
                 config.baseline,
             ))

@@ -8,6 +8,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use prost::Message as _;
 use rebound::pb;
 use rebound::pb::classifier_client::ClassifierClient;
 use rebound::server::{Limits, RuleOrigin, ServerConfig};
@@ -362,6 +363,54 @@ async fn gzip_client(server: &TestServer) -> ClassifierClient<Channel> {
         .send_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(usize::MAX)
         .max_encoding_message_size(usize::MAX)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_explain_batch_answer_never_passes_the_message_limit() {
+    const LIMIT: usize = 256 * 1024;
+    let server = TestServer::embedded(ServerConfig {
+        max_message_bytes: LIMIT,
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut client = gzip_client(&server).await;
+    let explained = |id: usize, text: &str| pb::ClassifyRequest {
+        explain: true,
+        ..request(&id.to_string(), text)
+    };
+
+    // Within the limit: answered, with every explanation.
+    let items: Vec<_> = (0..20).map(|i| explained(i, "552 5.2.2 mailbox full")).collect();
+    let answers = client
+        .classify_batch(pb::ClassifyBatchRequest { items })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(answers.items.iter().all(|a| a.explanation.is_some()));
+    assert!(answers.encoded_len() <= LIMIT);
+
+    // Explanations that add up past the limit, though gzip would shrink them below it: refused,
+    // never sent larger than the limit.
+    let text = "550 5.1.1 the mailbox is unknown here ".repeat(80);
+    let items: Vec<_> = (0..80).map(|i| explained(i, &text)).collect();
+    assert!(pb::ClassifyBatchRequest { items: items.clone() }.encoded_len() < LIMIT);
+    match client.classify_batch(pb::ClassifyBatchRequest { items }).await {
+        Ok(answer) => panic!("{} bytes answered", answer.into_inner().encoded_len()),
+        Err(status) => {
+            assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+            assert!(status.message().contains("message limit"), "{}", status.message());
+        }
+    }
+
+    // More explanations than a batch may ask for.
+    let items: Vec<_> = (0..101).map(|i| explained(i, "552 5.2.2 mailbox full")).collect();
+    let status = client
+        .classify_batch(pb::ClassifyBatchRequest { items })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(status.message().starts_with("items: "), "{}", status.message());
+    server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
