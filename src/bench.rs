@@ -2,6 +2,7 @@
 //! default; without `--addr` it starts a server in this process (with `--baseline`, one that
 //! answers without classifying: the transport ceiling to compare against).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -69,6 +70,13 @@ pub struct BenchArgs {
     /// Ask for answers without the category's summary and remediation (`omit_advice`).
     #[arg(long)]
     omit_advice: bool,
+    /// Ask for an explanation of every reply (`explain`).
+    #[arg(long)]
+    explain: bool,
+    /// Give each call this deadline (`grpc-timeout`; for a stream, the whole stream); none when
+    /// absent. Calls past it count as errors, by status code.
+    #[arg(long, value_parser = parse_duration)]
+    deadline: Option<Duration>,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
@@ -137,6 +145,8 @@ pub struct Report {
     p99_us: f64,
     p999_us: f64,
     errors: u64,
+    /// Failed calls and item errors by gRPC status code.
+    errors_by_code: BTreeMap<String, u64>,
     requests: u64,
     classifications: u64,
     seconds: f64,
@@ -166,6 +176,7 @@ struct Tally {
     requests: u64,
     classifications: u64,
     errors: u64,
+    errors_by_code: BTreeMap<String, u64>,
 }
 
 impl Tally {
@@ -177,7 +188,21 @@ impl Tally {
             requests: 0,
             classifications: 0,
             errors: 0,
+            errors_by_code: BTreeMap::new(),
         })
+    }
+
+    /// `n` errors with the status code `code` (`OK` never comes here).
+    fn failed(&mut self, code: &str, n: u64) {
+        if n == 0 {
+            return;
+        }
+        self.errors += n;
+        *self.errors_by_code.entry(code.to_string()).or_default() += n;
+    }
+
+    fn failed_call(&mut self, status: &tonic::Status) {
+        self.failed(&format!("{:?}", status.code()), 1);
     }
     fn record(&mut self, started: Instant) {
         let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX).max(1);
@@ -195,6 +220,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
     let mut replies = load_replies(args.input.as_ref())?;
     for reply in &mut replies {
         reply.omit_advice = args.omit_advice;
+        reply.explain = args.explain;
     }
     let replies = Arc::new(replies);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -248,6 +274,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
             report.p50_us, report.p90_us, report.p99_us, report.p999_us
         );
         println!("errors            {:>12}", report.errors);
+        for (code, n) in &report.errors_by_code {
+            println!("  {code:<16}{n:>12}");
+        }
     }
     Ok(std::process::ExitCode::SUCCESS)
 }
@@ -278,12 +307,14 @@ async fn load(args: &BenchArgs, url: &str, replies: Arc<Vec<pb::ClassifyRequest>
         let replies = Arc::clone(&replies);
         let budget = Arc::clone(&budget);
         let (mode, batch_size, window) = (args.mode, args.batch_size.max(1), args.window.max(1));
+        let call_deadline = args.deadline;
         let pace = Pace::new(args.rate, args.concurrency.max(1), w);
         workers.push(tokio::spawn(async move {
             let mut worker = Worker {
                 replies: &replies,
                 next: w,
                 deadline,
+                call_deadline,
                 budget: &budget,
                 pace,
                 tally: Tally::new()?,
@@ -303,6 +334,9 @@ async fn load(args: &BenchArgs, url: &str, replies: Arc<Vec<pb::ClassifyRequest>
         total.requests += t.requests;
         total.classifications += t.classifications;
         total.errors += t.errors;
+        for (code, n) in t.errors_by_code {
+            *total.errors_by_code.entry(code).or_default() += n;
+        }
     }
     let seconds = started.elapsed().as_secs_f64();
     let q = |p: f64| total.latency.value_at_quantile(p) as f64;
@@ -333,6 +367,7 @@ async fn load(args: &BenchArgs, url: &str, replies: Arc<Vec<pb::ClassifyRequest>
         p99_us: q(0.99),
         p999_us: q(0.999),
         errors: total.errors,
+        errors_by_code: total.errors_by_code,
         requests: total.requests,
         classifications: total.classifications,
         seconds,
@@ -386,6 +421,8 @@ struct Worker<'a> {
     /// Index of the next reply to send (cycling).
     next: usize,
     deadline: Instant,
+    /// Each call's own deadline (`--deadline`).
+    call_deadline: Option<Duration>,
     /// Requests left for all workers together (`--requests`).
     budget: &'a std::sync::atomic::AtomicU64,
     pace: Pace,
@@ -399,6 +436,15 @@ impl Worker<'_> {
         Instant::now() < self.deadline && self.budget.fetch_update(Relaxed, Relaxed, |b| b.checked_sub(1)).is_ok()
     }
 
+    /// `message` as a call, with the call's deadline if there is one.
+    fn call<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        if let Some(deadline) = self.call_deadline {
+            request.set_timeout(deadline);
+        }
+        request
+    }
+
     fn next_reply(&mut self) -> pb::ClassifyRequest {
         let reply = self.replies[self.next % self.replies.len()].clone();
         self.next += 1;
@@ -410,9 +456,9 @@ async fn unary(mut client: ClassifierClient<Channel>, w: &mut Worker<'_>) {
     while w.may_send() {
         let reply = w.next_reply();
         let started = w.pace.due().await;
-        match client.classify(reply).await {
+        match client.classify(w.call(reply)).await {
             Ok(_) => w.tally.classifications += 1,
-            Err(_) => w.tally.errors += 1,
+            Err(status) => w.tally.failed_call(&status),
         }
         w.tally.record(started);
         w.tally.requests += 1;
@@ -423,14 +469,16 @@ async fn batch(mut client: ClassifierClient<Channel>, w: &mut Worker<'_>, size: 
     while w.may_send() {
         let items: Vec<_> = (0..size).map(|_| w.next_reply()).collect();
         let started = w.pace.due().await;
-        match client.classify_batch(pb::ClassifyBatchRequest { items }).await {
+        match client.classify_batch(w.call(pb::ClassifyBatchRequest { items })).await {
             Ok(r) => {
-                let r = r.into_inner();
-                let bad = r.items.iter().filter(|a| a.error.is_some()).count() as u64;
-                w.tally.classifications += r.items.len() as u64 - bad;
-                w.tally.errors += bad;
+                for answer in r.into_inner().items {
+                    match answer.error {
+                        None => w.tally.classifications += 1,
+                        Some(error) => w.tally.failed(&error.code, 1),
+                    }
+                }
             }
-            Err(_) => w.tally.errors += 1,
+            Err(status) => w.tally.failed_call(&status),
         }
         w.tally.record(started);
         w.tally.requests += 1;
@@ -440,10 +488,10 @@ async fn batch(mut client: ClassifierClient<Channel>, w: &mut Worker<'_>, size: 
 /// Keeps `window` replies in flight on one stream; latency is send to answer, per reply.
 async fn stream(mut client: ClassifierClient<Channel>, w: &mut Worker<'_>, window: usize) {
     let (tx, rx) = mpsc::channel(window);
-    let mut answers = match client.classify_stream(ReceiverStream::new(rx)).await {
+    let mut answers = match client.classify_stream(w.call(ReceiverStream::new(rx))).await {
         Ok(r) => r.into_inner(),
-        Err(_) => {
-            w.tally.errors += 1;
+        Err(status) => {
+            w.tally.failed_call(&status);
             return;
         }
     };
@@ -500,10 +548,9 @@ fn answered(
 ) -> bool {
     match answer {
         Some(Ok(a)) => {
-            if a.error.is_some() {
-                tally.errors += 1;
-            } else {
-                tally.classifications += 1;
+            match a.error {
+                Some(error) => tally.failed(&error.code, 1),
+                None => tally.classifications += 1,
             }
             if let Some(t) = sent_at.pop_front() {
                 tally.record(t);
@@ -511,8 +558,12 @@ fn answered(
             tally.requests += 1;
             true
         }
-        Some(Err(_)) | None => {
-            tally.errors += sent_at.len() as u64;
+        Some(Err(status)) => {
+            tally.failed(&format!("{:?}", status.code()), sent_at.len() as u64);
+            false
+        }
+        None => {
+            tally.failed("ended", sent_at.len() as u64);
             false
         }
     }

@@ -17,8 +17,25 @@ use std::marker::PhantomData;
 use prost::Message;
 use prost::bytes::{Buf, Bytes};
 use prost::encoding::{self, DecodeContext, WireType};
-use tonic::Status;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::{Code, Status};
+
+/// How tonic's message starts when a compressed request inflates past the message limit.
+const INFLATES_PAST_LIMIT: &str = "Error decompressing: size limit";
+
+/// The status a call fails with when its request cannot be read: tonic's, except that a
+/// compressed request inflating past the message limit is OUT_OF_RANGE like any request over the
+/// limit (tonic says RESOURCE_EXHAUSTED, which tells a client to back off and retry).
+pub fn request_status(status: Status) -> Status {
+    if status.code() == Code::ResourceExhausted && status.message().starts_with(INFLATES_PAST_LIMIT) {
+        Status::out_of_range(format!(
+            "the request is over the message limit once decompressed ({})",
+            status.message()
+        ))
+    } else {
+        status
+    }
+}
 
 use crate::pb;
 use crate::server::wire::BatchRequest;
@@ -324,6 +341,26 @@ mod tests {
         assert_eq!(stream.message().await.unwrap(), Some(first));
         assert_eq!(stream.message().await.unwrap(), Some(second));
         assert_eq!(stream.message().await.unwrap(), None);
+    }
+
+    #[test]
+    fn a_request_that_inflates_past_the_limit_is_out_of_range() {
+        // tonic's words when a compressed request outgrows the limit as it is decompressed.
+        let tonic = tonic::Status::resource_exhausted(
+            "Error decompressing: size limit, of 65536 bytes, exceeded while decompressing message",
+        );
+        let status = super::request_status(tonic);
+        assert_eq!(status.code(), Code::OutOfRange);
+        assert!(status.message().contains("65536 bytes"), "{}", status.message());
+        // Anything else is left as it is.
+        for other in [
+            tonic::Status::resource_exhausted("over 1024 calls in progress"),
+            tonic::Status::internal("Error decompressing: invalid gzip header"),
+        ] {
+            let (code, message) = (other.code(), other.message().to_string());
+            let status = super::request_status(other);
+            assert_eq!((status.code(), status.message()), (code, message.as_str()));
+        }
     }
 
     #[tokio::test]

@@ -53,13 +53,27 @@ pub struct ServeArgs {
     /// Longest `text` of one reply, in bytes.
     #[arg(long, env = "REBOUND_MAX_TEXT_BYTES", default_value_t = 64 * 1024)]
     max_text_bytes: usize,
+    /// Longest `id` of one request, in bytes.
+    #[arg(long, env = "REBOUND_MAX_ID_BYTES", default_value_t = 1024)]
+    max_id_bytes: usize,
+    /// Longest `recipient`, in bytes (an address is at most 254 by RFC 5321).
+    #[arg(long, env = "REBOUND_MAX_RECIPIENT_BYTES", default_value_t = 254)]
+    max_recipient_bytes: usize,
+    /// Longest `remote_host`, in bytes (a host name is at most 255).
+    #[arg(long, env = "REBOUND_MAX_REMOTE_HOST_BYTES", default_value_t = 255)]
+    max_remote_host_bytes: usize,
     /// Most items in one ClassifyBatch.
     #[arg(long, env = "REBOUND_MAX_BATCH_ITEMS", default_value_t = 10_000)]
     max_batch_items: usize,
-    /// Largest gRPC message, in bytes (larger requests fail with OUT_OF_RANGE).
+    /// Most items of one ClassifyBatch that may ask for `explain`.
+    #[arg(long, env = "REBOUND_MAX_BATCH_EXPLANATIONS", default_value_t = 100)]
+    max_batch_explanations: usize,
+    /// Largest gRPC message, in bytes, decompressed: larger requests, and calls whose answer
+    /// would be larger, fail with OUT_OF_RANGE.
     #[arg(long, env = "REBOUND_MAX_MESSAGE_BYTES", default_value_t = 16 * 1024 * 1024)]
     max_message_bytes: usize,
-    /// Deadline of a ClassifyBatch call (a shorter client deadline wins).
+    /// Deadline of a Classify or ClassifyBatch call (a shorter client deadline wins); its work
+    /// stops there.
     #[arg(long, env = "REBOUND_REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     request_timeout: Duration,
     /// Unary and batch calls in progress across the process; more are refused with RESOURCE_EXHAUSTED.
@@ -103,6 +117,10 @@ pub struct ServeArgs {
     drain_timeout: Duration,
 }
 
+/// How long the process waits, once the server has drained, for work still running on the
+/// blocking pool.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
+
 /// `250ms`, `10s`, `30m`, `1h`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
@@ -143,7 +161,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }),
         limits: Limits {
             max_text_bytes: args.max_text_bytes,
+            max_id_bytes: args.max_id_bytes,
+            max_recipient_bytes: args.max_recipient_bytes,
+            max_remote_host_bytes: args.max_remote_host_bytes,
             max_batch_items: args.max_batch_items,
+            max_batch_explanations: args.max_batch_explanations,
             request_timeout: args.request_timeout,
             max_concurrent_requests: args.max_concurrent_requests,
             max_concurrent_streams: args.max_concurrent_streams,
@@ -180,8 +202,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let server = BoundServer::bind(config, state)?;
         server.serve(termination_signal()).await
     });
-    // Dropping the runtime would wait for every blocking thread, a stuck rule reload included.
-    runtime.shutdown_background();
+    // Dropping the runtime would wait for every thread of its blocking pool, a stuck rule reload
+    // included; work there stops at its next check once its call is dropped, but one
+    // classification in progress is not interrupted. The drain has had its time: give that a
+    // moment, then exit regardless.
+    runtime.shutdown_timeout(SHUTDOWN_GRACE);
     served?;
     Ok(ExitCode::SUCCESS)
 }

@@ -18,10 +18,11 @@ impl ItemFault {
         Status::invalid_argument(self.message.clone())
     }
 
-    /// As the `error` of a batch or stream item.
+    /// As the `error` of a batch or stream item: with the item's `id`, unless the id is what is
+    /// over its limit (the answer must stay small).
     pub fn response(&self, id: String) -> pb::ClassifyResponse {
         pb::ClassifyResponse {
-            id,
+            id: if self.field == "id" { String::new() } else { id },
             error: Some(Box::new(pb::ItemError {
                 code: "INVALID_ARGUMENT".to_string(),
                 field: self.field.to_string(),
@@ -61,13 +62,79 @@ impl<'a> From<&'a pb::ClassifyRequest> for ItemFields<'a> {
     }
 }
 
-/// Normalises a request, enforcing the text limit.
-pub fn reply_from(req: ItemFields<'_>, max_text_bytes: usize) -> Result<Reply, ItemFault> {
-    if req.text.len() > max_text_bytes {
-        return Err(ItemFault {
-            field: "text",
-            message: format!("text: {} bytes is over the limit of {max_text_bytes}", req.text.len()),
-        });
+/// The longest value each field of a request may have, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldLimits {
+    pub id: usize,
+    pub text: usize,
+    pub recipient: usize,
+    pub remote_host: usize,
+}
+
+impl FieldLimits {
+    /// No limit on any field: for tests and tools that classify trusted input.
+    pub const UNBOUNDED: FieldLimits = FieldLimits {
+        id: usize::MAX,
+        text: usize::MAX,
+        recipient: usize::MAX,
+        remote_host: usize::MAX,
+    };
+
+    /// The first field of `req` over its limit, as its fault.
+    fn check(&self, req: &ItemFields<'_>) -> Result<(), ItemFault> {
+        let fields = [
+            ("id", req.id, self.id),
+            ("text", req.text, self.text),
+            ("recipient", req.recipient, self.recipient),
+            ("remote_host", req.remote_host, self.remote_host),
+        ];
+        match fields.into_iter().find(|&(_, value, limit)| value.len() > limit) {
+            None => Ok(()),
+            Some((field, value, limit)) => Err(ItemFault {
+                field,
+                message: format!("{field}: {} bytes is over the limit of {limit}", value.len()),
+            }),
+        }
+    }
+}
+
+/// A longer enhanced value cannot be one (`(255.999.999)` is 13 bytes), so it is refused
+/// without being read.
+const MAX_ENHANCED_BYTES: usize = 64;
+
+/// How much of a bad value an error message quotes: the message travels as a header
+/// (grpc-message), and a long one is refused there as metadata too large.
+const QUOTED_BYTES: usize = 32;
+
+/// `value` for an error message: at most [`QUOTED_BYTES`] of it (never splitting a character),
+/// escaped, and its length when it was cut.
+fn quote(value: &str) -> String {
+    if value.len() <= QUOTED_BYTES {
+        return format!("{value:?}");
+    }
+    let cut = (0..=QUOTED_BYTES)
+        .rev()
+        .find(|&at| value.is_char_boundary(at))
+        .unwrap_or(0);
+    format!("{:?}... ({} bytes)", &value[..cut], value.len())
+}
+
+/// The fault of an enhanced value that is not an enhanced status code.
+fn bad_enhanced(value: &str) -> ItemFault {
+    ItemFault {
+        field: "enhanced",
+        message: format!(
+            "enhanced: {} is not an enhanced status code (x.y.z with x in 2, 4, 5)",
+            quote(value)
+        ),
+    }
+}
+
+/// Normalises a request, enforcing the field limits.
+pub fn reply_from(req: ItemFields<'_>, limits: &FieldLimits) -> Result<Reply, ItemFault> {
+    limits.check(&req)?;
+    if req.enhanced.len() > MAX_ENHANCED_BYTES {
+        return Err(bad_enhanced(req.enhanced));
     }
     let input = ReplyInput {
         code: req.code,
@@ -76,12 +143,12 @@ pub fn reply_from(req: ItemFields<'_>, max_text_bytes: usize) -> Result<Reply, I
         recipient: req.recipient,
         remote_host: req.remote_host,
     };
-    Reply::parse(&input).map_err(|e| ItemFault {
-        field: match e {
-            InputError::Code(_) => "code",
-            InputError::Enhanced(_) => "enhanced",
+    Reply::parse(&input).map_err(|e| match e {
+        InputError::Code(_) => ItemFault {
+            field: "code",
+            message: e.to_string(),
         },
-        message: e.to_string(),
+        InputError::Enhanced(_) => bad_enhanced(req.enhanced),
     })
 }
 
@@ -93,8 +160,8 @@ pub struct Decision<'r> {
 }
 
 /// Classifies one request against a snapshot.
-pub fn decide<'r>(rules: &'r RuleSet, req: ItemFields<'_>, max_text_bytes: usize) -> Result<Decision<'r>, ItemFault> {
-    let reply = reply_from(req, max_text_bytes)?;
+pub fn decide<'r>(rules: &'r RuleSet, req: ItemFields<'_>, limits: &FieldLimits) -> Result<Decision<'r>, ItemFault> {
+    let reply = reply_from(req, limits)?;
     Ok(if req.explain {
         let (outcome, explanation) = rules.explain(&reply);
         Decision {
@@ -206,5 +273,31 @@ fn explanation_to_pb(e: Explanation) -> pb::Explanation {
             .collect(),
         winner: e.winner.unwrap_or_default(),
         reason: e.reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_value_is_quoted_short_and_never_split_inside_a_character() {
+        assert_eq!(quote("5.x.1"), "\"5.x.1\"");
+        // 31 ASCII bytes, then two-byte characters: the cut falls inside the first of them.
+        let value = format!("{}{}", "a".repeat(31), "é".repeat(3000));
+        let quoted = quote(&value);
+        assert_eq!(quoted, format!("{:?}... (6031 bytes)", "a".repeat(31)));
+        for value in ["5".repeat(6 * 1024), "日本".repeat(2000), "\u{0}".repeat(100)] {
+            let fault = reply_from(
+                ItemFields {
+                    enhanced: &value,
+                    ..ItemFields::default()
+                },
+                &FieldLimits::UNBOUNDED,
+            )
+            .unwrap_err();
+            assert_eq!(fault.field, "enhanced");
+            assert!(fault.message.len() < 200, "{}", fault.message);
+        }
     }
 }

@@ -159,16 +159,19 @@ impl BoundServer {
             .with_service_name(REFLECTION_V1ALPHA)
             .build_v1alpha()?;
 
-        let classifier = ClassifierServer::new(classifier::ClassifierService::new(
-            Arc::clone(&state),
-            config.limits,
-            draining.clone(),
-            config.baseline,
-        ))
-        .max_decoding_message_size(config.max_message_bytes)
-        .max_encoding_message_size(config.max_message_bytes)
-        .accept_compressed(CompressionEncoding::Gzip)
-        .send_compressed(CompressionEncoding::Gzip);
+        let classifier = classifier::ClassifierEdge::new(
+            ClassifierServer::new(classifier::ClassifierService::new(
+                Arc::clone(&state),
+                config.limits,
+                config.max_message_bytes,
+                draining.clone(),
+                config.baseline,
+            ))
+            .max_decoding_message_size(config.max_message_bytes)
+            .max_encoding_message_size(config.max_message_bytes)
+            .accept_compressed(CompressionEncoding::Gzip)
+            .send_compressed(CompressionEncoding::Gzip),
+        );
         let admin = RuleAdminServer::new(admin::AdminService::new(Arc::clone(&state), config.reload.timeout));
 
         let mut builder = Server::builder()

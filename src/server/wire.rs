@@ -44,10 +44,10 @@ const ITEM_RULESET: u32 = 15;
 
 impl EncodedBatch {
     /// An empty batch answered by the rule set of `version`, with room for `items` answers of
-    /// about a kilobyte.
-    pub fn new(version: pb::RuleSetVersion, items: usize) -> Self {
+    /// about a kilobyte, but not for more than `max_bytes`.
+    pub fn new(version: pb::RuleSetVersion, items: usize, max_bytes: usize) -> Self {
         EncodedBatch {
-            items: Vec::with_capacity(items.saturating_mul(1024)),
+            items: Vec::with_capacity(items.saturating_mul(1024).min(max_bytes)),
             ruleset: Some(version),
         }
     }
@@ -74,6 +74,11 @@ impl EncodedBatch {
     /// Appends an answer that exists as a message: an item's error, or the baseline's answer.
     pub fn push_response(&mut self, response: &pb::ClassifyResponse) {
         put_message(&mut self.items, ITEMS, response);
+    }
+
+    /// The bytes of the answers written so far (the message is these and its version).
+    pub fn answers_len(&self) -> usize {
+        self.items.len()
     }
 }
 
@@ -530,14 +535,14 @@ mod tests {
         let rules = RuleState::load(RuleOrigin::Embedded).unwrap().current();
         let requests = requests();
         assert!(requests.len() > 600, "{} replies", requests.len());
-        let mut batch = EncodedBatch::new(convert::version(&rules), requests.len());
+        let mut batch = EncodedBatch::new(convert::version(&rules), requests.len(), usize::MAX);
         let mut expected = pb::ClassifyBatchResponse {
             items: Vec::new(),
             ruleset: Some(convert::version(&rules)),
         };
         for request in &requests {
-            let decision = convert::decide(&rules, request.into(), usize::MAX).unwrap();
-            let mut one = EncodedBatch::new(convert::version(&rules), 1);
+            let decision = convert::decide(&rules, request.into(), &convert::FieldLimits::UNBOUNDED).unwrap();
+            let mut one = EncodedBatch::new(convert::version(&rules), 1, usize::MAX);
             one.push_decision(&request.id, &decision, request.omit_advice);
             batch.push_decision(&request.id, &decision, request.omit_advice);
             let alone = EncodedAnswer::from_decision(&request.id, &decision, request.omit_advice);
@@ -583,15 +588,17 @@ mod tests {
             code: 700,
             ..Default::default()
         };
-        let fault = convert::decide(&rules, (&bad).into(), usize::MAX).err().unwrap();
+        let fault = convert::decide(&rules, (&bad).into(), &convert::FieldLimits::UNBOUNDED)
+            .err()
+            .unwrap();
         let good = pb::ClassifyRequest {
             id: "good".into(),
             text: "552 5.2.2 Mailbox full".into(),
             ..Default::default()
         };
-        let mut batch = EncodedBatch::new(convert::version(&rules), 2);
+        let mut batch = EncodedBatch::new(convert::version(&rules), 2, usize::MAX);
         batch.push_response(&fault.response(bad.id.clone()));
-        let decision = convert::decide(&rules, (&good).into(), usize::MAX).unwrap();
+        let decision = convert::decide(&rules, (&good).into(), &convert::FieldLimits::UNBOUNDED).unwrap();
         batch.push_decision(&good.id, &decision, false);
         let bytes = batch.encode_to_vec();
 
