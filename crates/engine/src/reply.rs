@@ -144,7 +144,7 @@ pub(crate) fn parse_enhanced_field(raw: &str) -> Result<Option<Enhanced>, InputE
         .trim();
     Enhanced::parse(unwrapped)
         .map(Some)
-        .ok_or_else(|| InputError::Enhanced(raw.to_string()))
+        .ok_or_else(|| InputError::enhanced(raw))
 }
 
 /// Joins a (possibly multi-line) reply into one line. A line that starts with a reply code
@@ -414,6 +414,19 @@ mod tests {
             })
             .is_err()
         );
+    }
+
+    #[test]
+    fn a_long_bad_enhanced_code_is_quoted_by_its_start_only() {
+        let hostile = format!("5.{}1.1", "é".repeat(64 * 1024));
+        let error = Reply::parse(&ReplyInput {
+            enhanced: &hostile,
+            ..Default::default()
+        })
+        .unwrap_err();
+        let message = error.to_string();
+        assert!(message.len() < 200, "{} bytes: {message:.200}", message.len());
+        assert!(message.starts_with("enhanced: \"5.éé"), "{message:.200}");
     }
 
     #[test]
