@@ -273,7 +273,8 @@ fn trailing_code(s: &str) -> Option<u16> {
     if start > 0 && (b[start - 1].is_ascii_alphanumeric() || b[start - 1] == b'.') {
         return None;
     }
-    leading_code(&s[start..]).map(|(c, _)| c)
+    // Three bytes that start inside a character are not three digits.
+    s.get(start..).and_then(leading_code).map(|(c, _)| c)
 }
 
 /// The first enhanced code standing alone in the text, with its byte offset. Candidates are
@@ -471,6 +472,14 @@ mod tests {
             (hash.code, hash.enhanced.map(|e| e.to_string())),
             (0, Some("5.4.6".into()))
         );
+    }
+
+    #[test]
+    fn a_number_after_a_multibyte_character_is_read_without_panicking() {
+        // The three bytes before the enhanced code start inside `é`: no code there.
+        let r = reply(0, "", "Compte bloqué 5 5.1.1");
+        assert_eq!((r.code, r.enhanced.map(|e| e.to_string())), (0, Some("5.1.1".into())));
+        assert_eq!(reply(0, "", "Compte bloqué: 550 5.1.1").code, 550);
     }
 
     #[test]
