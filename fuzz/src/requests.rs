@@ -57,7 +57,7 @@ pub fn run(data: &[u8]) {
         }
         _ => {
             let decoded = decode_body::<BatchRequest, EncodedBatch>(bytes.to_vec(), gzip);
-            check_frames(bytes, &decoded, |payload, batch| check_batch_items(payload, batch));
+            check_frames(bytes, &decoded, check_batch_items);
         }
     }
 }
