@@ -104,9 +104,10 @@ where
 /// A decoding error is a status a client can act on, with a short message.
 fn check_status(status: &Status) {
     assert!(
+        // RESOURCE_EXHAUSTED: a gzip body that inflates past the message limit.
         matches!(
             status.code(),
-            Code::Internal | Code::OutOfRange | Code::Unimplemented | Code::InvalidArgument
+            Code::Internal | Code::OutOfRange | Code::ResourceExhausted | Code::Unimplemented | Code::InvalidArgument
         ),
         "decoding failed with {status:?}"
     );
