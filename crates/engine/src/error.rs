@@ -9,9 +9,25 @@ pub enum InputError {
     /// A non-zero reply code outside 100-599.
     #[error("code: {0} is not a reply code (100-599, or 0 for absent)")]
     Code(u32),
-    /// An enhanced code that is present but not `class.subject.detail`.
+    /// An enhanced code that is present but not `class.subject.detail`: the value's start, as
+    /// [`InputError::enhanced`] quotes it.
     #[error("enhanced: {0:?} is not an enhanced status code (x.y.z with x in 2, 4, 5)")]
     Enhanced(String),
+}
+
+/// Characters of a bad value an error quotes: enough to recognise it, and a hostile value of
+/// any size still makes a short error.
+const QUOTED_CHARS: usize = 32;
+
+impl InputError {
+    /// The error for the enhanced code `raw`, quoting at most its first [`QUOTED_CHARS`] characters.
+    pub(crate) fn enhanced(raw: &str) -> InputError {
+        let quoted = match raw.char_indices().nth(QUOTED_CHARS) {
+            Some((cut, _)) => format!("{}...", &raw[..cut]),
+            None => raw.to_string(),
+        };
+        InputError::Enhanced(quoted)
+    }
 }
 
 /// One problem in a rule directory, located as precisely as the source allows.

@@ -144,7 +144,7 @@ pub(crate) fn parse_enhanced_field(raw: &str) -> Result<Option<Enhanced>, InputE
         .trim();
     Enhanced::parse(unwrapped)
         .map(Some)
-        .ok_or_else(|| InputError::Enhanced(raw.to_string()))
+        .ok_or_else(|| InputError::enhanced(raw))
 }
 
 /// Joins a (possibly multi-line) reply into one line. A line that starts with a reply code
@@ -273,7 +273,8 @@ fn trailing_code(s: &str) -> Option<u16> {
     if start > 0 && (b[start - 1].is_ascii_alphanumeric() || b[start - 1] == b'.') {
         return None;
     }
-    leading_code(&s[start..]).map(|(c, _)| c)
+    // Three bytes that start inside a character are not three digits.
+    s.get(start..).and_then(leading_code).map(|(c, _)| c)
 }
 
 /// The first enhanced code standing alone in the text, with its byte offset. Candidates are
@@ -417,6 +418,19 @@ mod tests {
     }
 
     #[test]
+    fn a_long_bad_enhanced_code_is_quoted_by_its_start_only() {
+        let hostile = format!("5.{}1.1", "é".repeat(64 * 1024));
+        let error = Reply::parse(&ReplyInput {
+            enhanced: &hostile,
+            ..Default::default()
+        })
+        .unwrap_err();
+        let message = error.to_string();
+        assert!(message.len() < 200, "{} bytes: {message:.200}", message.len());
+        assert!(message.starts_with("enhanced: \"5.éé"), "{message:.200}");
+    }
+
+    #[test]
     fn multi_line_replies_are_joined_without_prefixes() {
         let r = reply(
             0,
@@ -458,6 +472,14 @@ mod tests {
             (hash.code, hash.enhanced.map(|e| e.to_string())),
             (0, Some("5.4.6".into()))
         );
+    }
+
+    #[test]
+    fn a_number_after_a_multibyte_character_is_read_without_panicking() {
+        // The three bytes before the enhanced code start inside `é`: no code there.
+        let r = reply(0, "", "Compte bloqué 5 5.1.1");
+        assert_eq!((r.code, r.enhanced.map(|e| e.to_string())), (0, Some("5.1.1".into())));
+        assert_eq!(reply(0, "", "Compte bloqué: 550 5.1.1").code, 550);
     }
 
     #[test]
