@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
+use tonic::codec::CompressionEncoding;
 use tonic::transport::{Channel, Endpoint};
 
 #[derive(Clone, Copy, Debug, ValueEnum, Serialize)]
@@ -73,6 +74,9 @@ pub struct BenchArgs {
     /// Ask for an explanation of every reply (`explain`).
     #[arg(long)]
     explain: bool,
+    /// Send requests gzip-compressed and accept compressed answers.
+    #[arg(long)]
+    gzip: bool,
     /// Give each call this deadline (`grpc-timeout`; for a stream, the whole stream); none when
     /// absent. Calls past it count as errors, by status code.
     #[arg(long, value_parser = parse_duration)]
@@ -301,9 +305,14 @@ async fn load(args: &BenchArgs, url: &str, replies: Arc<Vec<pb::ClassifyRequest>
     let started = Instant::now();
     let mut workers = Vec::new();
     for w in 0..args.concurrency.max(1) {
-        let client = ClassifierClient::new(channels[w % channels.len()].clone())
+        let mut client = ClassifierClient::new(channels[w % channels.len()].clone())
             .max_decoding_message_size(64 << 20)
             .max_encoding_message_size(64 << 20);
+        if args.gzip {
+            client = client
+                .send_compressed(CompressionEncoding::Gzip)
+                .accept_compressed(CompressionEncoding::Gzip);
+        }
         let replies = Arc::clone(&replies);
         let budget = Arc::clone(&budget);
         let (mode, batch_size, window) = (args.mode, args.batch_size.max(1), args.window.max(1));

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_stream::Stream;
 use tokio_util::sync::CancellationToken;
-use tonic::codegen::{BoxFuture, Service, http};
+use tonic::codegen::{Service, http};
 use tonic::server::NamedService;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -298,10 +298,15 @@ impl Drop for CallGuard {
     }
 }
 
-/// When a request arrived at the Classifier server, set by [`ClassifierEdge`]: a call's deadline
-/// counts from then, as tonic's own `grpc-timeout` timer does.
+/// The client's deadline of a call, read by [`ClassifierEdge`] when the request arrived (a
+/// request extension): the call's deadline counts from then, as tonic's own timer for it does.
 #[derive(Debug, Clone, Copy)]
-struct Arrived(Instant);
+pub(crate) struct ClientDeadline {
+    pub(crate) arrived: Instant,
+    pub(crate) timeout: Duration,
+}
+
+const GRPC_TIMEOUT: http::HeaderName = http::HeaderName::from_static("grpc-timeout");
 
 /// The Classifier server as the listener serves it: it notes when each request arrived, and
 /// answers a compressed request that inflates past the message limit with OUT_OF_RANGE, as any
@@ -322,34 +327,48 @@ impl<S: NamedService> NamedService for ClassifierEdge<S> {
 impl<S, B, R> Service<http::Request<B>> for ClassifierEdge<S>
 where
     S: Service<http::Request<B>, Response = http::Response<R>>,
-    S::Future: Send + 'static,
-    S::Error: 'static,
+    S::Future: Unpin,
 {
     type Response = http::Response<R>;
     type Error = S::Error;
-    type Future = BoxFuture<Self::Response, Self::Error>;
+    type Future = EdgeResponse<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.0.poll_ready(cx)
     }
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
-        request.extensions_mut().insert(Arrived(Instant::now()));
-        let response = self.0.call(request);
-        Box::pin(async move {
-            let mut response = response.await?;
-            // A call that fails before its handler runs (its request could not be read) is
-            // answered with the status in the headers.
-            if let Some(status) = tonic::Status::from_header_map(response.headers())
-                && status.code() != tonic::Code::Ok
-            {
-                let mapped = crate::codec::request_status(status);
-                if mapped.code() == tonic::Code::OutOfRange {
-                    let _ = mapped.add_header(response.headers_mut());
-                }
+        let timeout = request.headers().get(GRPC_TIMEOUT).and_then(|v| v.to_str().ok());
+        if let Some(timeout) = timeout.and_then(parse_grpc_timeout) {
+            let arrived = Instant::now();
+            request.extensions_mut().insert(ClientDeadline { arrived, timeout });
+        }
+        EdgeResponse(self.0.call(request))
+    }
+}
+
+/// The Classifier server's response, its status rewritten by [`ClassifierEdge`].
+pub struct EdgeResponse<F>(F);
+
+impl<F, R, E> Future for EdgeResponse<F>
+where
+    F: Future<Output = Result<http::Response<R>, E>> + Unpin,
+{
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut response = std::task::ready!(Pin::new(&mut self.0).poll(cx))?;
+        // A call that fails before its handler runs (its request could not be read) is answered
+        // with the status in the headers.
+        if let Some(status) = tonic::Status::from_header_map(response.headers())
+            && status.code() != tonic::Code::Ok
+        {
+            let mapped = crate::codec::request_status(status);
+            if mapped.code() == tonic::Code::OutOfRange {
+                let _ = mapped.add_header(response.headers_mut());
             }
-            Ok(response)
-        })
+        }
+        Poll::Ready(Ok(response))
     }
 }
 
@@ -435,19 +454,20 @@ impl ClassifierService {
     }
 
     /// When the call must be answered, and its timeout: the server's, or the client's
-    /// `grpc-timeout` when it is shorter, counted from when the request arrived.
+    /// `grpc-timeout` when it is shorter, counted from when the request arrived (without a client
+    /// deadline, from now: the call has just started).
     fn deadline<T>(&self, req: &Request<T>) -> (Instant, Duration) {
-        let client = req
-            .metadata()
-            .get("grpc-timeout")
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_grpc_timeout);
-        let timeout = client.map_or(self.limits.request_timeout, |c| c.min(self.limits.request_timeout));
-        let arrived = req.extensions().get::<Arrived>().map_or_else(Instant::now, |a| a.0);
+        let server = self.limits.request_timeout;
+        let (from, timeout) = match req.extensions().get::<ClientDeadline>() {
+            Some(client) => (client.arrived, client.timeout.min(server)),
+            None => (Instant::now(), server),
+        };
         // A deadline too far to represent is no deadline: a century will do.
-        let at = arrived
+        const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+        let at = from
             .checked_add(timeout)
-            .unwrap_or_else(|| arrived + Duration::from_secs(100 * 365 * 24 * 3600));
+            .or_else(|| from.checked_add(CENTURY))
+            .unwrap_or(from);
         (at, timeout)
     }
 
@@ -636,7 +656,8 @@ impl Classifier for ClassifierService {
             }
             let budget = call.budget(deadline);
             let (state, answerer) = (Arc::clone(&self.state), self.answerer.clone());
-            self.run_heavy(budget, permit, move |_| answerer.answer_call(&state.current(), item))
+            // Boxed: its timers would make every call's future (and its copies) larger.
+            Box::pin(self.run_heavy(budget, permit, move |_| answerer.answer_call(&state.current(), item)))
                 .await
                 .map(Response::new)
         }
@@ -666,9 +687,9 @@ impl Classifier for ClassifierService {
                 return answers.map(Response::new);
             }
             let (state, answerer) = (Arc::clone(&self.state), self.answerer.clone());
-            self.run_heavy(budget, permit, move |budget| {
+            Box::pin(self.run_heavy(budget, permit, move |budget| {
                 classify_items(&state, &answerer, &batch, budget)
-            })
+            }))
             .await
             .map(Response::new)
         }
