@@ -18,7 +18,8 @@ use crate::grpc::TestServer;
 use crate::service::{Process, sample, scrape, start};
 use crate::util::{root, write};
 
-const REPLY: &str = "550 5.2.2 the mailbox of bob is over quota";
+/// A reply every rule directory of these tests decides; its rule id tells which version did.
+pub(crate) const REPLY: &str = "550 5.2.2 the mailbox of bob is over quota";
 
 /// A rule that answers REPLY, with `id` so that each version is told apart.
 fn rule_file(id: &str) -> String {
@@ -31,7 +32,8 @@ fn categories() -> String {
     std::fs::read_to_string(root().join("rules/categories.yaml")).unwrap()
 }
 
-async fn answer(process: &Process) -> (String, u64) {
+/// The rule that decides [`REPLY`] on `process`, and the generation of its rule set.
+pub(crate) async fn answer(process: &Process) -> (String, u64) {
     let mut client = ClassifierClient::connect(format!("http://{}", process.addr))
         .await
         .unwrap();
@@ -44,7 +46,7 @@ async fn answer(process: &Process) -> (String, u64) {
 }
 
 /// Polls the answer until it comes from `generation`; the time limit is the assertion.
-async fn wait_for_generation(process: &Process, generation: u64, within: Duration) -> String {
+pub(crate) async fn wait_for_generation(process: &Process, generation: u64, within: Duration) -> String {
     let started = Instant::now();
     loop {
         let (rule, g) = answer(process).await;

@@ -11,10 +11,9 @@ use rebound::pb;
 use rebound::pb::classifier_client::ClassifierClient;
 use rebound::pb::rule_admin_client::RuleAdminClient;
 
+use crate::reload::{REPLY, answer, wait_for_generation};
 use crate::service::{Process, start};
 use crate::util::{rebound, root, run_guarded, write};
-
-const REPLY: &str = "550 5.2.2 the mailbox of bob is over quota";
 
 /// Generous: every case here ends in milliseconds once fixed; the bound only stops a hang.
 const HANG_GUARD: Duration = Duration::from_secs(20);
@@ -56,18 +55,6 @@ fn serve_dir(dir: &Path, extra: &[&str]) -> Process {
     start(&args)
 }
 
-async fn answer(process: &Process) -> (String, u64) {
-    let mut client = ClassifierClient::connect(format!("http://{}", process.addr))
-        .await
-        .unwrap();
-    let request = pb::ClassifyRequest {
-        text: REPLY.into(),
-        ..Default::default()
-    };
-    let a = client.classify(request).await.unwrap().into_inner();
-    (a.rule_id, a.ruleset.unwrap().generation)
-}
-
 async fn admin(process: &Process) -> RuleAdminClient<tonic::transport::Channel> {
     RuleAdminClient::connect(format!("http://{}", process.admin))
         .await
@@ -88,22 +75,6 @@ async fn wait_for_failure(process: &Process) -> pb::ReloadAttempt {
             return attempt;
         }
         assert!(started.elapsed() < HANG_GUARD, "no failed reload reported: {attempt:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Polls until `generation` answers; the time limit only stops a hang.
-async fn wait_for_generation(process: &Process, generation: u64) -> String {
-    let started = Instant::now();
-    loop {
-        let (rule, g) = answer(process).await;
-        if g == generation {
-            return rule;
-        }
-        assert!(
-            started.elapsed() < HANG_GUARD,
-            "generation {generation} never answered (still {g})"
-        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -206,7 +177,7 @@ async fn a_fifo_fails_the_reload_and_removing_it_recovers() {
     // Removing it and editing a rule: the watch reloads again.
     std::fs::remove_file(dir.path().join("x.yaml")).unwrap();
     write(dir.path(), "custom.yaml", &rule_file("f2"));
-    assert_eq!(wait_for_generation(&process, 2).await, "f2");
+    assert_eq!(wait_for_generation(&process, 2, HANG_GUARD).await, "f2");
     assert!(last_attempt(&process).await.success);
 
     let (took, _) = terminate(process).await;
@@ -227,7 +198,7 @@ async fn symlinks_to_the_directory_itself_fail_the_reload_with_a_short_error() {
     std::fs::remove_file(dir.path().join("a")).unwrap();
     std::fs::remove_file(dir.path().join("b")).unwrap();
     write(dir.path(), "custom.yaml", &rule_file("l2"));
-    assert_eq!(wait_for_generation(&process, 2).await, "l2");
+    assert_eq!(wait_for_generation(&process, 2, HANG_GUARD).await, "l2");
 }
 
 /// A rule set that takes many seconds to verify: each example runs a script to its operation limit.
