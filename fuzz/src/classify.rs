@@ -120,10 +120,12 @@ fn check_outcome(reply: &Reply, outcome: &Outcome<'_>) {
             outcome.rule_id()
         );
     }
-    if cfg!(feature = "strict-outcomes") && (class == 2 || class == 3) {
+    // A positive reply is not a failure (issue 17, defect 12).
+    if (1..=3).contains(&class) {
         assert!(
-            !outcome.suppress_recipient,
-            "a {class}xx reply suppresses by {}: {reply:?}",
+            !outcome.suppress_recipient && outcome.bounce_type != BounceType::Hard,
+            "a {class}xx reply suppresses or is hard ({:?}) by {}: {reply:?}",
+            outcome.bounce_type,
             outcome.rule_id()
         );
     }
