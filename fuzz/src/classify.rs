@@ -62,10 +62,15 @@ pub fn run(data: &[u8]) {
     let outcome = rules.classify(&reply);
     check_outcome(&reply, &outcome);
     let (explained, explanation) = rules.explain(&reply);
+    // A script that ran out of its wall-time budget (a slow instrumented build on a busy host)
+    // counts as no match, so the two runs may differ; where no script failed they must agree.
+    if outcome.script_errors > 0 || explained.script_errors > 0 {
+        return;
+    }
     assert_same_answer(&outcome, &explained);
     assert_eq!(
         explanation.winner.as_deref(),
-        Some(outcome.rule_id()),
+        outcome.rule.map(|rule| rule.id.as_str()),
         "the explanation names another winner than the answer"
     );
 }
@@ -103,8 +108,12 @@ fn check_normalised(fields: &Fields, reply: &Reply) {
 
 /// What every answer must honour, whatever the rules say.
 fn check_outcome(reply: &Reply, outcome: &Outcome<'_>) {
-    // The shipped rules end with a rule that matches anything: every answer names its rule.
-    assert!(outcome.rule.is_some(), "no rule decided {reply:?}");
+    // The shipped rules end with a rule that matches anything: every answer names its rule, but
+    // for a positive reply, which the engine answers `not_bounce` before any rule.
+    assert!(
+        outcome.rule.is_some() || outcome.positive && outcome.category.id == "not_bounce",
+        "no rule decided {reply:?}"
+    );
     assert_eq!(outcome.code, reply.code);
     assert_eq!(outcome.enhanced, reply.enhanced);
     let class = reply.class();

@@ -17,7 +17,7 @@ use std::task::{Context, Poll, Waker};
 use http_body_util::Full;
 use prost::Message;
 use prost::bytes::Bytes;
-use rebound::codec::ServerCodec;
+use rebound::codec::{ClassifyItem, ServerCodec, ServerRequest};
 use rebound::pb;
 use rebound::server::wire::{BatchRequest, EncodedAnswer, EncodedBatch, read_item};
 use tonic::codec::{Codec, CompressionEncoding, Streaming};
@@ -38,7 +38,7 @@ pub fn run(data: &[u8]) {
     let gzip = mode & 4 != 0;
     match mode & 3 {
         0 => {
-            let decoded = decode_body::<pb::ClassifyRequest, EncodedAnswer>(frame(bytes, gzip), gzip);
+            let decoded = decode_body::<ClassifyItem, EncodedAnswer>(frame(bytes, gzip), gzip);
             if !gzip {
                 check_single(bytes, &decoded);
             }
@@ -50,10 +50,8 @@ pub fn run(data: &[u8]) {
             }
         }
         2 => {
-            let decoded = decode_body::<pb::ClassifyRequest, EncodedAnswer>(bytes.to_vec(), gzip);
-            check_frames(bytes, &decoded, |payload, message| {
-                assert_eq!(Some(message), pb::ClassifyRequest::decode(payload).ok().as_ref());
-            });
+            let decoded = decode_body::<ClassifyItem, EncodedAnswer>(bytes.to_vec(), gzip);
+            check_frames(bytes, &decoded, check_item);
         }
         _ => {
             let decoded = decode_body::<BatchRequest, EncodedBatch>(bytes.to_vec(), gzip);
@@ -76,7 +74,7 @@ fn frame(payload: &[u8], compressed: bool) -> Vec<u8> {
 /// stops at the first error, as the server's stream loop does.
 fn decode_body<Req, Resp>(body: Vec<u8>, gzip: bool) -> Vec<Result<Req, Status>>
 where
-    Req: Message + Default + Send + 'static,
+    Req: ServerRequest + Send + 'static,
     Resp: Message + Send + 'static,
 {
     let decoder = ServerCodec::<Resp, Req>::default().decoder();
@@ -131,12 +129,26 @@ fn ready<F: Future>(future: F) -> F::Output {
     panic!("decoding an in-memory body kept waiting");
 }
 
-/// A unary request decodes exactly as prost decodes its bytes.
-fn check_single(payload: &[u8], decoded: &[Result<pb::ClassifyRequest, Status>]) {
-    match (decoded, pb::ClassifyRequest::decode(payload)) {
-        ([Ok(message)], Ok(expected)) => assert_eq!(message, &expected),
-        ([Err(_)], Err(_)) => {}
-        (decoded, expected) => panic!("one frame decoded to {decoded:?}, prost reads {expected:?}"),
+/// A unary request reads as one item, whatever its bytes.
+fn check_single(payload: &[u8], decoded: &[Result<ClassifyItem, Status>]) {
+    match decoded {
+        [Ok(item)] => check_item(payload, item),
+        other => panic!("one frame decoded to {other:?}"),
+    }
+}
+
+/// A request reads exactly as prost decodes its bytes; where prost fails, it is a fault of its
+/// own with a short message, to be answered in place.
+fn check_item(payload: &[u8], item: &ClassifyItem) {
+    match (item, pb::ClassifyRequest::decode(payload)) {
+        (ClassifyItem::Request(request), Ok(expected)) => assert_eq!(request, &expected),
+        (ClassifyItem::Malformed(bad), Err(_)) => assert!(
+            bad.message.len() <= MAX_ERROR_BYTES,
+            "an error of {} bytes: {:?}...",
+            bad.message.len(),
+            prefix(&bad.message, 80)
+        ),
+        (item, expected) => panic!("read {item:?}, prost reads {expected:?}"),
     }
 }
 
