@@ -13,6 +13,63 @@ use crate::provider::Provider;
 use crate::reply::{Enhanced, Reply};
 use crate::script::{HookError, SCRIPT_TIME_LIMIT, facts};
 
+/// What decided an answer: the strongest kind of condition of the deciding rule. It says how
+/// far the answer can be trusted, and whether it may suppress the recipient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Evidence {
+    /// The wording: a `text` condition, or a script (which reads the reply's text).
+    Text,
+    /// A provider-scoped rule on codes: that receiver's documented meaning of them.
+    Provider,
+    /// The enhanced status code (RFC 3463), with or without the reply code.
+    EnhancedCode,
+    /// The reply code alone. Also a positive reply that the engine answers `not_bounce` itself.
+    ReplyCode,
+    /// Nothing: no rule matched (unclassified), or a rule without conditions (a last resort).
+    None,
+}
+
+impl Evidence {
+    /// Every value, in the order of strength.
+    pub const ALL: [Evidence; 5] = [
+        Evidence::Text,
+        Evidence::Provider,
+        Evidence::EnhancedCode,
+        Evidence::ReplyCode,
+        Evidence::None,
+    ];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Evidence::Text => "text",
+            Evidence::Provider => "provider",
+            Evidence::EnhancedCode => "enhanced_code",
+            Evidence::ReplyCode => "reply_code",
+            Evidence::None => "none",
+        }
+    }
+}
+
+/// Why an answer suppresses the recipient, or why it does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Suppression {
+    /// The answer's outcome does not call for suppression (its category or its rule).
+    NotCalledFor,
+    /// A positive reply (1xx-3xx) is no failure.
+    Positive,
+    /// A 4xx reply is temporary.
+    Temporary,
+    /// Suppressed: the deciding rule read the wording, or is a provider's rule.
+    Given,
+    /// Suppressed: the reply's enhanced code is about the recipient's address or mailbox.
+    RecipientCode,
+    /// Suppressed: the deciding rule's own `outcome` sets `suppress_recipient: true`.
+    Override,
+    /// The outcome would suppress, but nothing about the recipient says so: withheld.
+    Withheld,
+}
+
 /// What rebound answers for one reply.
 #[derive(Debug, Clone, Copy)]
 pub struct Outcome<'r> {
@@ -43,6 +100,10 @@ pub struct Outcome<'r> {
     /// The reply is positive (1xx, 2xx, 3xx, or with no code an enhanced 2.X.X): not a failure.
     /// It never suppresses; without a rule naming its code the engine answers `not_bounce`.
     pub positive: bool,
+    /// What decided: the deciding rule's strongest kind of condition.
+    pub evidence: Evidence,
+    /// Why `suppress_recipient` is what it is.
+    pub suppression: Suppression,
 }
 
 impl Outcome<'_> {
@@ -60,6 +121,90 @@ impl Outcome<'_> {
     pub fn rule_id(&self) -> &str {
         self.rule.map_or("", |r| r.id.as_str())
     }
+
+    /// Why suppression was given or withheld, for people (`explain`).
+    pub fn suppression_reason(&self) -> String {
+        let rule = self.rule_id();
+        let codes = match self.enhanced {
+            Some(e) if self.code != 0 => format!("{} {e}", self.code),
+            Some(e) => e.to_string(),
+            None => self.code.to_string(),
+        };
+        match self.suppression {
+            Suppression::NotCalledFor => match self.rule {
+                Some(r) if r.outcome.suppress_recipient != self.category.outcome.suppress_recipient => {
+                    format!("not suppressed: rule `{rule}` sets `suppress_recipient: false` in its outcome")
+                }
+                _ => format!(
+                    "not suppressed: category `{}` does not suppress the recipient",
+                    self.category.id
+                ),
+            },
+            Suppression::Positive => "not suppressed: a positive reply is not a failure".to_string(),
+            Suppression::Temporary => "not suppressed: a 4xx reply is temporary".to_string(),
+            Suppression::Given if self.evidence == Evidence::Provider => {
+                format!("suppressed: provider rule `{rule}` says the recipient is gone (evidence provider)")
+            }
+            Suppression::Given => format!("suppressed: rule `{rule}` read it in the wording (evidence text)"),
+            Suppression::RecipientCode => format!(
+                "suppressed: enhanced code {} is about the recipient's address or mailbox (RFC 3463)",
+                self.enhanced.map_or_else(String::new, |e| e.to_string())
+            ),
+            Suppression::Override => format!(
+                "suppressed: rule `{rule}` sets `suppress_recipient: true` in its outcome (the operator's override; \
+                 evidence {} alone would not)",
+                self.evidence.as_str()
+            ),
+            Suppression::Withheld => {
+                let about = match self.enhanced {
+                    Some(e) => format!(
+                        "enhanced code {e} is about {}, not the recipient's address or mailbox",
+                        enhanced_subject(e)
+                    ),
+                    None => "which says nothing about the recipient".to_string(),
+                };
+                match self.evidence {
+                    Evidence::None => format!(
+                        "suppression withheld: decided by rule `{rule}`, which has no conditions; the category \
+                         `{}` would suppress, but nothing in the reply says the recipient is gone",
+                        self.category.id
+                    ),
+                    Evidence::ReplyCode if self.enhanced.is_none() => format!(
+                        "suppression withheld: decided by reply code {codes} alone, which says nothing about the \
+                         recipient"
+                    ),
+                    _ => format!(
+                        "suppression withheld: decided by codes alone ({codes}), and {about}; the category `{}` \
+                         stays, a rule over the wording or `outcome: {{ suppress_recipient: true }}` would suppress",
+                        self.category.id
+                    ),
+                }
+            }
+        }
+    }
+}
+
+/// RFC 3463 enhanced codes about the recipient's own address or mailbox: bad destination
+/// mailbox address (X.1.1), bad destination system address (X.1.2), bad destination mailbox
+/// address syntax (X.1.3), destination mailbox has moved (X.1.6), recipient address has a null
+/// MX (X.1.10), mailbox disabled (X.2.1). Every other subject is about policy, security,
+/// protocol, the network, the system or the message, which says nothing about the address.
+fn is_about_recipient(e: Enhanced) -> bool {
+    matches!((e.subject, e.detail), (1, 1 | 2 | 3 | 6 | 10) | (2, 1))
+}
+
+/// What an enhanced code's subject is about (RFC 3463), for messages.
+fn enhanced_subject(e: Enhanced) -> &'static str {
+    match e.subject {
+        1 => "addressing other than a missing or moved recipient",
+        2 => "the mailbox's state other than disabled",
+        3 => "the receiving mail system",
+        4 => "the network or routing",
+        5 => "the mail protocol",
+        6 => "the message's content",
+        7 => "security or policy",
+        _ => "nothing in particular (other or undefined status)",
+    }
 }
 
 /// The wire shape of DESIGN.md's outcome fields, shared by the CLI's JSON output.
@@ -70,7 +215,7 @@ impl Serialize for Outcome<'_> {
             generation: u64,
             digest: &'a str,
         }
-        let mut s = serializer.serialize_struct("Outcome", 15)?;
+        let mut s = serializer.serialize_struct("Outcome", 16)?;
         s.serialize_field("category", &self.category.id)?;
         s.serialize_field("category_name", &self.category.name)?;
         s.serialize_field("bounce_type", self.bounce_type.as_str())?;
@@ -81,6 +226,7 @@ impl Serialize for Outcome<'_> {
         s.serialize_field("summary", &self.category.summary)?;
         s.serialize_field("remediation", &self.category.remediation)?;
         s.serialize_field("rule", &self.rule.map(|r| r.id.as_str()))?;
+        s.serialize_field("evidence", self.evidence.as_str())?;
         s.serialize_field("provider", &self.provider.map(|p| p.id.as_str()))?;
         s.serialize_field("code", &(self.code != 0).then_some(self.code))?;
         s.serialize_field("enhanced", &self.enhanced.map(|e| e.to_string()))?;
@@ -108,6 +254,8 @@ pub struct Explanation {
     pub winner: Option<String>,
     /// Why it won.
     pub reason: String,
+    /// Why suppression was given or withheld.
+    pub suppression: String,
     /// What deciding it cost.
     pub work: crate::pattern::Work,
 }
@@ -296,15 +444,17 @@ impl RuleSet {
                 break;
             }
         }
+        let outcome = Outcome {
+            script_errors,
+            ..self.outcome(reply, winner, provider)
+        };
         if let Some(t) = trace {
             t.winner = winner.map(|w| w.id.clone());
             t.reason = self.reason(reply, winner, &t.candidates);
+            t.suppression = outcome.suppression_reason();
             t.work = hits.work(domain_bytes);
         }
-        Outcome {
-            script_errors,
-            ..self.outcome(reply, winner, provider)
-        }
+        outcome
     }
 
     fn outcome<'s>(&'s self, reply: &Reply, rule: Option<&'s Rule>, provider: Option<u16>) -> Outcome<'s> {
@@ -319,7 +469,13 @@ impl RuleSet {
             None if positive => NOT_BOUNCE_OUTCOME,
             None => category.outcome,
         };
-        match reply.class() {
+        let evidence = match rule {
+            Some(r) => r.evidence,
+            // The engine's own `not_bounce`: the reply code (or a 2.X.X status) said so.
+            None if positive => Evidence::ReplyCode,
+            None => Evidence::None,
+        };
+        let suppression = match reply.class() {
             // Not a failure, whatever a rule that names the code says: it never suppresses, and
             // nothing about the address is permanent.
             _ if positive => {
@@ -327,6 +483,7 @@ impl RuleSet {
                 if o.bounce_type == BounceType::Hard {
                     o.bounce_type = BounceType::Soft;
                 }
+                Suppression::Positive
             }
             // A 4xx reply is temporary by definition: it never suppresses and it can be retried.
             4 => {
@@ -335,8 +492,22 @@ impl RuleSet {
                 if o.bounce_type == BounceType::Hard {
                     o.bounce_type = BounceType::Soft;
                 }
+                Suppression::Temporary
             }
-            _ => {}
+            _ if !o.suppress_recipient => Suppression::NotCalledFor,
+            _ => suppression_basis(reply, rule, evidence),
+        };
+        // Withheld: the category stays the guide's, but nothing says the address is bad, so the
+        // answer must not read as a hard bounce of the recipient's either (senders suppress on
+        // `hard`): the kind of bounce and whose fault it is are not known.
+        if suppression == Suppression::Withheld {
+            o.suppress_recipient = false;
+            if o.bounce_type == BounceType::Hard {
+                o.bounce_type = BounceType::Undetermined;
+            }
+            if o.responsible == Responsible::Recipient {
+                o.responsible = Responsible::Unknown;
+            }
         }
         Outcome {
             category,
@@ -352,6 +523,8 @@ impl RuleSet {
             generation: self.generation,
             script_errors: 0,
             positive,
+            evidence,
+            suppression,
         }
     }
 
@@ -504,6 +677,22 @@ impl Iterator for MergedCandidates<'_, '_> {
                 return Some(head);
             }
         }
+    }
+}
+
+/// Whether an outcome that would suppress may: only on evidence about the recipient.
+fn suppression_basis(reply: &Reply, rule: Option<&Rule>, evidence: Evidence) -> Suppression {
+    match evidence {
+        Evidence::Text | Evidence::Provider => return Suppression::Given,
+        Evidence::EnhancedCode | Evidence::ReplyCode if reply.enhanced.is_some_and(is_about_recipient) => {
+            return Suppression::RecipientCode;
+        }
+        _ => {}
+    }
+    if rule.is_some_and(|r| r.suppress_override) {
+        Suppression::Override
+    } else {
+        Suppression::Withheld
     }
 }
 

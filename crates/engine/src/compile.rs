@@ -7,6 +7,7 @@ use std::sync::atomic::AtomicU64;
 
 use rhai::Engine;
 
+use crate::classify::Evidence;
 use crate::error::{RuleError, RuleErrorKind, RuleErrors};
 use crate::model::{
     BounceType, CategoryDef, Located, OneOrMany, OutcomeDef, ReplyDef, ReplyFields, Responsible, RuleDef, Scalar,
@@ -315,6 +316,11 @@ pub struct Rule {
     pub specificity: Specificity,
     /// The category's outcome with the rule's overrides applied.
     pub outcome: OutcomeDef,
+    /// What kind of condition decides when this rule wins, from its strongest condition.
+    pub evidence: Evidence,
+    /// The rule's own `outcome:` sets `suppress_recipient: true`: the operator's word, which
+    /// suppresses even where the evidence alone would not.
+    pub suppress_override: bool,
     pub(crate) codes: Vec<CodeMatch>,
     pub(crate) enhanced: Vec<EnhancedMatch>,
     pub(crate) text: Vec<u32>,
@@ -767,6 +773,21 @@ impl Compiler {
             fail(self, RuleErrorKind::Outcome(what));
             return None;
         }
+        // A script sees the wording, so it counts as text: the engine cannot tell which of the
+        // reply's fields a script read. `enhanced: none` (no enhanced code) says nothing about
+        // the reply: the code decides.
+        let evidence = if !text_ids.is_empty() || hook.is_some() {
+            Evidence::Text
+        } else if !providers.is_empty() {
+            Evidence::Provider
+        } else if enhanced.iter().any(|e| !matches!(e, EnhancedMatch::Absent)) {
+            Evidence::EnhancedCode
+        } else if !codes.is_empty() {
+            Evidence::ReplyCode
+        } else {
+            Evidence::None
+        };
+        let suppress_override = def.outcome.and_then(|o| o.suppress_recipient) == Some(true);
         let specificity = Specificity {
             text: !text_ids.is_empty(),
             provider: !providers.is_empty(),
@@ -789,6 +810,8 @@ impl Compiler {
                 priority: def.priority,
                 specificity,
                 outcome,
+                evidence,
+                suppress_override,
                 codes,
                 enhanced,
                 text: text_ids,

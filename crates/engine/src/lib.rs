@@ -43,7 +43,9 @@ mod source;
 mod verify;
 mod yaml;
 
-pub use classify::{Candidate, ConditionResult, DetectedProvider, Explanation, NormalisedReply, Outcome};
+pub use classify::{
+    Candidate, ConditionResult, DetectedProvider, Evidence, Explanation, NormalisedReply, Outcome, Suppression,
+};
 pub use compile::{Category, NOT_BOUNCE, Rule, RuleSet, Specificity, UNCLASSIFIED};
 pub use error::{InputError, RuleError, RuleErrorKind, RuleErrors};
 pub use model::{BounceType, Responsible};
