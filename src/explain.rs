@@ -46,6 +46,8 @@ pub fn run(rules_dir: Option<&Path>, input: &ReplyInput<'_>, json: bool) -> anyh
         outcome.retryable,
         outcome.responsible.as_str()
     );
+    println!("evidence    {}", outcome.evidence.as_str());
+    println!("suppression {}", explanation.suppression);
     if let Some(d) = outcome.definition() {
         println!("definition  {d}");
     }

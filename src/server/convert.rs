@@ -1,6 +1,6 @@
 //! Between the engine's types and the wire: requests to replies, outcomes to responses.
 
-use rebound_engine::{BounceType, Explanation, InputError, Outcome, Reply, ReplyInput, Responsible, RuleSet};
+use rebound_engine::{BounceType, Evidence, Explanation, InputError, Outcome, Reply, ReplyInput, Responsible, RuleSet};
 use tonic::Status;
 
 use crate::pb;
@@ -202,6 +202,16 @@ pub fn responsible(r: Responsible) -> pb::Responsible {
     }
 }
 
+pub fn evidence(e: Evidence) -> pb::Evidence {
+    match e {
+        Evidence::Text => pb::Evidence::Text,
+        Evidence::Provider => pb::Evidence::Provider,
+        Evidence::EnhancedCode => pb::Evidence::EnhancedCode,
+        Evidence::ReplyCode => pb::Evidence::ReplyCode,
+        Evidence::None => pb::Evidence::None,
+    }
+}
+
 pub fn version(rules: &RuleSet) -> pb::RuleSetVersion {
     pb::RuleSetVersion {
         generation: rules.generation(),
@@ -237,6 +247,7 @@ fn outcome_to_pb(o: &Outcome<'_>, omit_advice: bool) -> pb::ClassifyResponse {
         }),
         explanation: None,
         error: None,
+        evidence: evidence(o.evidence).into(),
     }
 }
 
@@ -273,6 +284,7 @@ fn explanation_to_pb(e: Explanation) -> pb::Explanation {
             .collect(),
         winner: e.winner.unwrap_or_default(),
         reason: e.reason,
+        suppression: e.suppression,
     }
 }
 

@@ -13,7 +13,7 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use prost::bytes::Bytes;
-use rebound_engine::{Outcome, RuleSet};
+use rebound_engine::{Evidence, Outcome, RuleSet};
 use tokio_stream::StreamExt as _;
 
 use super::listener::{self, HTTP1_REQUEST_LINE_BYTES, Incoming};
@@ -112,7 +112,7 @@ fn describe() {
     );
     metrics::describe_counter!(
         "rebound_classifications_total",
-        "Classified replies by category and rule"
+        "Classified replies by category, rule and evidence (text, provider, enhanced_code, reply_code, none)"
     );
     metrics::describe_counter!(
         "rebound_script_errors_total",
@@ -150,32 +150,49 @@ pub fn request(method: &'static str, code: tonic::Code, elapsed: Duration) {
 type ClassificationHandles = HashMap<Box<str>, (Box<str>, metrics::Counter), foldhash::fast::RandomState>;
 
 thread_local! {
-    /// `rebound_classifications_total` handles by rule id (with the category they were made for):
-    /// a classification then neither builds label strings nor looks them up in the registry.
-    /// Per thread, so the hot path takes no lock; a handle is a reference to the shared counter.
-    static CLASSIFICATIONS: RefCell<ClassificationHandles> = RefCell::new(HashMap::default());
+    /// `rebound_classifications_total` handles by evidence, then by rule id (with the category
+    /// they were made for): a classification then neither builds label strings nor looks them
+    /// up in the registry. Per thread, so the hot path takes no lock; a handle is a reference to
+    /// the shared counter. By evidence first: one category (and, across reloads, one rule id) is
+    /// decided on several kinds of evidence.
+    static CLASSIFICATIONS: RefCell<[ClassificationHandles; Evidence::ALL.len()]> =
+        RefCell::new(Default::default());
+}
+
+/// Where `evidence`'s handles are kept.
+fn evidence_slot(evidence: Evidence) -> usize {
+    Evidence::ALL.iter().position(|&e| e == evidence).unwrap_or(0)
 }
 
 /// One classified reply.
 pub fn classification(outcome: &Outcome<'_>) {
     let (rule, category) = (outcome.rule_id(), outcome.category.id.as_str());
+    let evidence = outcome.evidence;
     let by_rule = RULE_LABEL.load(Ordering::Relaxed);
     let key = if by_rule { rule } else { category };
-    CLASSIFICATIONS.with_borrow_mut(|handles| match handles.get(key) {
-        // A reload may move a rule id to another category: then it needs its own series.
-        Some((made_for, counter)) if **made_for == *category => counter.increment(1),
-        _ => {
-            let counter = if by_rule {
-                metrics::counter!(
-                    "rebound_classifications_total",
-                    "category" => category.to_string(),
-                    "rule" => rule.to_string()
-                )
-            } else {
-                metrics::counter!("rebound_classifications_total", "category" => category.to_string())
-            };
-            counter.increment(1);
-            handles.insert(key.into(), (category.into(), counter));
+    CLASSIFICATIONS.with_borrow_mut(|slots| {
+        let handles = &mut slots[evidence_slot(evidence)];
+        match handles.get(key) {
+            // A reload may move a rule id to another category: then it needs its own series.
+            Some((made_for, counter)) if **made_for == *category => counter.increment(1),
+            _ => {
+                let counter = if by_rule {
+                    metrics::counter!(
+                        "rebound_classifications_total",
+                        "category" => category.to_string(),
+                        "rule" => rule.to_string(),
+                        "evidence" => evidence.as_str()
+                    )
+                } else {
+                    metrics::counter!(
+                        "rebound_classifications_total",
+                        "category" => category.to_string(),
+                        "evidence" => evidence.as_str()
+                    )
+                };
+                counter.increment(1);
+                handles.insert(key.into(), (category.into(), counter));
+            }
         }
     });
     if outcome.script_errors > 0 {

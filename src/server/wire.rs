@@ -182,6 +182,8 @@ impl Answer<'_> {
         if let Some(explanation) = self.explanation {
             out.message(16, explanation);
         }
+        // Field 17 (`error`) is never set on an answer.
+        out.varint(18, i32::from(convert::evidence(o.evidence)) as u64);
     }
 }
 
