@@ -7,6 +7,7 @@ mod bench;
 mod check;
 mod cli;
 mod conformance;
+mod evidence;
 mod grpc;
 mod hooks;
 mod properties;
