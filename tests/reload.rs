@@ -344,3 +344,53 @@ async fn reloads_under_load_fail_no_request() {
     );
     server.stop().await;
 }
+
+/// A site rule on codes alone, in the guide's Invalid Address; with `override_line`, its outcome.
+fn code_only_rule(override_line: &str) -> String {
+    format!(
+        "rules:\n  - id: site/550-5.7.1\n    category: invalid_address\n    when: {{ code: 550, enhanced: 5.7.1 }}\n    \
+         definition: Our relay answers 550 5.7.1 for addresses that left.\n{override_line}    examples: ['550 5.7.1']\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operators_suppress_override_on_a_code_only_rule_takes_effect_on_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "categories.yaml", &categories());
+    write(dir.path(), "site.yaml", &code_only_rule(""));
+    let process = serve_dir(dir.path(), &["--watch", "false", "--poll-interval", "0s"]);
+    let mut client = ClassifierClient::connect(format!("http://{}", process.addr))
+        .await
+        .unwrap();
+    let request = pb::ClassifyRequest {
+        code: 550,
+        enhanced: "5.7.1".into(),
+        explain: true,
+        ..Default::default()
+    };
+    let before = client.classify(request.clone()).await.unwrap().into_inner();
+    assert_eq!(before.rule_id, "site/550-5.7.1");
+    assert_eq!(before.evidence(), pb::Evidence::EnhancedCode);
+    assert!(!before.suppress_recipient, "a policy code alone must not suppress");
+    let why = before.explanation.unwrap().suppression;
+    assert!(why.starts_with("suppression withheld"), "{why}");
+
+    write(
+        dir.path(),
+        "site.yaml",
+        &code_only_rule("    outcome: { suppress_recipient: true }\n"),
+    );
+    let mut admin = RuleAdminClient::connect(format!("http://{}", process.admin))
+        .await
+        .unwrap();
+    let reloaded = admin.reload(pb::ReloadRequest {}).await.unwrap().into_inner();
+    assert!(reloaded.changed, "{reloaded:?}");
+
+    let after = client.classify(request).await.unwrap().into_inner();
+    assert_eq!(after.ruleset.as_ref().unwrap().generation, 2);
+    assert_eq!(after.evidence(), pb::Evidence::EnhancedCode);
+    assert!(after.suppress_recipient, "the operator's override must take effect");
+    assert_eq!(after.bounce_type(), pb::BounceType::Hard);
+    let why = after.explanation.unwrap().suppression;
+    assert!(why.contains("override"), "{why}");
+}

@@ -134,6 +134,13 @@ async fn metrics_move_and_logs_are_json() {
         "{after}"
     );
     assert!(
+        after.lines().any(
+            |l| l.starts_with(r#"rebound_classifications_total{category="mailbox_full""#)
+                && l.contains(r#"evidence="text""#)
+        ),
+        "{after}"
+    );
+    assert!(
         after.contains("rebound_request_duration_seconds_bucket{method=\"Classify\",le=\""),
         "{after}"
     );
@@ -153,6 +160,7 @@ async fn classifications_are_counted_by_category_alone_without_the_rule_label() 
         "552 5.2.2 Mailbox full",
         "552 5.2.2 Mailbox full",
         "550 5.1.1 User unknown",
+        "550 5.7.1",
     ] {
         let request = pb::ClassifyRequest {
             text: text.into(),
@@ -162,12 +170,27 @@ async fn classifications_are_counted_by_category_alone_without_the_rule_label() 
     }
     let after = scrape(process.metrics);
     assert_eq!(
-        sample(&after, r#"rebound_classifications_total{category="mailbox_full"} "#),
+        sample(
+            &after,
+            r#"rebound_classifications_total{category="mailbox_full",evidence="text"} "#
+        ),
         2.0,
         "{after}"
     );
+    // One category, two kinds of evidence: the wording, and the guide's codes alone.
     assert_eq!(
-        sample(&after, r#"rebound_classifications_total{category="invalid_address"} "#),
+        sample(
+            &after,
+            r#"rebound_classifications_total{category="invalid_address",evidence="text"} "#
+        ),
+        1.0,
+        "{after}"
+    );
+    assert_eq!(
+        sample(
+            &after,
+            r#"rebound_classifications_total{category="invalid_address",evidence="enhanced_code"} "#
+        ),
         1.0,
         "{after}"
     );
