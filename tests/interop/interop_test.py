@@ -88,7 +88,28 @@ class Interop(unittest.TestCase):
         self.assertTrue(answer.suppress_recipient)
         self.assertEqual(answer.bounce_type, rebound_pb2.BOUNCE_TYPE_HARD)
         self.assertEqual(answer.rule_id, "generic/invalid_address/unknown-user")
+        self.assertEqual(answer.evidence, rebound_pb2.EVIDENCE_TEXT)
         self.assertEqual(len(answer.ruleset.digest), 64)
+
+    def test_evidence_and_withheld_suppression(self):
+        # The guide's table puts 550 5.7.1 under Invalid Address, but a policy code alone says
+        # nothing about the recipient: the category stays and suppression is withheld.
+        answer = self.classifier.Classify(rebound_pb2.ClassifyRequest(
+            id="m-2", code=550, enhanced="5.7.1", explain=True), timeout=5)
+        self.assertEqual(answer.category, "invalid_address")
+        self.assertEqual(answer.evidence, rebound_pb2.EVIDENCE_ENHANCED_CODE)
+        self.assertFalse(answer.suppress_recipient)
+        self.assertNotEqual(answer.bounce_type, rebound_pb2.BOUNCE_TYPE_HARD)
+        self.assertTrue(answer.explanation.suppression.startswith("suppression withheld"),
+                        answer.explanation.suppression)
+        # A recipient code alone still suppresses; a bare code is reply_code evidence.
+        answer = self.classifier.Classify(rebound_pb2.ClassifyRequest(code=550, enhanced="5.1.1"), timeout=5)
+        self.assertEqual(answer.evidence, rebound_pb2.EVIDENCE_ENHANCED_CODE)
+        self.assertTrue(answer.suppress_recipient)
+        answer = self.classifier.Classify(rebound_pb2.ClassifyRequest(code=421), timeout=5)
+        self.assertEqual(answer.evidence, rebound_pb2.EVIDENCE_REPLY_CODE)
+        answer = self.classifier.Classify(rebound_pb2.ClassifyRequest(text="Thanks for your message"), timeout=5)
+        self.assertEqual(answer.evidence, rebound_pb2.EVIDENCE_NONE)
 
     def test_invalid_argument_and_oversize(self):
         with self.assertRaises(grpc.RpcError) as bad:
