@@ -31,6 +31,16 @@ fn each_kind_of_evidence_is_named_by_what_decided() {
             reply(550, "5.7.30", "", "gmail-smtp-in.l.google.com"),
             Evidence::Provider,
         ),
+        // A script over Spectrum's AUP# number in the wording.
+        (
+            reply(554, "5.7.1", "Refused: AUP#I-1000 see spectrum.net", "mx.charter.net"),
+            Evidence::Text,
+        ),
+        // A provider rule whose script reads only the enhanced code (Exchange Online's range).
+        (
+            reply(550, "5.7.611", "", "example-com.mail.protection.outlook.com"),
+            Evidence::Provider,
+        ),
         // A seed row: code and enhanced code.
         (reply(550, "5.7.1", "", ""), Evidence::EnhancedCode),
         // An RFC 3463 subject fallback: the enhanced code alone.

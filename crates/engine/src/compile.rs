@@ -773,10 +773,10 @@ impl Compiler {
             fail(self, RuleErrorKind::Outcome(what));
             return None;
         }
-        // A script sees the wording, so it counts as text: the engine cannot tell which of the
-        // reply's fields a script read. `enhanced: none` (no enhanced code) says nothing about
-        // the reply: the code decides.
-        let evidence = if !text_ids.is_empty() || hook.is_some() {
+        // A script that reads the wording counts as text; one over codes (a numeric range of
+        // enhanced codes) adds nothing to the rule's other conditions. `enhanced: none` (no
+        // enhanced code) says nothing about the reply: the code decides.
+        let evidence = if !text_ids.is_empty() || hook.as_ref().is_some_and(|h| h.reads_wording) {
             Evidence::Text
         } else if !providers.is_empty() {
             Evidence::Provider

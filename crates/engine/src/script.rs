@@ -117,6 +117,23 @@ pub(crate) struct Hook {
     function: String,
     /// As written in the rule (`microsoft.rhai::tenant_over_limit`).
     pub(crate) name: String,
+    /// Its file reads the reply's wording (`text` or `lower`): the answer's evidence is then
+    /// the text, else the rule's other conditions.
+    pub(crate) reads_wording: bool,
+}
+
+/// Whether a script's source reads the reply's `text` or `lower` (`reply.text`, `reply["lower"]`),
+/// comments aside. Per file, not per function: a helper may read it for the hook.
+fn reads_wording(source: &str) -> bool {
+    source.lines().any(|line| {
+        let code = line.split_once("//").map_or(line, |(code, _)| code);
+        [".text", ".lower", "\"text\"", "\"lower\""].iter().any(|field| {
+            code.match_indices(field).any(|(at, _)| {
+                let after = code[at + field.len()..].chars().next();
+                !after.is_some_and(|c| c.is_alphanumeric() || c == '_')
+            })
+        })
+    })
 }
 
 /// Compiles script files once each and resolves `file.rhai::function` references.
@@ -155,10 +172,12 @@ impl<'a> ScriptLoader<'a> {
         if !defined {
             return Err(format!("{} defines no function `{function}(reply)`", path.display()));
         }
+        let reads_wording = self.sources.get(&path).is_some_and(|source| reads_wording(source));
         Ok(Hook {
             ast,
             function: function.to_string(),
             name: reference.to_string(),
+            reads_wording,
         })
     }
 
@@ -267,5 +286,16 @@ mod tests {
         // "é" is two bytes: a cut inside it falls back to before it.
         assert_eq!(prefix("aé", 2), "a");
         assert_eq!(prefix("aé", 3), "aé");
+    }
+
+    #[test]
+    fn a_script_reads_the_wording_only_through_text_or_lower() {
+        assert!(reads_wording("fn f(reply) { reply.lower.contains(\"quota\") }"));
+        assert!(reads_wording("fn f(reply) { let t = reply[\"text\"]; t.len() > 3 }"));
+        assert!(!reads_wording("fn f(reply) { reply.enhanced.starts_with(\"5.7.\") }"));
+        // Comments and longer names are not reads.
+        assert!(!reads_wording(
+            "// reads reply.text? no\nfn f(reply) { reply.texture == 1 }"
+        ));
     }
 }
