@@ -439,3 +439,15 @@ fn sisimai_texts_agree_at_least_90_percent() {
     let pct = 100.0 * judged.right as f64 / judged.total as f64;
     assert!(pct >= 90.0, "{pct:.1}% is below 90%\n{report}");
 }
+
+#[test]
+fn sisimai_texts_suppress_only_unknown_recipients() {
+    let judged = judge(&shipped_rules(), &load());
+    assert!(
+        judged.wrong_suppressions.is_empty() && judged.missed_suppressions.is_empty(),
+        "suppressed on a reply whose cause is not the recipient's address, or on a 4xx:\n{}\n\
+         not suppressed on a 5xx unknown user or unknown domain:\n{}",
+        judged.wrong_suppressions.join("\n"),
+        judged.missed_suppressions.join("\n")
+    );
+}
