@@ -55,6 +55,8 @@ struct Score {
 
 fn score(rules: &RuleSet, replies: &[ProviderReply]) -> Score {
     let mut right = 0;
+    // expected category -> (right, total)
+    let mut per_category: std::collections::BTreeMap<&str, (usize, usize)> = Default::default();
     let mut misses = Vec::new();
     let mut suppression_errors = Vec::new();
     for r in replies {
@@ -75,7 +77,10 @@ fn score(rules: &RuleSet, replies: &[ProviderReply]) -> Score {
             outcome.category.id,
             outcome.rule_id()
         );
+        let tally = per_category.entry(r.expected_category.as_str()).or_default();
+        tally.1 += 1;
         if outcome.category.id == r.expected_category {
+            tally.0 += 1;
             right += 1;
         } else {
             misses.push(format!("  expected {}: {line}", r.expected_category));
@@ -91,11 +96,15 @@ fn score(rules: &RuleSet, replies: &[ProviderReply]) -> Score {
         }
     }
     let pct = 100.0 * right as f64 / replies.len() as f64;
+    let mut table = String::from("  expected category   right/total\n");
+    for (category, (ok, total)) in &per_category {
+        table.push_str(&format!("  {category:<19} {ok:>3}/{total:<3}\n"));
+    }
     Score {
         right,
         total: replies.len(),
         report: format!(
-            "{right}/{} ({pct:.1}%) get their expected category\nmisses:\n{}",
+            "{right}/{} ({pct:.1}%) get their expected category\n{table}misses:\n{}",
             replies.len(),
             misses.join("\n")
         ),
@@ -130,8 +139,8 @@ fn first_set_at_least_97_percent_and_no_wrong_suppression() {
 }
 
 #[test]
-fn held_out_second_set_at_least_95_percent_and_no_wrong_suppression() {
-    check("second_replies.jsonl", 200, 95.0);
+fn held_out_second_set_at_least_96_percent_and_no_wrong_suppression() {
+    check("second_replies.jsonl", 200, 96.0);
 }
 
 #[test]

@@ -14,4 +14,5 @@ mod properties;
 mod provider_replies;
 mod reload;
 mod service;
+mod sisimai_replies;
 mod util;
