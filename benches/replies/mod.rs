@@ -23,6 +23,12 @@ impl Sample {
             ..ReplyInput::default()
         }
     }
+
+    /// The length of the text in bytes.
+    #[allow(dead_code)] // Used by per_reply, not by every benchmark that includes this module.
+    pub fn text_len(&self) -> usize {
+        self.text.len()
+    }
 }
 
 pub fn root() -> PathBuf {
