@@ -38,6 +38,11 @@ fn provider_replies() -> Vec<ProviderReply> {
 /// Categories whose cause is the sender's: the recipient's address is fine.
 const SENDER_SIDE: [&str; 5] = ["blocked", "sender_reputation", "dmarc", "rate_limit", "rejection"];
 
+/// Invalid-address replies whose only words are RFC 5321's text for 550, "mailbox unavailable",
+/// which also covers "no access" and "command rejected for policy reasons": the words do not say
+/// the address is bad, so they must not suppress it (issue 18; `rfc5321/mailbox-unavailable`).
+const STANDARD_TEXT_ONLY: [&str; 2] = ["pr-068", "sp-184"];
+
 struct Score {
     right: usize,
     total: usize,
@@ -77,7 +82,11 @@ fn score(rules: &RuleSet, replies: &[ProviderReply]) -> Score {
             suppression_errors.push(format!("  suppressed on a sender-side reply: {line}"));
         }
         let permanent = r.code.is_some_and(|c| (500..600).contains(&c));
-        if r.expected_category == "invalid_address" && permanent && !suppress {
+        let ambiguous = STANDARD_TEXT_ONLY.contains(&r.id.as_str());
+        if ambiguous && suppress {
+            suppression_errors.push(format!("  suppressed on RFC 5321's standard text alone: {line}"));
+        }
+        if r.expected_category == "invalid_address" && permanent && !suppress && !ambiguous {
             suppression_errors.push(format!("  not suppressed on a 5xx invalid address: {line}"));
         }
     }
