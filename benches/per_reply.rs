@@ -18,7 +18,11 @@ const ROUNDS: u32 = 20_000;
 
 fn main() {
     let rules = RuleSet::compile(&replies::shipped_source()).unwrap_or_else(|e| panic!("{e}"));
-    for file in ["provider_replies.jsonl", "second_replies.jsonl", "sisimai_answers.jsonl"] {
+    for file in [
+        "provider_replies.jsonl",
+        "second_replies.jsonl",
+        "sisimai_answers.jsonl",
+    ] {
         let samples = replies::load(file);
         let mut timed: Vec<(f64, usize)> = samples
             .iter()

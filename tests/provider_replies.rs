@@ -35,13 +35,26 @@ fn provider_replies() -> Vec<ProviderReply> {
     load("provider_replies.jsonl")
 }
 
-/// 5xx invalid-address replies that do not suppress, on purpose, and why: suppression needs
-/// evidence about the recipient, and their codes alone are about something else.
-const WITHHELD_ON_PURPOSE: [(&str, &str); 1] = [(
-    "ss-009",
-    "550 5.7.1 'Policy rejection on the target address' names no account state; Yandex means a blocked \
-     account, and the Yandex pack reads it so once the provider is detected, but this line has no remote host",
-)];
+/// 5xx invalid-address replies that must not suppress, on purpose, and why: suppression needs
+/// evidence about the recipient, and their words and codes say nothing certain about it.
+const WITHHELD_ON_PURPOSE: [(&str, &str); 3] = [
+    (
+        "ss-009",
+        "550 5.7.1 'Policy rejection on the target address' names no account state; Yandex means a \
+         blocked account, and the Yandex pack reads it so once the provider is detected, but this line \
+         has no remote host",
+    ),
+    (
+        "pr-068",
+        "only RFC 5321's text for 550, 'mailbox unavailable', which also covers 'no access' and \
+         'command rejected for policy reasons' (`rfc5321/mailbox-unavailable`)",
+    ),
+    (
+        "sp-184",
+        "'Mailbox unavailable or access denied': RFC 5321's text for 550 or an access refusal, \
+         nothing certain about the address",
+    ),
+];
 
 /// Categories whose cause is the sender's: the recipient's address is fine.
 const SENDER_SIDE: [&str; 5] = ["blocked", "sender_reputation", "dmarc", "rate_limit", "rejection"];
@@ -91,6 +104,11 @@ fn score(rules: &RuleSet, replies: &[ProviderReply]) -> Score {
         }
         let permanent = r.code.is_some_and(|c| (500..600).contains(&c));
         let withheld_on_purpose = WITHHELD_ON_PURPOSE.iter().any(|(id, _)| *id == r.id);
+        if withheld_on_purpose && suppress {
+            suppression_errors.push(format!(
+                "  suppressed on words that say nothing certain about the address: {line}"
+            ));
+        }
         if r.expected_category == "invalid_address" && permanent && !suppress && !withheld_on_purpose {
             suppression_errors.push(format!("  not suppressed on a 5xx invalid address: {line}"));
         }

@@ -352,6 +352,7 @@ pub(crate) struct TextMatcherBuilder {
     literal_ids: HashMap<String, usize>,
     uses: Vec<Vec<LiteralUse>>,
     unfiltered: Vec<u32>,
+    unfiltered_non_ascii: Vec<u32>,
 }
 
 /// A pattern with more top-level alternatives than this is kept whole.
@@ -388,8 +389,8 @@ impl TextMatcherBuilder {
         let (bounded, filter) = branch_filter(hir);
         // A branch that is exactly a set of literals is decided by the automaton alone; any other
         // gets a regex of its own, case-insensitive like the whole pattern.
-        let (regex, max_len) = if filter.as_ref().is_some_and(|f| f.exact) {
-            (None, None)
+        let (regex, max_len, non_ascii) = if filter.as_ref().is_some_and(|f| f.exact) {
+            (None, None, false)
         } else {
             let folded = fold_case(hir)?;
             // Lazy DFA only, and no prefilter of its own (ours ran first): a full DFA per pattern
@@ -402,7 +403,7 @@ impl TextMatcherBuilder {
                 .configure(config)
                 .build_from_hir(&folded)
                 .map_err(|e| e.to_string())?;
-            (Some(regex), folded.properties().maximum_len())
+            (Some(regex), folded.properties().maximum_len(), needs_non_ascii(&folded))
         };
         let anchored = filter.as_ref().is_some_and(|f| f.prefix);
         match filter {
@@ -411,6 +412,10 @@ impl TextMatcherBuilder {
                     self.add_literal(lit, LiteralUse::Branch(bid));
                 }
             }
+            // The prefilter holds ASCII literals only (a non-ASCII one could miss a case variant
+            // of the text); a branch every match of which holds a non-ASCII character still
+            // cannot match an ASCII reply, so such replies skip it.
+            None if non_ascii => self.unfiltered_non_ascii.push(bid),
             None => self.unfiltered.push(bid),
         }
         self.branches.push(Branch {
@@ -452,6 +457,7 @@ impl TextMatcherBuilder {
             branches: self.branches,
             sources: self.sources,
             unfiltered: self.unfiltered,
+            unfiltered_non_ascii: self.unfiltered_non_ascii,
         })
     }
 }
@@ -880,6 +886,23 @@ fn required_literals(hir: &Hir) -> Option<Filter> {
     })
 }
 
+/// Whether every match of `hir` holds a non-ASCII character, so that no ASCII text matches it.
+/// `hir` is case-folded already: `ſ` and the Kelvin sign fold to ASCII letters, and then do not
+/// count as non-ASCII.
+fn needs_non_ascii(hir: &Hir) -> bool {
+    use regex_syntax::hir::Class;
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => false,
+        HirKind::Literal(literal) => !literal.0.is_ascii(),
+        HirKind::Class(Class::Unicode(class)) => class.ranges().iter().all(|r| !r.start().is_ascii()),
+        HirKind::Class(Class::Bytes(class)) => class.ranges().iter().all(|r| !r.start().is_ascii()),
+        HirKind::Repetition(rep) => rep.min > 0 && needs_non_ascii(&rep.sub),
+        HirKind::Capture(cap) => needs_non_ascii(&cap.sub),
+        HirKind::Concat(parts) => parts.iter().any(needs_non_ascii),
+        HirKind::Alternation(branches) => branches.iter().all(needs_non_ascii),
+    }
+}
+
 /// A finite, non-empty sequence of non-empty ASCII literals, lower-cased; `None` otherwise.
 fn ascii_literals(seq: &Seq) -> Option<Vec<String>> {
     let lits = seq.literals()?;
@@ -955,6 +978,8 @@ pub(crate) struct TextMatcher {
     branches: Vec<Branch>,
     sources: Vec<String>,
     unfiltered: Vec<u32>,
+    /// Unfiltered branches that only match a text with a non-ASCII character.
+    unfiltered_non_ascii: Vec<u32>,
 }
 
 /// What one scan of a reply found: the patterns that may match, confirmed only when asked.
@@ -1158,6 +1183,9 @@ impl TextMatcher {
             }
         }
         found.extend(self.unfiltered.iter().map(|&b| (b, 0, lower.len())));
+        if !lower.is_ascii() {
+            found.extend(self.unfiltered_non_ascii.iter().map(|&b| (b, 0, lower.len())));
+        }
         TextHits {
             matcher: self,
             lower,
@@ -1211,6 +1239,21 @@ mod tests {
         // Matches start where a prefix literal does, not where an inner one does.
         assert!(filter(r"\bover quota\b").is_some_and(|f| f.prefix));
         assert!(filter(r"\bquota\s+exceeded\b").is_some_and(|f| !f.prefix));
+    }
+
+    #[test]
+    fn a_branch_only_non_ascii_text_can_match_skips_ascii_replies() {
+        // No ASCII literal to filter on: the first two run only for a text with a non-ASCII
+        // character; the Kelvin sign folds to an ASCII `k`, so the third runs for every text.
+        let m = matcher(&["(спам|迷惑メール)", "спам[а-яё]{0,3} отклон", "\u{212A}elvin [a-z]+"]);
+        let hits = m.scan("message rejected as spam; kelvin scale");
+        assert!(!hits.is_match(0) && !hits.is_match(1));
+        assert_eq!(hits.work(0).regex_searches, 0);
+        assert!(hits.is_match(2));
+        let hits = m.scan("письмо похоже на спам: kelvin scale");
+        assert!(hits.is_match(0) && !hits.is_match(1) && hits.is_match(2));
+        assert!(m.scan("迷惑メールと判定").is_match(0));
+        assert!(m.scan("спаму отклонено").is_match(1));
     }
 
     fn matcher(sources: &[&str]) -> TextMatcher {
