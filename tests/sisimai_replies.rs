@@ -190,6 +190,13 @@ const DISAGREEMENTS: &[(&str, &str, &[&str], &str)] = &[
          `rejection` as Sisimai does with its own requireptr.",
     ),
     (
+        "lhost-postfix-01",
+        "mailererror",
+        &["invalid_address"],
+        "procmail could not create the mailbox because the local user does not exist ('No such \
+         user', status 5.1.1): the address has no user behind it, whatever program said so.",
+    ),
+    (
         "lhost-sendmail-21",
         "blocked",
         &["recipient_error"],
@@ -231,10 +238,22 @@ const MUST_SUPPRESS: [&str; 2] = ["userunknown", "hostunknown"];
 
 /// Rows of [`MUST_SUPPRESS`] reasons where Sisimai's reason is plainly wrong for the text: an
 /// `id` fragment and why.
-const MUST_SUPPRESS_EXCEPTIONS: &[(&str, &str)] = &[(
-    "lhost-postfix-80",
-    "'MailFrom domain is listed in Spamhaus' is a block of the sender's domain (see DISAGREEMENTS)",
-)];
+const MUST_SUPPRESS_EXCEPTIONS: &[(&str, &str)] = &[
+    (
+        "lhost-postfix-80",
+        "'MailFrom domain is listed in Spamhaus' is a block of the sender's domain (see DISAGREEMENTS)",
+    ),
+    (
+        "-outlook-08",
+        "'550 Requested action not taken: mailbox unavailable' with 5.5.0 is RFC 5321's text for 550, \
+         which receivers also give policy refusals; neither the words nor the code say the address is \
+         bad, so it is not suppressed (`rfc5321/mailbox-unavailable`)",
+    ),
+    (
+        "rhost-messagelabs-03",
+        "'542 <address> Rejected' says only that the address was refused, not that it does not exist",
+    ),
+];
 
 fn load() -> Vec<SisimaiRow> {
     let path = root().join("tests/data/sisimai_answers.jsonl");
