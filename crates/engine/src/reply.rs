@@ -448,7 +448,10 @@ fn find_heads(text: &str, line_starts: &[usize]) -> Heads {
         }
         let next = b.get(i + 3).copied();
         let prev = i.checked_sub(1).map(|p| b[p]);
-        let separated = matches!(next, None | Some(b' ' | b'-'));
+        while lines.next_if(|&&s| s < i).is_some() {}
+        let line_start = lines.peek().is_some_and(|&&s| s == i);
+        // `550: User unknown` at the start of a line is a reply too.
+        let separated = matches!(next, None | Some(b' ' | b'-')) || (line_start && next == Some(b':'));
         let bounded = matches!(
             prev,
             None | Some(b' ' | b':' | b';' | b'\'' | b'"' | b'>' | b']' | b')' | b'#' | b'=')
@@ -459,13 +462,14 @@ fn find_heads(text: &str, line_starts: &[usize]) -> Heads {
             i += 1;
             continue;
         }
-        while lines.next_if(|&&s| s < i).is_some() {}
-        let line_start = lines.peek().is_some_and(|&&s| s == i);
         let code = u16::from(c - b'0') * 100 + u16::from(b[i + 1] - b'0') * 10 + u16::from(b[i + 2] - b'0');
         let dash = next == Some(b'-');
         let (body, enhanced) = read_head(b, i, code);
         let strong = line_start || enhanced.is_some() || after_cue(b, i);
-        let accepted = if line_start || enhanced.is_some() {
+        let accepted = if prev == Some(b'#') {
+            // Exchange's `#550 5.1.1 ... ##` always carries the enhanced code.
+            enhanced.is_some()
+        } else if line_start || enhanced.is_some() {
             true
         } else if strong {
             !is_quantity_after(b, body)
@@ -556,13 +560,13 @@ fn leading_enhanced_at(b: &[u8], p: usize) -> Option<(Enhanced, usize)> {
         .map(|e| (e, p + len))
 }
 
-/// The code at `at` follows a wrapper's cue: `:`, `;`, `'`, `#`, `>` (`<<<`, `->`, `<addr>`)
+/// The code at `at` follows a wrapper's cue: `:`, `;`, `'`, `#`, `>` or `<` (`<<<`, `->`, `<addr>`)
 /// right before it, or the word `said`.
 fn after_cue(b: &[u8], at: usize) -> bool {
     let before = &b[..at];
     let before = before.strip_suffix(b" ").unwrap_or(before);
     match before.last() {
-        Some(b':' | b';' | b'\'' | b'#' | b'>') => true,
+        Some(b':' | b';' | b'\'' | b'#' | b'>' | b'<') => true,
         _ => {
             let word = last_word(before);
             word.eq_ignore_ascii_case(b"said") || word.eq_ignore_ascii_case(b"returned")
@@ -623,9 +627,10 @@ struct Cue<'t> {
 }
 
 /// Removes the wrapper's words that end `segment` and introduce the next reply: `Diagnostic-Code:
-/// smtp;`, `host mx.example.com[192.0.2.1] said:`, `SMTP error from remote mail server after
-/// RCPT TO:<...>:`, `... did not like our RCPT TO:`, `Remote host said:`, `reply:`, `<<<` after
-/// `>>> RCPT To:<...>`, `Remote Server returned '`, `#`, `->`. Returns what is left.
+/// smtp;`, `host mx.example.com[192.0.2.1] said:`, `... did not like our RCPT TO:`, `Remote host
+/// said:`, `reply:`, `<<<` after `>>> RCPT To:<...>`, `Remote Server returned '`, `#`, `->`.
+/// Exim's `SMTP error from remote mail server after RCPT TO:<...>:` is read (the command, the
+/// host) but kept. Returns what is left.
 fn strip_cue(segment: &str) -> (&str, Cue<'_>) {
     let mut cue = Cue::default();
     let lower = segment.to_ascii_lowercase();
@@ -674,8 +679,9 @@ fn strip_cue(segment: &str) -> (&str, Cue<'_>) {
         } else if head.ends_with("reply") {
             end = trim(end - "reply:".len());
         } else if let Some(p) = head.rfind("smtp error from remote mail server") {
+            // Exim's words stay: they name the MTA (its provider marker) and mislead no rule.
             cue.command = Command::named_in(&head[p..]);
-            (end, cue.host) = strip_host(segment, &lower, trim(p));
+            (_, cue.host) = strip_host(segment, &lower, trim(p));
         } else if let Some(p) = head.rfind("did not like our") {
             cue.command = Command::named_in(&head[p..]);
             (end, cue.host) = strip_host(segment, &lower, trim(p));
@@ -711,8 +717,9 @@ fn strip_host<'t>(segment: &'t str, lower: &str, end: usize) -> (usize, Option<&
     (new_end, Some(host))
 }
 
-/// Removes what ends a reply's text but belongs to its wrapper: Postfix's `(in reply to RCPT
-/// TO command)`, Exchange's closing `'` or `##`. Returns the text and the command named.
+/// Removes what ends a reply's text but belongs to its wrapper, Exchange's closing `'` or `##`,
+/// and reads the command Postfix's `(in reply to RCPT TO command)` names. Those words stay:
+/// they name the MTA (its provider marker) and mislead no rule. Returns the end and the command.
 fn strip_tail(body: &str, cue: &Cue<'_>) -> (usize, Option<Command>) {
     let mut end = body.trim_ascii_end().len();
     let mut command = None;
@@ -730,11 +737,48 @@ fn strip_tail(body: &str, cue: &Cue<'_>) -> (usize, Option<Command>) {
             let inner = body[open..end].to_ascii_lowercase();
             if inner.starts_with("(in reply to") {
                 command = Command::named_in(&inner);
-                end = body[..open].trim_ascii_end().len();
             }
         }
     }
     (end, command)
+}
+
+/// How far into a text without a code a wrapper's opening words are looked for.
+const WRAPPER_WINDOW: usize = 512;
+
+/// A text without a reply code: its wording is the reply. A wrapper that opens it (`host
+/// mx.example.com[192.0.2.1] said:`, `... did not like our final DATA:`) is removed.
+fn read_wording(joined: String) -> Read {
+    let window = &joined.as_bytes()[..joined.len().min(WRAPPER_WINDOW)];
+    let lower = window.to_ascii_lowercase();
+    let find = |needle: &[u8]| lower.windows(needle.len()).position(|w| w == needle);
+    // The end of the opening wrapper: `said:`, or the `: ` closing Exim's and qmail's.
+    let end = find(b"said:").map(|p| p + 5).or_else(|| {
+        let start = find(b"did not like our")?;
+        lower[start..]
+            .windows(2)
+            .position(|w| w == b": ")
+            .map(|p| start + p + 1)
+    });
+    let (mut text, host) = match end {
+        Some(end) if joined.is_char_boundary(end) => {
+            let (kept, cue) = strip_cue(&joined[..end]);
+            let mut text = String::with_capacity(joined.len());
+            push_words(&mut text, kept);
+            push_words(&mut text, joined[end..].trim_ascii());
+            (text, cue.host.map(str::to_string))
+        }
+        _ => (joined, None),
+    };
+    let (end, _) = strip_tail(&text, &Cue::default());
+    text.truncate(end);
+    Read {
+        text,
+        code: 0,
+        enhanced: None,
+        host,
+        transcript: None,
+    }
 }
 
 /// A complaint that follows an earlier failure rather than causing one: `503 Bad sequence of
@@ -772,13 +816,7 @@ struct Read {
 /// reply's text.
 fn read_replies(joined: String, heads: &[Head], field_code: u16, field_enhanced: Option<Enhanced>) -> Read {
     let Some(first) = heads.first() else {
-        return Read {
-            text: joined,
-            code: 0,
-            enhanced: None,
-            host: None,
-            transcript: None,
-        };
+        return read_wording(joined);
     };
     // The single reply at the start, no wrapper around it: the common case, done in place.
     if heads.len() == 1 && first.at == 0 {
@@ -838,7 +876,11 @@ fn read_replies(joined: String, heads: &[Head], field_code: u16, field_enhanced:
                     part.command = command;
                 }
             }
-            cue = next_cue;
+            // Exchange's quote closes after the last reply it holds (`'550 ... -> 550 ...'`).
+            cue = Cue {
+                quoted: next_cue.quoted || cue.quoted,
+                ..next_cue
+            };
         }
     }
     let texts: SmallVec<[String; 2]> = parts
@@ -1221,7 +1263,7 @@ mod tests {
         assert_eq!((r.code, enhanced_of(&r)), (550, Some("5.1.1".into())));
         assert_eq!(
             r.text,
-            "<kim@example.org>: Recipient address rejected: User unknown in local recipient table"
+            "<kim@example.org>: Recipient address rejected: User unknown in local recipient table (in reply to RCPT TO command)"
         );
         assert_eq!(r.remote_host, "mx2.example.org");
         // The caller's host wins over the wrapper's.
@@ -1232,28 +1274,43 @@ mod tests {
         })
         .unwrap_or_default();
         assert_eq!((given.code, given.remote_host.as_str()), (451, "relay.example.com"));
-        assert_eq!(given.text, "try again");
+        assert_eq!(given.text, "try again (in reply to end of DATA command)");
     }
 
     #[test]
     fn exim_qmail_and_sendmail_wrappers_are_removed() {
         let exim =
             read("SMTP error from remote mail server after RCPT TO:<li@example.com>: 550 5.1.1 No such user here");
-        assert_eq!(exim, (550, Some("5.1.1".into()), "No such user here".into(), 1));
+        assert_eq!((exim.0, exim.1.as_deref()), (550, Some("5.1.1")));
+        // Exim's words stay (they name the MTA); the code and enhanced code are read inside.
+        assert!(
+            exim.2.ends_with("RCPT TO:<li@example.com>: No such user here"),
+            "{}",
+            exim.2
+        );
         let exim_host = reply(
             0,
             "",
             "host mx.example.com [192.0.2.9]\nSMTP error from remote mail server after end of data:\n552 5.3.4 Message size exceeds fixed limit",
         );
-        assert_eq!(
-            (exim_host.code, exim_host.text.as_str()),
-            (552, "Message size exceeds fixed limit")
+        assert_eq!(exim_host.code, 552);
+        assert!(
+            exim_host
+                .text
+                .ends_with("after end of data: Message size exceeds fixed limit"),
+            "{}",
+            exim_host.text
         );
         assert_eq!(exim_host.remote_host, "mx.example.com");
         let mail_from = read(
             "SMTP error from remote mail server after MAIL FROM:<news@example.com> SIZE=20480: 553 sender domain does not resolve",
         );
-        assert_eq!(mail_from, (553, None, "sender domain does not resolve".into(), 1));
+        assert_eq!((mail_from.0, mail_from.1), (553, None));
+        assert!(
+            mail_from.2.ends_with("SIZE=20480: sender domain does not resolve"),
+            "{}",
+            mail_from.2
+        );
         let qmail = read("192.0.2.44 does not like recipient. Remote host said: 550 5.1.1 mailbox unavailable");
         assert_eq!(
             qmail,
@@ -1329,7 +1386,10 @@ mod tests {
             "host a.example.com[192.0.2.1] said: 550 5.1.1 no such user (in reply to RCPT TO command) \
              host a.example.com[192.0.2.1] said: 554 5.3.0 transaction failed (in reply to QUIT command)",
         );
-        assert_eq!((by_command.0, by_command.2.as_str()), (550, "no such user"));
+        assert_eq!(
+            (by_command.0, by_command.2.as_str()),
+            (550, "no such user (in reply to RCPT TO command)")
+        );
         // Only complaints and temporary failures: the temporary failure is the cause.
         assert_eq!(read("421 4.7.0 try later 503 5.5.1 need MAIL before RCPT").0, 421);
         // A positive reply is never the cause when a failure follows.
@@ -1384,6 +1444,57 @@ mod tests {
         let r = reply(0, "", "The recipient's mailbox is full and cannot accept messages now");
         assert_eq!((r.code, r.enhanced, r.transcript.is_none()), (0, None, true));
         assert_eq!(r.text, "The recipient's mailbox is full and cannot accept messages now");
+    }
+
+    #[test]
+    fn a_wrapper_around_wording_without_a_code_is_removed() {
+        let r = reply(
+            0,
+            "",
+            "host in1.example.net[192.0.2.8] said: The account you tried to reach is disabled. (in reply to RCPT TO command)",
+        );
+        assert_eq!(
+            (r.code, r.text.as_str()),
+            (
+                0,
+                "The account you tried to reach is disabled. (in reply to RCPT TO command)"
+            )
+        );
+        assert_eq!(r.remote_host, "in1.example.net");
+        let exim = reply(
+            0,
+            "",
+            "host mx.example.org [192.0.2.3] SMTP error from remote mail server after RCPT TO:<al@example.org>: Mailbox disabled for this recipient",
+        );
+        assert!(
+            exim.text
+                .ends_with("<al@example.org>: Mailbox disabled for this recipient"),
+            "{}",
+            exim.text
+        );
+        let qmail = reply(
+            0,
+            "",
+            "mx.example.com [192.0.2.4] did not like our final DATA: message refused as spam",
+        );
+        assert_eq!(qmail.text, "message refused as spam");
+    }
+
+    #[test]
+    fn replies_after_an_arrow_or_a_colon_at_a_line_start_are_read() {
+        let sent = read("Each recipient was rejected by the remote server. <<< 550 <x@example.jp>: User unknown");
+        assert_eq!(
+            (sent.0, sent.2.as_str()),
+            (
+                550,
+                "Each recipient was rejected by the remote server. <x@example.jp>: User unknown"
+            )
+        );
+        assert_eq!(read("550: : User unknown").0, 550);
+        // Exchange's quote closes after the inner reply, not before it.
+        let inner =
+            read("Remote Server returned '550 5.1.351 Remote server returned unknown recipient -> 550 Unknown user'");
+        assert_eq!((inner.0, inner.2.as_str()), (550, "Unknown user"));
     }
 
     #[test]
