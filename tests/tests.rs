@@ -12,5 +12,6 @@ mod hooks;
 mod properties;
 mod provider_replies;
 mod reload;
+mod replies;
 mod service;
 mod util;
