@@ -709,6 +709,14 @@ fn strip_cue(segment: &str) -> (&str, Cue<'_>) {
             } else if let Some(p) = head.rfind("did not like our") {
                 cue.command = Command::named_in(&head[p..]);
                 (end, cue.host) = strip_host(segment, &lower, trim(p));
+            } else if let Some(p) = head.rfind("remote mta ")
+                && let host = segment[p + "remote mta ".len()..end - 1].trim_ascii()
+                && !host.is_empty()
+                && !host.contains(' ')
+            {
+                // `Remote MTA mx.example.com: 550 ...`
+                cue.host = Some(host);
+                end = trim(p);
             }
         }
     }
@@ -1368,6 +1376,11 @@ mod tests {
         );
         assert!(!sendmail.2.contains("RCPT To"), "{}", sendmail.2);
         assert_eq!(read("reply: 421 4.4.2 Connection timed out").2, "Connection timed out");
+        let remote_mta = reply(0, "", "Remote MTA mx.example.com: 550 5.7.1 message refused");
+        assert_eq!(
+            (remote_mta.text.as_str(), remote_mta.remote_host.as_str()),
+            ("message refused", "mx.example.com")
+        );
     }
 
     #[test]
