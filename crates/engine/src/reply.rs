@@ -378,8 +378,8 @@ const QUANTIFIERS: &[&str] = &[
     "an",
     "your",
     "our",
-    "than",
     "approximately",
+    "said",
     "around",
     "nearly",
 ];
@@ -569,16 +569,14 @@ fn leading_enhanced_at(b: &[u8], p: usize) -> Option<(Enhanced, usize)> {
 }
 
 /// The code at `at` follows a wrapper's cue: `:`, `;`, `'`, `#`, `>` or `<` (`<<<`, `->`, `<addr>`)
-/// right before it, or the word `said`.
+/// right before it, or the word `returned`. (`said` without its colon is qmail's summary, `192.0.2.1
+/// said 550 for RCPT TO response`, and quotes no reply.)
 fn after_cue(b: &[u8], at: usize) -> bool {
     let before = &b[..at];
     let before = before.strip_suffix(b" ").unwrap_or(before);
     match before.last() {
         Some(b':' | b';' | b'\'' | b'#' | b'>' | b'<') => true,
-        _ => {
-            let word = last_word(before);
-            word.eq_ignore_ascii_case(b"said") || word.eq_ignore_ascii_case(b"returned")
-        }
+        _ => last_word(before).eq_ignore_ascii_case(b"returned"),
     }
 }
 
@@ -1476,6 +1474,17 @@ mod tests {
             let r = reply(0, "", text);
             assert!(r.transcript.is_none(), "{text}: {:?}", r.transcript);
         }
+    }
+
+    #[test]
+    fn a_summary_of_what_hosts_said_is_not_a_further_reply() {
+        let (code, _, text, seen) = read(
+            "Sorry, no SMTP connection got far enough; most progress was RCPT TO response; remote host 192.0.2.7 \
+             said: 550 no such user here (hosts tried: 192.0.2.7 said 550 for RCPT TO response; 192.0.2.8 said \
+             550 for RCPT TO response)",
+        );
+        assert_eq!((code, seen), (550, 1));
+        assert!(text.contains("no such user here"), "{text}");
     }
 
     #[test]
