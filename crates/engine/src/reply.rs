@@ -488,8 +488,11 @@ fn find_heads(text: &str, line_starts: &[usize]) -> Heads {
             i += 3;
             continue;
         }
+        // A further line of the same reply: `550-` before it or here, or (loggers drop the
+        // dashes) a line that starts with the same code and enhanced code.
         let continues = heads.last().is_some_and(|h: &Head| {
-            h.code == code && (h.dash || dash) && (enhanced.is_none() || h.enhanced.is_none() || h.enhanced == enhanced)
+            let same_enhanced = enhanced.is_none() || h.enhanced.is_none() || h.enhanced == enhanced;
+            h.code == code && same_enhanced && (h.dash || dash || (line_start && h.enhanced == enhanced))
         });
         let enhanced = match (continues, enhanced, heads.last()) {
             (true, None, Some(h)) => h.enhanced,
@@ -1461,6 +1464,12 @@ mod tests {
             "The account that you tried to reach does not exist. Please try double-checking the address for typos. gsmtp"
         );
         assert_eq!(read("550 550 5.1.1 user unknown").2, "user unknown");
+        // Lines of one reply whose dashes a log dropped stay one reply.
+        let undashed = read("550 5.7.1 Message rejected as spam by\n550 5.7.1 the content filter");
+        assert_eq!(
+            (undashed.2.as_str(), undashed.3),
+            ("Message rejected as spam by the content filter", 1)
+        );
     }
 
     #[test]
