@@ -443,7 +443,7 @@ fn find_heads(text: &str, line_starts: &[usize]) -> Heads {
     while i + 3 <= b.len() {
         // Sixteen bytes without a digit 2-5 start no code: most of a reply's words are skipped
         // a chunk at a time (a fold without early exit, which the compiler vectorises).
-        if let Some(chunk) = b.get(i..i + 16)
+        if let Some(chunk) = b.get(i..i + 16).and_then(|c| <&[u8; 16]>::try_from(c).ok())
             && !chunk.iter().fold(false, |seen, &c| seen | (c.wrapping_sub(b'2') < 4))
         {
             i += 16;
@@ -789,11 +789,14 @@ fn read_wording(joined: String) -> Read {
     }
     let window = &joined[..cut];
     // Both wrappers end at a colon, and replies hold few: look behind each (a memchr scan).
+    // qmail's phrase is rare: one fast search tells whether to look for it at each colon.
+    let qmail = window.contains("like our") || window.contains("LIKE OUR");
     let end = window.match_indices(':').find_map(|(p, _)| {
         let before = &window.as_bytes()[..p];
-        let tail = &before[before.len().saturating_sub(40)..];
         let said = before.len() >= 4 && before[before.len() - 4..].eq_ignore_ascii_case(b"said");
-        (said || tail.to_ascii_lowercase().windows(16).any(|w| w == b"did not like our")).then_some(p + 1)
+        let tail = &before[before.len().saturating_sub(40)..];
+        let did_not_like = || tail.windows(16).any(|w| w.eq_ignore_ascii_case(b"did not like our"));
+        (said || (qmail && did_not_like())).then_some(p + 1)
     });
     let (mut text, host) = match end {
         Some(end) if joined.is_char_boundary(end) => {
