@@ -21,6 +21,26 @@ pub fn run(rules_dir: Option<&Path>, input: &ReplyInput<'_>, json: bool) -> anyh
         n.enhanced.as_deref().unwrap_or("none"),
         n.text
     );
+    if !n.replies.is_empty() {
+        let chosen = n.chosen.unwrap_or_default();
+        println!(
+            "transcript  {} replies; decided on reply {}: {}",
+            n.replies.len(),
+            chosen + 1,
+            n.chosen_because
+        );
+        for (i, r) in n.replies.iter().enumerate() {
+            let mark = if i == chosen { ">" } else { " " };
+            let after = r.command.map(|c| format!(" (to {c})")).unwrap_or_default();
+            println!(
+                "  {mark} {:>2}. {} {}{after} {:?}",
+                i + 1,
+                r.code,
+                r.enhanced.as_deref().unwrap_or("-"),
+                r.text
+            );
+        }
+    }
     match &explanation.provider {
         Some(p) => println!("provider    {} (from {})", p.id, p.from),
         None => println!("provider    none detected"),

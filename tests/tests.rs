@@ -13,6 +13,7 @@ mod hooks;
 mod properties;
 mod provider_replies;
 mod reload;
+mod replies;
 mod service;
 mod sisimai_replies;
 mod util;

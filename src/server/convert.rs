@@ -285,6 +285,19 @@ fn explanation_to_pb(e: Explanation) -> pb::Explanation {
         winner: e.winner.unwrap_or_default(),
         reason: e.reason,
         suppression: e.suppression,
+        chosen: e.normalised.chosen.map_or(0, |i| u32::try_from(i).unwrap_or(u32::MAX)),
+        chosen_because: e.normalised.chosen_because.to_string(),
+        replies: e
+            .normalised
+            .replies
+            .into_iter()
+            .map(|r| pb::TranscriptReply {
+                code: u32::from(r.code),
+                enhanced: r.enhanced.unwrap_or_default(),
+                command: r.command.unwrap_or_default().to_string(),
+                text: r.text,
+            })
+            .collect(),
     }
 }
 

@@ -10,7 +10,7 @@ use smallvec::SmallVec;
 use crate::compile::{Category, IndexKey, NOT_BOUNCE, NOT_BOUNCE_OUTCOME, Rule, RuleSet};
 use crate::model::{BounceType, Responsible};
 use crate::provider::Provider;
-use crate::reply::{Enhanced, Reply};
+use crate::reply::{Command, Enhanced, Reply};
 use crate::script::{HookError, SCRIPT_TIME_LIMIT, facts};
 
 /// What decided an answer: the strongest kind of condition of the deciding rule. It says how
@@ -278,6 +278,29 @@ pub struct NormalisedReply {
     pub enhanced: Option<String>,
     /// Text on one line.
     pub text: String,
+    /// When the text was a transcript holding several replies: each of them, in order. Empty
+    /// for a single reply.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub replies: Vec<TranscriptReply>,
+    /// Index in `replies` of the reply the answer was decided on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chosen: Option<usize>,
+    /// Why that reply was chosen.
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub chosen_because: &'static str,
+}
+
+/// One reply of a transcript, for the explanation.
+#[derive(Debug, Clone, Serialize)]
+pub struct TranscriptReply {
+    /// Its reply code.
+    pub code: u16,
+    /// Its enhanced code.
+    pub enhanced: Option<String>,
+    /// The SMTP command it answered, when the wrapper named it (`RCPT TO`, `end of DATA`).
+    pub command: Option<&'static str>,
+    /// Its text, wrappers removed.
+    pub text: String,
 }
 
 /// One candidate rule and how its conditions fared.
@@ -334,6 +357,19 @@ impl RuleSet {
                 code: reply.code,
                 enhanced: reply.enhanced.map(|e| e.to_string()),
                 text: reply.text.clone(),
+                replies: reply.transcript.as_ref().map_or_else(Vec::new, |t| {
+                    t.replies
+                        .iter()
+                        .map(|r| TranscriptReply {
+                            code: r.code,
+                            enhanced: r.enhanced.map(|e| e.to_string()),
+                            command: r.command.map(Command::as_str),
+                            text: r.text.clone(),
+                        })
+                        .collect()
+                }),
+                chosen: reply.transcript.as_ref().map(|t| t.chosen),
+                chosen_because: reply.transcript.as_ref().map_or("", |t| t.why),
             },
             ..Explanation::default()
         };

@@ -45,13 +45,14 @@ mod yaml;
 
 pub use classify::{
     Candidate, ConditionResult, DetectedProvider, Evidence, Explanation, NormalisedReply, Outcome, Suppression,
+    TranscriptReply,
 };
 pub use compile::{Category, NOT_BOUNCE, Rule, RuleSet, Specificity, UNCLASSIFIED};
 pub use error::{InputError, RuleError, RuleErrorKind, RuleErrors};
 pub use model::{BounceType, Responsible};
 pub use pattern::{PrefilterLiteral, Work};
 pub use provider::Provider;
-pub use reply::{Enhanced, Reply, ReplyInput};
+pub use reply::{Command, Enhanced, Reply, ReplyInput, SeenReply, Transcript};
 pub use script::{MAX_OPERATIONS, SCRIPT_TEXT_LIMIT, SCRIPT_TIME_LIMIT};
 pub use source::RuleSource;
 pub use verify::Verified;
