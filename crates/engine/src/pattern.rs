@@ -215,9 +215,10 @@ fn word_after(text: &str, at: usize) -> bool {
     }
 }
 
-/// `hir` made case-insensitive, exactly as printing it and parsing that with `(?i)` makes it.
+/// `hir` made case-insensitive, as parsing its source with `(?i)` makes it: a negated class
+/// excludes every case variant of what it names (`[^e]` is neither `e` nor `E`).
 ///
-/// That is how it was done, but a printed negated class
+/// Printing the HIR and parsing that with `(?i)` is simpler, but a printed negated class
 /// (`[^.;]`, `.`, `\S`) is a list of ranges over almost all of Unicode, which the parser folds
 /// codepoint by codepoint: three quarters of compiling the shipped rules (callgrind). Here such a
 /// class is folded from the few codepoints outside it.
@@ -260,14 +261,12 @@ fn parse_folded(source: &str) -> Result<Hir, String> {
         .map_err(|e| e.to_string())
 }
 
-/// A class with every case variant of its codepoints added.
-///
-/// For a class much larger than its complement, only a codepoint outside it can be added, and
-/// is when one of its own case variants is inside: so only the complement's few codepoints are
-/// looked at, not the class's million. Each is folded as a class of its own, dearer than the
-/// parser's step per codepoint, so this is done only where the complement is much smaller.
+/// A class with every case variant of its codepoints added, or for a negated class (`[^e]`,
+/// much larger than its complement), the complement's case variants removed: `(?i)[^e]` is
+/// neither `e` nor `E`, as the regex crate reads it. Adding variants to the negated class instead
+/// would let `[^e]` match `e` (through `E`), so `address(?: [^e])` would match `address error`.
 fn fold_class(class: &regex_syntax::hir::ClassUnicode) -> Result<regex_syntax::hir::ClassUnicode, String> {
-    use regex_syntax::hir::{ClassUnicode, ClassUnicodeRange};
+    use regex_syntax::hir::ClassUnicode;
     let size = |c: &ClassUnicode| -> u32 {
         c.ranges()
             .iter()
@@ -276,22 +275,14 @@ fn fold_class(class: &regex_syntax::hir::ClassUnicode) -> Result<regex_syntax::h
     };
     let mut outside = class.clone();
     outside.negate();
-    let mut folded = class.clone();
     if size(&outside).saturating_mul(16) >= size(class) {
+        let mut folded = class.clone();
         folded.try_case_fold_simple().map_err(|e| e.to_string())?;
         return Ok(folded);
     }
-    for range in outside.ranges() {
-        for c in range.start()..=range.end() {
-            let mut variants = ClassUnicode::new([ClassUnicodeRange::new(c, c)]);
-            variants.try_case_fold_simple().map_err(|e| e.to_string())?;
-            variants.intersect(class);
-            if !variants.ranges().is_empty() {
-                folded.push(ClassUnicodeRange::new(c, c));
-            }
-        }
-    }
-    Ok(folded)
+    outside.try_case_fold_simple().map_err(|e| e.to_string())?;
+    outside.negate();
+    Ok(outside)
 }
 
 /// The top-level alternatives of a pattern, each to be filtered and confirmed on its own; the
@@ -1344,8 +1335,6 @@ mod tests {
             r"[^.;]{0,30}",
             r"a.b",
             r"\S+@\W\D",
-            r"[^k]",
-            r"[^ſ]x",
             r"Kelvin K|ǅ|ß",
             r"(?i)MiXeD|(?-i)CaSe",
             r"\w+ \d{3}",
@@ -1362,12 +1351,56 @@ mod tests {
         for source in sources {
             let hir = regex_syntax::ParserBuilder::new().build().parse(source).unwrap();
             for branch in top_level_branches(hir) {
+                // Printed, a negated class loses its negation: see the test below for those.
+                if negates_a_cased_letter(&branch) {
+                    continue;
+                }
                 let reparsed = parse_folded(&branch.to_string()).unwrap();
                 assert_eq!(fold_case(&branch).unwrap(), reparsed, "{source}: {branch}");
                 branches += 1;
             }
         }
         assert!(branches > 300, "{branches} branches");
+    }
+
+    /// Whether `hir` holds a negated class (`[^e]`) whose complement has a letter with case variants.
+    fn negates_a_cased_letter(hir: &Hir) -> bool {
+        use regex_syntax::hir::Class;
+        match hir.kind() {
+            HirKind::Class(Class::Unicode(class)) => {
+                let mut outside = class.clone();
+                outside.negate();
+                let mut folded = outside.clone();
+                folded.try_case_fold_simple().unwrap();
+                outside.ranges().len() < class.ranges().len() && folded != outside
+            }
+            HirKind::Repetition(rep) => negates_a_cased_letter(&rep.sub),
+            HirKind::Capture(cap) => negates_a_cased_letter(&cap.sub),
+            HirKind::Concat(subs) | HirKind::Alternation(subs) => subs.iter().any(negates_a_cased_letter),
+            _ => false,
+        }
+    }
+
+    #[test]
+    fn a_negated_class_excludes_every_case_variant_as_the_regex_crate_reads_it() {
+        // Printed, `[^e]` is a list of ranges holding `E`, and folding that list adds `e` back:
+        // `address(?: [^e])` then matched "address error".
+        for (source, text, expected) in [
+            (r"[^e]", "e", false),
+            (r"[^e]", "E", false),
+            (r"[^e]", "x", true),
+            (r"[^k]", "\u{212A}", false),
+            (r"[^ſ]x", "sx", false),
+            (r"address(?: [^e]| e[^r])", "address error", false),
+            (r"address(?: [^e]| e[^r])", "address else", true),
+        ] {
+            let hir = regex_syntax::ParserBuilder::new().build().parse(source).unwrap();
+            let folded = fold_case(&hir).unwrap();
+            let reference = Regex::new(&format!("(?i){source}")).unwrap();
+            let ours = Regex::builder().build_from_hir(&folded).unwrap();
+            assert_eq!(reference.is_match(&text), expected, "{source} on {text:?} (the regex crate)");
+            assert_eq!(ours.is_match(&text), expected, "{source} on {text:?}");
+        }
     }
 
     /// The matcher and the plain regexes it must agree with, built once for every case.
