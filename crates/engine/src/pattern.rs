@@ -1398,7 +1398,11 @@ mod tests {
             let folded = fold_case(&hir).unwrap();
             let reference = Regex::new(&format!("(?i){source}")).unwrap();
             let ours = Regex::builder().build_from_hir(&folded).unwrap();
-            assert_eq!(reference.is_match(&text), expected, "{source} on {text:?} (the regex crate)");
+            assert_eq!(
+                reference.is_match(&text),
+                expected,
+                "{source} on {text:?} (the regex crate)"
+            );
             assert_eq!(ours.is_match(&text), expected, "{source} on {text:?}");
         }
     }
