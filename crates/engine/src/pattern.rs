@@ -1399,11 +1399,11 @@ mod tests {
             let reference = Regex::new(&format!("(?i){source}")).unwrap();
             let ours = Regex::builder().build_from_hir(&folded).unwrap();
             assert_eq!(
-                reference.is_match(&text),
+                reference.is_match(text),
                 expected,
                 "{source} on {text:?} (the regex crate)"
             );
-            assert_eq!(ours.is_match(&text), expected, "{source} on {text:?}");
+            assert_eq!(ours.is_match(text), expected, "{source} on {text:?}");
         }
     }
 
