@@ -5,7 +5,7 @@
 //! bytes replaced, as the API only carries UTF-8). The text comes last so that it may hold NULs.
 //! A code that is not a decimal `u32` stands for one out of range (`u32::MAX`); an empty one is 0.
 
-use rebound_engine::{BounceType, InputError, Outcome, Reply, ReplyInput};
+use rebound_engine::{BounceType, Evidence, InputError, Outcome, Reply, ReplyInput, Suppression};
 
 use crate::{MAX_ERROR_BYTES, prefix, shipped_rules};
 
@@ -126,6 +126,26 @@ fn check_outcome(reply: &Reply, outcome: &Outcome<'_>) {
             outcome.suppress_recipient,
             outcome.retryable,
             outcome.bounce_type,
+            outcome.rule_id()
+        );
+    }
+    // A suppression has a basis about the recipient (issue 18): the wording, a provider's rule,
+    // an enhanced code about the address or mailbox, or the rule's own explicit override.
+    if outcome.suppress_recipient {
+        let recipient_code = outcome
+            .enhanced
+            .is_some_and(|e| matches!((e.subject, e.detail), (1, 1 | 2 | 3 | 6 | 10) | (2, 1)));
+        let basis = match outcome.suppression {
+            Suppression::Given => matches!(outcome.evidence, Evidence::Text | Evidence::Provider),
+            Suppression::RecipientCode => recipient_code,
+            Suppression::Override => outcome.rule.is_some_and(|r| r.suppress_override),
+            _ => false,
+        };
+        assert!(
+            basis,
+            "suppressed without a basis ({:?}, evidence {}) by {}: {reply:?}",
+            outcome.suppression,
+            outcome.evidence.as_str(),
             outcome.rule_id()
         );
     }
