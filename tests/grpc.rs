@@ -677,6 +677,9 @@ async fn rule_admin_reports_lists_and_reloads() {
         .into_inner();
     assert_eq!(rules.rules.len(), 1);
     assert_eq!(rules.rules[0].location, "custom.yaml:2");
+    // Operators look for the rules that decide on codes alone: each rule names its evidence.
+    assert_eq!(rules.rules[0].evidence(), pb::Evidence::Text);
+    assert!(!rules.rules[0].suppress_override);
 
     // Unchanged content: nothing to do.
     let reload = admin.reload(pb::ReloadRequest {}).await.unwrap().into_inner();

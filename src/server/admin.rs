@@ -98,6 +98,8 @@ impl RuleAdmin for AdminService {
                 specificity: r.specificity.to_string(),
                 priority: r.priority,
                 definition: r.definition.clone().unwrap_or_default(),
+                evidence: convert::evidence(r.evidence).into(),
+                suppress_override: r.suppress_override,
             })
             .collect();
         Ok(Response::new(pb::ListRulesResponse { rules: list }))
