@@ -3,6 +3,7 @@
 //! answers without classifying: the transport ceiling to compare against).
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -215,6 +216,7 @@ impl Tally {
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
+    let mut out = std::io::stdout().lock();
     if let Some(rate) = args.rate {
         anyhow::ensure!(
             rate.is_finite() && rate >= 0.01,
@@ -260,9 +262,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
         report
     })?;
     if args.json {
-        println!("{}", serde_json::to_string(&report)?);
+        writeln!(out, "{}", serde_json::to_string(&report)?)?;
     } else {
-        println!(
+        writeln!(
+            out,
             "mode {:?}{}{}, {} connections, {} workers, {:.1} s",
             report.mode,
             if report.baseline { " (baseline)" } else { "" },
@@ -270,16 +273,17 @@ pub fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
             report.connections,
             report.concurrency,
             report.seconds
-        );
-        println!("requests/s        {:>12.0}", report.requests_per_sec);
-        println!("classifications/s {:>12.0}", report.classifications_per_sec);
-        println!(
+        )?;
+        writeln!(out, "requests/s        {:>12.0}", report.requests_per_sec)?;
+        writeln!(out, "classifications/s {:>12.0}", report.classifications_per_sec)?;
+        writeln!(
+            out,
             "latency µs        p50 {:.0}  p90 {:.0}  p99 {:.0}  p99.9 {:.0}",
             report.p50_us, report.p90_us, report.p99_us, report.p999_us
-        );
-        println!("errors            {:>12}", report.errors);
+        )?;
+        writeln!(out, "errors            {:>12}", report.errors)?;
         for (code, n) in &report.errors_by_code {
-            println!("  {code:<16}{n:>12}");
+            writeln!(out, "  {code:<16}{n:>12}")?;
         }
     }
     Ok(std::process::ExitCode::SUCCESS)

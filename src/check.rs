@@ -1,5 +1,6 @@
 //! `rebound check`: the reload's validation, offline, for operators and CI.
 
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -7,6 +8,7 @@ use std::time::Instant;
 use rebound_engine::RuleSet;
 
 pub fn run(dir: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
     let started = Instant::now();
     let what = dir.map_or_else(|| "embedded rules".to_string(), |d| d.display().to_string());
     let source = match rebound::rules::source(dir) {
@@ -19,7 +21,8 @@ pub fn run(dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     let report = RuleSet::compile(&source).and_then(|rules| rules.verify().map(|v| (v, rules.digest().to_string())));
     match report {
         Ok((v, digest)) => {
-            println!(
+            writeln!(
+                out,
                 "ok: {what}: {} rules, {} categories, {} examples and {} tests pass (digest {}, {} ms)",
                 v.rules,
                 v.categories,
@@ -27,9 +30,9 @@ pub fn run(dir: Option<&Path>) -> anyhow::Result<ExitCode> {
                 v.tests,
                 &digest[..12],
                 started.elapsed().as_millis()
-            );
+            )?;
             for note in &v.notes {
-                println!("note: {note}");
+                writeln!(out, "note: {note}")?;
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -1,5 +1,6 @@
 //! `rebound serve` and `rebound health`: flags (each also an environment variable) to config.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -237,6 +238,7 @@ pub struct HealthArgs {
 }
 
 pub fn health(args: HealthArgs) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let target = HealthTarget {
         addr: args.addr,
@@ -248,7 +250,7 @@ pub fn health(args: HealthArgs) -> anyhow::Result<ExitCode> {
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let status = runtime.block_on(check(&target))?;
-    println!("{}", status.as_str_name());
+    writeln!(out, "{}", status.as_str_name())?;
     Ok(
         if status == tonic_health::pb::health_check_response::ServingStatus::Serving {
             ExitCode::SUCCESS

@@ -174,3 +174,31 @@ fn explain_names_the_winner_and_the_losers() {
     assert_eq!(doc["explanation"]["winner"], "seed/invalid_address/550-5.1.1");
     assert!(doc["explanation"]["candidates"].as_array().unwrap().len() > 1);
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_the_output_quietly() {
+    // `rebound check rules/ | head -1`: the reader closes the pipe before the command writes.
+    // Rust ignores SIGPIPE, so a `println!` would panic ("failed printing to stdout").
+    let rules = root().join("rules");
+    let rules = rules.to_str().unwrap();
+    for args in [
+        vec!["check", rules],
+        vec!["explain", "--rules", rules, "550 5.1.1 User unknown"],
+        vec!["classify", "--rules", rules, "tests/data/second_replies.jsonl"],
+    ] {
+        let mut child = rebound()
+            .args(&args)
+            .current_dir(root())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Loading the rules takes far longer than this: the pipe is closed before any write.
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(output.status.success(), "{args:?}: {:?} {stderr}", output.status);
+    }
+}
