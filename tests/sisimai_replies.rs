@@ -233,6 +233,23 @@ const DISAGREEMENTS: &[(&str, &str, &[&str], &str)] = &[
          cause named, so the envelope sender was refused (generic/rejection/refused-at-mail-from); \
          nothing says the receiving system failed.",
     ),
+    (
+        "lhost-postfix-50",
+        "blocked",
+        &["recipient_error"],
+        "'refused to talk to me: 421 Service not available, closing transmission channel': RFC \
+         5321's text for a server that cannot serve now; it names no block of the sender, and the \
+         receiving side being unavailable is `recipient_error`.",
+    ),
+    (
+        "lhost-x2-05",
+        "expired",
+        &["rate_limit"],
+        "'Resources temporarily unavailable, please try again later ... I'm not going to try \
+         again; this message has been in the queue too long': the reply names the cause the queue \
+         kept meeting (the receiver too busy to take it), and a cause named wins over the retry \
+         story, as for a full mailbox that expired in the queue.",
+    ),
 ];
 
 /// Reasons whose cause is the sender, the message, the network or a system on the way, or
