@@ -203,6 +203,53 @@ const DISAGREEMENTS: &[(&str, &str, &[&str], &str)] = &[
         "'Connection refused by mx ... could not be delivered for 8 hours': the receiving host \
          could not be reached until the message expired; nothing says the sender is blocked.",
     ),
+    (
+        "rfc3464-35",
+        "rejected",
+        &["invalid_address"],
+        "'<address> is not a registered gateway user': the receiving gateway says no user is \
+         registered at the address, an unknown user; nothing in it is about the sender.",
+    ),
+    (
+        "lhost-qmail-1",
+        "notaccept",
+        &["invalid_address"],
+        "qmail's 'Sorry, I couldn't find a mail exchanger or IP address. (#5.4.4)': the recipient's \
+         domain has neither MX nor A record, so no host can take its mail; we hold it as an unknown \
+         domain, as Sisimai does with its own hostunknown.",
+    ),
+    (
+        "rhost-aol-06",
+        "notaccept",
+        &["recipient_error"],
+        "'Name service error ... Malformed or unexpected name server reply': the DNS lookup of the \
+         recipient's domain failed, it did not say the domain takes no mail.",
+    ),
+    (
+        "lhost-postfix-47",
+        "systemerror",
+        &["rejection"],
+        "'554 Transaction failed (in reply to MAIL FROM command)': refused at MAIL FROM with no \
+         cause named, so the envelope sender was refused (generic/rejection/refused-at-mail-from); \
+         nothing says the receiving system failed.",
+    ),
+    (
+        "lhost-postfix-50",
+        "blocked",
+        &["recipient_error"],
+        "'refused to talk to me: 421 Service not available, closing transmission channel': RFC \
+         5321's text for a server that cannot serve now; it names no block of the sender, and the \
+         receiving side being unavailable is `recipient_error`.",
+    ),
+    (
+        "lhost-x2-05",
+        "expired",
+        &["rate_limit"],
+        "'Resources temporarily unavailable, please try again later ... I'm not going to try \
+         again; this message has been in the queue too long': the reply names the cause the queue \
+         kept meeting (the receiver too busy to take it), and a cause named wins over the retry \
+         story, as for a full mailbox that expired in the queue.",
+    ),
 ];
 
 /// Reasons whose cause is the sender, the message, the network or a system on the way, or
