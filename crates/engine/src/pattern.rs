@@ -847,7 +847,7 @@ struct Filter {
 fn required_literals(hir: &Hir) -> Option<Filter> {
     // The extractor treats look-arounds (`\b`, `^`) as empty: with any, a literal hit is only a hint.
     let no_lookaround = hir.properties().look_set().is_empty();
-    let prefix = Extractor::new().kind(ExtractKind::Prefix).extract(hir);
+    let prefix = extractor(ExtractKind::Prefix).extract(hir);
     let prefixes = ascii_literals(&prefix);
     // Exact, or long enough to be rare: no need to look inside (which costs time at load).
     if let Some(literals) = &prefixes {
@@ -860,7 +860,7 @@ fn required_literals(hir: &Hir) -> Option<Filter> {
             });
         }
     }
-    let suffix = Extractor::new().kind(ExtractKind::Suffix).extract(hir);
+    let suffix = extractor(ExtractKind::Suffix).extract(hir);
     let best = [
         prefixes.map(|lits| (lits, true)),
         filter_literals(hir).map(|lits| (lits, false)),
@@ -894,6 +894,28 @@ fn needs_non_ascii(hir: &Hir) -> bool {
     }
 }
 
+/// At most this many literals come out of one extraction. The extractor's own limit (250) lets
+/// a pattern written as a product of alternations (`(sending|your) (mail )?account (is|was)
+/// (suspended|disabled)`) spell out every combination: a few such rules put 100,000 bytes of
+/// literals into the shared automaton, which then outgrew its fast form and slowed every reply.
+/// Past the limit the extractor trims the literals to shared prefixes, and the regex confirms;
+/// `the_shipped_rules_literals_fit_the_compact_automaton` keeps the shipped rules in the fast form.
+const LITERAL_SET_LIMIT: usize = 64;
+
+/// Literals are cut to this many bytes (the regex confirms the rest): the combinations of such
+/// a product share their first words, so cut they collapse into a few.
+const LITERAL_LEN_LIMIT: usize = 24;
+
+/// A literal extractor of `kind` within [`LITERAL_SET_LIMIT`].
+fn extractor(kind: ExtractKind) -> Extractor {
+    let mut extractor = Extractor::new();
+    extractor
+        .kind(kind)
+        .limit_total(LITERAL_SET_LIMIT)
+        .limit_literal_len(LITERAL_LEN_LIMIT);
+    extractor
+}
+
 /// A finite, non-empty sequence of non-empty ASCII literals, lower-cased; `None` otherwise.
 fn ascii_literals(seq: &Seq) -> Option<Vec<String>> {
     let lits = seq.literals()?;
@@ -916,7 +938,7 @@ const MAX_FILTER_LITERALS: usize = 128;
 /// "blocked" and "spamhaus", not by "ip"), a concatenation takes its most selective part. `None`
 /// when some branch offers nothing usable (a class, a look-around, a non-ASCII literal).
 fn filter_literals(hir: &Hir) -> Option<Vec<String>> {
-    let prefix_of = |h: &Hir| ascii_literals(&Extractor::new().kind(ExtractKind::Prefix).extract(h));
+    let prefix_of = |h: &Hir| ascii_literals(&extractor(ExtractKind::Prefix).extract(h));
     match hir.kind() {
         HirKind::Alternation(branches) => {
             let mut all = Vec::new();
@@ -1379,6 +1401,20 @@ mod tests {
             HirKind::Concat(subs) | HirKind::Alternation(subs) => subs.iter().any(negates_a_cased_letter),
             _ => false,
         }
+    }
+
+    #[test]
+    fn the_shipped_rules_literals_fit_the_compact_automaton() {
+        // Every reply is scanned by this automaton: past 32,768 states it falls back to the
+        // crate's larger forms, and the shipped rules' classification got twice as slow when
+        // rules written as products of alternations spelled out every combination.
+        let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../rules"));
+        let shipped = crate::RuleSet::load(&crate::RuleSource::from_dir(dir).unwrap()).unwrap();
+        assert!(
+            matches!(shipped.text.automaton, Some(LiteralAutomaton::Compact(_))),
+            "the shipped rules' {} literal uses do not fit the compact automaton",
+            shipped.text.uses.len()
+        );
     }
 
     #[test]
