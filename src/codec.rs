@@ -284,7 +284,7 @@ fn diagnose(bytes: &[u8], error: &prost::DecodeError) -> MalformedRequest {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use http_body_util::Full;
@@ -381,6 +381,21 @@ mod tests {
         super::ClassifyItem::read(Bytes::copy_from_slice(bytes)).unwrap()
     }
 
+    /// `whole` cut at every length, and with every byte changed to a few telling values (zero,
+    /// a wire type, a length, a continuation bit, all ones): what a decoder must read exactly
+    /// as prost does, or fail where prost fails.
+    pub(crate) fn damaged_copies(whole: &[u8]) -> Vec<Vec<u8>> {
+        let mut damaged: Vec<Vec<u8>> = (0..whole.len()).map(|cut| whole[..cut].to_vec()).collect();
+        for at in 0..whole.len() {
+            for value in [0x00, 0x07, 0x0a, 0x80, 0xff] {
+                let mut bytes = whole.to_vec();
+                bytes[at] = value;
+                damaged.push(bytes);
+            }
+        }
+        damaged
+    }
+
     #[test]
     fn a_request_that_is_not_one_is_read_as_its_fault_where_prost_fails() {
         let whole = pb::ClassifyRequest {
@@ -395,14 +410,7 @@ mod tests {
         .encode_to_vec();
         // Every cut and every byte changed to a few values: a fault exactly where prost fails,
         // naming a field of the request, and the request itself everywhere else.
-        let mut damaged: Vec<Vec<u8>> = (0..whole.len()).map(|cut| whole[..cut].to_vec()).collect();
-        for at in 0..whole.len() {
-            for value in [0x00, 0x07, 0x0a, 0x80, 0xff] {
-                let mut bytes = whole.clone();
-                bytes[at] = value;
-                damaged.push(bytes);
-            }
-        }
+        let damaged = damaged_copies(&whole);
         let fields = [
             "id",
             "code",

@@ -686,14 +686,7 @@ mod tests {
         let whole = request.encode_to_vec();
         // Every cut and every byte changed to a few values: `read_item` fails exactly where prost
         // fails, and otherwise reads what prost decodes.
-        let mut damaged: Vec<Vec<u8>> = (0..whole.len()).map(|cut| whole[..cut].to_vec()).collect();
-        for at in 0..whole.len() {
-            for value in [0x00, 0x07, 0x0a, 0x80, 0xff] {
-                let mut bytes = whole.clone();
-                bytes[at] = value;
-                damaged.push(bytes);
-            }
-        }
+        let damaged = crate::codec::tests::damaged_copies(&whole);
         let mut failures = 0;
         for bytes in &damaged {
             match (read_item(bytes), prost_reads(bytes)) {
