@@ -15,5 +15,6 @@ mod provider_replies;
 mod reload;
 mod replies;
 mod service;
+mod sisimai_crosswalk;
 mod sisimai_replies;
 mod util;

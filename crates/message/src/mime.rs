@@ -1,0 +1,188 @@
+//! A read-only view of a parsed message for the readers: its headers, its parts in document
+//! order (nested messages included), and the human-readable body text, with the MIME limits
+//! enforced while the parts are walked.
+
+use std::borrow::Cow;
+
+use mail_parser::{Header, HeaderValue, Message, MessageParser, PartType};
+
+use crate::{Limits, MessageError};
+
+/// Parses `raw` with mail-parser after the size check. mail-parser never fails on damaged
+/// MIME; it returns what it could read, and `None` only when nothing looked like a message.
+pub(crate) fn parse<'m>(raw: &'m [u8], limits: &Limits) -> Result<Message<'m>, MessageError> {
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        return Err(MessageError::Empty);
+    }
+    if raw.len() > limits.max_message_bytes {
+        return Err(MessageError::TooLarge {
+            size: raw.len(),
+            limit: limits.max_message_bytes,
+        });
+    }
+    MessageParser::default().parse(raw).ok_or_else(|| MessageError::NotAMessage {
+        reason: "no header or body could be read".to_string(),
+    })
+}
+
+/// One MIME part, in document order.
+pub(crate) struct Part<'a> {
+    /// `type/subtype`, lower-cased (`text/plain` when the part names none).
+    pub content_type: String,
+    /// 0 for the top-level message's own parts, +1 inside each attached message.
+    pub depth: usize,
+    /// The part's own headers.
+    pub headers: &'a [Header<'a>],
+    /// The decoded body: text as text, a binary part lossily as UTF-8, an attached message
+    /// as its raw bytes.
+    pub text: Cow<'a, str>,
+    /// The attached message, for `message/rfc822` (and `message/global`) parts.
+    pub message: Option<&'a Message<'a>>,
+}
+
+/// The message as the readers see it.
+pub(crate) struct Mail<'a> {
+    /// The top-level message.
+    pub message: &'a Message<'a>,
+    /// Every leaf part and attached message, in document order.
+    pub parts: Vec<Part<'a>>,
+    /// The human-readable text of the top-level message: its text/plain parts, or its HTML
+    /// turned into text when it has no plain text, outside attached messages; `\n` line ends.
+    pub body: String,
+}
+
+impl<'a> Mail<'a> {
+    /// Walks `message`, enforcing the depth and part-count limits.
+    pub fn new(message: &'a Message<'a>, limits: &Limits) -> Result<Mail<'a>, MessageError> {
+        let mut parts = Vec::new();
+        walk(message, 0, limits, &mut parts, &mut 0)?;
+        let mut body = String::new();
+        let plain: Vec<&Part<'_>> = parts
+            .iter()
+            .filter(|p| p.depth == 0 && p.content_type == "text/plain" && !is_attachment(p))
+            .collect();
+        if plain.is_empty() {
+            for p in parts.iter().filter(|p| p.depth == 0 && p.content_type == "text/html") {
+                body.push_str(&html_to_text(&p.text));
+                body.push('\n');
+            }
+        } else {
+            for p in plain {
+                body.push_str(&p.text);
+                body.push('\n');
+            }
+        }
+        Ok(Mail {
+            message,
+            parts,
+            body: normalise_line_ends(body),
+        })
+    }
+
+    /// The first top-level header named `name` (case-insensitive), as text.
+    pub fn header(&self, name: &str) -> Option<&'a str> {
+        header_text(self.message.root_part().headers.as_slice(), name)
+    }
+
+    /// The top-level `Subject`, or empty.
+    pub fn subject(&self) -> &'a str {
+        self.message.subject().unwrap_or("")
+    }
+
+    /// The top-level `From` address, or empty.
+    pub fn from_address(&self) -> &'a str {
+        self.message
+            .from()
+            .and_then(|a| a.first())
+            .and_then(|a| a.address.as_deref())
+            .unwrap_or("")
+    }
+
+    /// The parts whose content type is `content_type` (lower-case), in document order.
+    pub fn parts_of<'s>(&'s self, content_type: &'s str) -> impl Iterator<Item = &'s Part<'a>> + 's {
+        self.parts.iter().filter(move |p| p.content_type == content_type)
+    }
+}
+
+/// The text of the first header named `name` among `headers`.
+pub(crate) fn header_text<'a>(headers: &'a [Header<'a>], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|h| h.name.as_str().eq_ignore_ascii_case(name))
+        .and_then(|h| match &h.value {
+            HeaderValue::Text(t) => Some(t.as_ref()),
+            HeaderValue::TextList(l) => l.first().map(|t| t.as_ref()),
+            _ => None,
+        })
+}
+
+fn is_attachment(part: &Part<'_>) -> bool {
+    content_type_header(part.headers, "Content-Disposition").is_some_and(|(kind, _)| kind == "attachment")
+}
+
+/// A `Content-Type`-like header (`Content-Type`, `Content-Disposition`) as its lower-cased
+/// type and subtype.
+pub(crate) fn content_type_header(headers: &[Header<'_>], name: &str) -> Option<(String, Option<String>)> {
+    headers
+        .iter()
+        .find(|h| h.name.as_str().eq_ignore_ascii_case(name))
+        .and_then(|h| h.value.as_content_type())
+        .map(|ct| (ct.ctype().to_ascii_lowercase(), ct.subtype().map(str::to_ascii_lowercase)))
+}
+
+fn walk<'a>(
+    message: &'a Message<'a>,
+    depth: usize,
+    limits: &Limits,
+    out: &mut Vec<Part<'a>>,
+    count: &mut usize,
+) -> Result<(), MessageError> {
+    if depth > limits.max_mime_depth {
+        return Err(MessageError::TooDeep {
+            limit: limits.max_mime_depth,
+        });
+    }
+    for part in &message.parts {
+        *count += 1;
+        if *count > limits.max_mime_parts {
+            return Err(MessageError::TooManyParts {
+                limit: limits.max_mime_parts,
+            });
+        }
+        let content_type = match content_type_header(&part.headers, "Content-Type") {
+            Some((kind, Some(sub))) => format!("{kind}/{sub}"),
+            Some((kind, None)) => kind,
+            None => "text/plain".to_string(),
+        };
+        let (text, nested) = match &part.body {
+            PartType::Text(t) | PartType::Html(t) => (Cow::Borrowed(t.as_ref()), None),
+            PartType::Binary(b) | PartType::InlineBinary(b) => (String::from_utf8_lossy(b.as_ref()), None),
+            PartType::Message(m) => (String::from_utf8_lossy(m.raw_message()), Some(m)),
+            PartType::Multipart(_) => continue,
+        };
+        out.push(Part {
+            content_type,
+            depth,
+            headers: part.headers.as_slice(),
+            text,
+            message: nested,
+        });
+        if let Some(m) = nested {
+            walk(m, depth + 1, limits, out, count)?;
+        }
+    }
+    Ok(())
+}
+
+/// `\r\n` and lone `\r` become `\n`.
+pub(crate) fn normalise_line_ends(text: String) -> String {
+    if !text.contains('\r') {
+        return text;
+    }
+    text.replace("\r\n", "\n").replace('\r', "\n")
+}
+
+/// A plain-text rendering of HTML: tags dropped, block ends as new lines, entities decoded.
+pub(crate) fn html_to_text(html: &str) -> String {
+    mail_parser::decoders::html::html_to_text(html)
+}
