@@ -12,7 +12,6 @@ pub enum Crosswalk {
     NotAReply,
 }
 
-
 /// Sisimai's 34 reasons (5.1.0) and the categories of ours that agree with each.
 pub const CROSSWALK: [(&str, Crosswalk); 34] = [
     // The mailbox does not exist. Our `mailbox` is the guide's "no mailbox at the domain", which

@@ -33,7 +33,6 @@ struct SisimaiRow {
     remote_host: String,
 }
 
-
 /// Reasons whose cause is the sender, the message, the network or a system on the way, or
 /// expiry: the recipient's address is not known to be bad, so none may suppress it.
 const NEVER_SUPPRESS: [&str; 23] = [

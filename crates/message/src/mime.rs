@@ -20,9 +20,11 @@ pub(crate) fn parse<'m>(raw: &'m [u8], limits: &Limits) -> Result<Message<'m>, M
             limit: limits.max_message_bytes,
         });
     }
-    MessageParser::default().parse(raw).ok_or_else(|| MessageError::NotAMessage {
-        reason: "no header or body could be read".to_string(),
-    })
+    MessageParser::default()
+        .parse(raw)
+        .ok_or_else(|| MessageError::NotAMessage {
+            reason: "no header or body could be read".to_string(),
+        })
 }
 
 /// One MIME part, in document order.
@@ -127,7 +129,12 @@ pub(crate) fn content_type_header(headers: &[Header<'_>], name: &str) -> Option<
         .iter()
         .find(|h| h.name.as_str().eq_ignore_ascii_case(name))
         .and_then(|h| h.value.as_content_type())
-        .map(|ct| (ct.ctype().to_ascii_lowercase(), ct.subtype().map(str::to_ascii_lowercase)))
+        .map(|ct| {
+            (
+                ct.ctype().to_ascii_lowercase(),
+                ct.subtype().map(str::to_ascii_lowercase),
+            )
+        })
 }
 
 fn walk<'a>(

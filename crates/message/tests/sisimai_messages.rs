@@ -49,14 +49,20 @@ fn messages() -> BTreeMap<(String, usize), Vec<u8>> {
     let dir = corpus();
     let mut out = BTreeMap::new();
     for sub in ["maildir/bsd", "maildir/dos", "maildir/not"] {
-        let mut names: Vec<_> = fs::read_dir(dir.join(sub)).unwrap().map(|e| e.unwrap().path()).collect();
+        let mut names: Vec<_> = fs::read_dir(dir.join(sub))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         names.sort();
         for path in names {
             let name = format!("{sub}/{}", path.file_name().unwrap().to_string_lossy());
             out.insert((name, 1), fs::read(&path).unwrap());
         }
     }
-    let mut boxes: Vec<_> = fs::read_dir(dir.join("mailbox")).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut boxes: Vec<_> = fs::read_dir(dir.join("mailbox"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     boxes.sort();
     for path in boxes {
         let name = format!("mailbox/{}", path.file_name().unwrap().to_string_lossy());
@@ -84,7 +90,11 @@ fn answers() -> BTreeMap<(String, usize), Vec<Answer>> {
 
 /// Sisimai's kind for a message, from its reasons.
 fn sisimai_kind(rows: &[Answer]) -> Kind {
-    let reasons: Vec<&str> = rows.iter().filter(|r| r.parsed).filter_map(|r| r.reason.as_deref()).collect();
+    let reasons: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.parsed)
+        .filter_map(|r| r.reason.as_deref())
+        .collect();
     if reasons.is_empty() {
         Kind::NotBounce
     } else if reasons.contains(&"feedback") {
@@ -100,11 +110,17 @@ fn sisimai_kind(rows: &[Answer]) -> Kind {
 
 /// Sisimai's own pseudo-statuses (`5.0.9xx`, `4.0.9xx`) are not in the message: not compared.
 fn pseudo_status(status: &str) -> bool {
-    status.rsplit('.').next().is_some_and(|d| d.len() == 3 && d.starts_with('9'))
+    status
+        .rsplit('.')
+        .next()
+        .is_some_and(|d| d.len() == 3 && d.starts_with('9'))
 }
 
 fn accepted(file: &str, reason: &str) -> Option<&'static [&'static str]> {
-    if let Some((_, _, ours, _)) = DISAGREEMENTS.iter().find(|(f, r, _, _)| file.contains(f) && *r == reason) {
+    if let Some((_, _, ours, _)) = DISAGREEMENTS
+        .iter()
+        .find(|(f, r, _, _)| file.contains(f) && *r == reason)
+    {
         return Some(ours);
     }
     match &CROSSWALK.iter().find(|(r, _)| *r == reason)?.1 {
@@ -132,7 +148,11 @@ impl Tally {
     }
 
     fn share(&self) -> f64 {
-        if self.total == 0 { 1.0 } else { self.agree as f64 / self.total as f64 }
+        if self.total == 0 {
+            1.0
+        } else {
+            self.agree as f64 / self.total as f64
+        }
     }
 
     fn print(&self, what: &str) {
@@ -168,7 +188,9 @@ fn the_reader_agrees_with_sisimai_on_its_set_of_emails() {
         let theirs = sisimai_kind(rows);
         let ours = report.kind;
         if theirs == Kind::NotBounce {
-            not_bounce.add(ours != Kind::Bounce, || format!("{name}: Sisimai not a bounce, ours {ours:?}"));
+            not_bounce.add(ours != Kind::Bounce, || {
+                format!("{name}: Sisimai not a bounce, ours {ours:?}")
+            });
             continue;
         }
         decision.add((ours == Kind::Bounce) == (theirs == Kind::Bounce), || {
@@ -177,9 +199,16 @@ fn the_reader_agrees_with_sisimai_on_its_set_of_emails() {
         if matches!(theirs, Kind::Feedback | Kind::AutoReply) {
             special.add(ours == theirs, || format!("{name}: Sisimai {theirs:?}, ours {ours:?}"));
         }
-        let their_set: BTreeSet<String> =
-            rows.iter().filter_map(|r| r.recipient.as_deref()).map(str::to_ascii_lowercase).collect();
-        let our_set: BTreeSet<String> = report.recipients.iter().map(|r| r.recipient.to_ascii_lowercase()).collect();
+        let their_set: BTreeSet<String> = rows
+            .iter()
+            .filter_map(|r| r.recipient.as_deref())
+            .map(str::to_ascii_lowercase)
+            .collect();
+        let our_set: BTreeSet<String> = report
+            .recipients
+            .iter()
+            .map(|r| r.recipient.to_ascii_lowercase())
+            .collect();
         recipients.add(their_set == our_set, || {
             format!("{name}: Sisimai {their_set:?}, ours {our_set:?} ({})", report.format)
         });
@@ -188,8 +217,13 @@ fn the_reader_agrees_with_sisimai_on_its_set_of_emails() {
         }
         let outcomes = rebound_message::classify(&rules, &report);
         for row in rows {
-            let Some(recipient) = row.recipient.as_deref() else { continue };
-            let found = report.recipients.iter().position(|r| r.recipient.eq_ignore_ascii_case(recipient));
+            let Some(recipient) = row.recipient.as_deref() else {
+                continue;
+            };
+            let found = report
+                .recipients
+                .iter()
+                .position(|r| r.recipient.eq_ignore_ascii_case(recipient));
             let their_status = row.status.as_deref().unwrap_or("");
             let their_code = row.reply_code.unwrap_or(0);
             match found {
@@ -206,10 +240,15 @@ fn the_reader_agrees_with_sisimai_on_its_set_of_emails() {
                 None => codes.add(false, || format!("{name} {recipient}: not read")),
             }
             let Some(reason) = row.reason.as_deref() else { continue };
-            let Some(accept) = accepted(&key.0, reason) else { continue };
+            let Some(accept) = accepted(&key.0, reason) else {
+                continue;
+            };
             let category = found.map_or("(not read)", |i| outcomes[i].category.id.as_str());
             categories.add(accept.contains(&category), || {
-                format!("{name} {recipient}: Sisimai {reason} ({}), ours {category}", accept.join("|"))
+                format!(
+                    "{name} {recipient}: Sisimai {reason} ({}), ours {category}",
+                    accept.join("|")
+                )
             });
         }
     }

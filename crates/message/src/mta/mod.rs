@@ -30,6 +30,7 @@ pub(crate) struct Reader {
 
 mod servers;
 mod services;
+pub(crate) mod text;
 
 /// Every non-DSN reader, most specific first: hosted services and Exchange (whose reports
 /// often quote a server's words), then mail server software.

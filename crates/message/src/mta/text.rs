@@ -1,0 +1,121 @@
+//! Small text tools every report reader needs: finding an address in a line, folding a
+//! diagnostic onto one line, and reading the reply code and status out of it.
+
+use rebound_engine::Reply;
+
+use crate::report::{Action, RecipientReport};
+
+/// The first mail address in `line`: the inside of `<...>` when there is one with an `@`,
+/// else the first whitespace-separated word with an `@` in it, trimmed of quotes and punctuation.
+pub(crate) fn address_in(line: &str) -> Option<String> {
+    let mut rest = line;
+    while let Some(open) = rest.find('<') {
+        let after = rest.get(open + 1..)?;
+        let Some(close) = after.find('>') else { break };
+        let inside = after.get(..close)?.trim();
+        if is_address(inside) {
+            return Some(strip_mailto(inside).to_string());
+        }
+        rest = after.get(close + 1..)?;
+    }
+    line.split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '(' | ')' | '<' | '>' | '[' | ']'))
+        .map(|w| w.trim_matches(|c: char| matches!(c, '"' | '\'' | ':' | '.' | '`')))
+        .map(strip_mailto)
+        .find(|w| is_address(w))
+        .map(str::to_string)
+}
+
+fn strip_mailto(s: &str) -> &str {
+    s.strip_prefix("mailto:")
+        .or_else(|| s.strip_prefix("MAILTO:"))
+        .unwrap_or(s)
+}
+
+/// Whether `s` looks like `local@domain.tld`: one `@`, both sides non-empty, no spaces, a dot
+/// in the domain.
+pub(crate) fn is_address(s: &str) -> bool {
+    let Some((local, domain)) = s.rsplit_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && !domain.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+        && !local.contains(['<', '>', ' '])
+        && !domain.contains(['<', '>', ' ', '@'])
+}
+
+/// Joins the lines of a diagnostic into one, white space folded.
+pub(crate) fn fold(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for word in text.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
+}
+
+/// A failed recipient with its diagnostic; the reply code, status and remote host are read
+/// from the diagnostic the way the engine reads a reply (wrappers such as `host X said:` and
+/// transcripts included).
+pub(crate) fn failed(recipient: &str, diagnostic: &str) -> RecipientReport {
+    let diagnostic = fold(diagnostic);
+    let reply = Reply::from_text(&diagnostic);
+    RecipientReport {
+        recipient: recipient.trim().trim_matches(['<', '>']).to_string(),
+        action: Some(Action::Failed),
+        status: reply.enhanced.map(|e| e.to_string()).unwrap_or_default(),
+        reply_code: reply.code,
+        remote_mta: reply.remote_host,
+        diagnostic_type: if diagnostic.is_empty() {
+            String::new()
+        } else {
+            "smtp".to_string()
+        },
+        diagnostic,
+        ..RecipientReport::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_is_found_inside_angle_brackets_first_then_as_a_word() {
+        assert_eq!(
+            address_in("<bob@example.com>: User unknown").as_deref(),
+            Some("bob@example.com")
+        );
+        assert_eq!(
+            address_in("to \"Bob\" <bob@example.com>").as_deref(),
+            Some("bob@example.com")
+        );
+        assert_eq!(
+            address_in("  bob@example.com (user unknown)").as_deref(),
+            Some("bob@example.com")
+        );
+        assert_eq!(
+            address_in("mailto:bob@example.com.").as_deref(),
+            Some("bob@example.com")
+        );
+        assert_eq!(address_in("no address here <postmaster>"), None);
+        assert_eq!(address_in("ends at the @"), None);
+    }
+
+    #[test]
+    fn a_failed_recipient_takes_code_status_and_host_from_its_diagnostic() {
+        let r = failed(
+            "<bob@example.com>",
+            "host mx.example.com[192.0.2.1] said:\n  550 5.1.1 User unknown",
+        );
+        assert_eq!(r.recipient, "bob@example.com");
+        assert_eq!((r.reply_code, r.status.as_str()), (550, "5.1.1"));
+        assert_eq!(r.remote_mta, "mx.example.com");
+        assert_eq!(r.action, Some(Action::Failed));
+    }
+}
