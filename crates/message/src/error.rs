@@ -7,8 +7,8 @@ pub enum MessageError {
     /// The message is empty.
     #[error("the message is empty")]
     Empty,
-    /// The message is longer than `max_message_bytes`.
-    #[error("the message is {size} bytes, over the limit of {limit} (max_message_bytes)")]
+    /// The message is longer than `max_email_bytes`.
+    #[error("the message is {size} bytes, over the limit of {limit} (max_email_bytes)")]
     TooLarge {
         /// Its size.
         size: usize,
@@ -47,11 +47,11 @@ impl MessageError {
         }
     }
 
-    /// The limit or field the error is about (`max_message_bytes`, `message`).
+    /// The limit or field the error is about (`max_email_bytes`, `message`).
     pub fn field(&self) -> &'static str {
         match self {
             MessageError::Empty | MessageError::NotAMessage { .. } => "message",
-            MessageError::TooLarge { .. } => "max_message_bytes",
+            MessageError::TooLarge { .. } => "max_email_bytes",
             MessageError::TooDeep { .. } => "max_mime_depth",
             MessageError::TooManyParts { .. } => "max_mime_parts",
         }

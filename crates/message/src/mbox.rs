@@ -18,18 +18,18 @@ pub enum MboxItem {
 /// The messages of an mbox, read one at a time.
 pub struct Mbox<R> {
     reader: R,
-    max_message_bytes: usize,
+    max_email_bytes: usize,
     line: Vec<u8>,
     started: bool,
     done: bool,
 }
 
 impl<R: BufRead> Mbox<R> {
-    /// Reads `reader` as an mbox; a message over `max_message_bytes` is skipped and reported.
-    pub fn new(reader: R, max_message_bytes: usize) -> Mbox<R> {
+    /// Reads `reader` as an mbox; a message over `max_email_bytes` is skipped and reported.
+    pub fn new(reader: R, max_email_bytes: usize) -> Mbox<R> {
         Mbox {
             reader,
-            max_message_bytes,
+            max_email_bytes,
             line: Vec::new(),
             started: false,
             done: false,
@@ -79,7 +79,7 @@ impl<R: BufRead> Iterator for Mbox<R> {
             }
             self.started = true;
             size += self.line.len();
-            if size <= self.max_message_bytes {
+            if size <= self.max_email_bytes {
                 let unescaped = unescape(&self.line);
                 message.extend_from_slice(unescaped);
             } else {
@@ -89,7 +89,7 @@ impl<R: BufRead> Iterator for Mbox<R> {
         if size == 0 {
             return None;
         }
-        Some(Ok(if size > self.max_message_bytes {
+        Some(Ok(if size > self.max_email_bytes {
             MboxItem::TooLarge { size }
         } else {
             MboxItem::Message(message)

@@ -14,10 +14,10 @@ pub(crate) fn parse<'m>(raw: &'m [u8], limits: &Limits) -> Result<Message<'m>, M
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Err(MessageError::Empty);
     }
-    if raw.len() > limits.max_message_bytes {
+    if raw.len() > limits.max_email_bytes {
         return Err(MessageError::TooLarge {
             size: raw.len(),
-            limit: limits.max_message_bytes,
+            limit: limits.max_email_bytes,
         });
     }
     MessageParser::default()
