@@ -26,6 +26,8 @@ fn compile_protos(root: &Path, out_dir: &Path) -> Result<(), Box<dyn std::error:
         // batch of 1,000 wrote, grew and freed that much more.
         .boxed(".rebound.v1.ClassifyResponse.explanation")
         .boxed(".rebound.v1.ClassifyResponse.error")
+        // An email is read where it arrived, not copied out of the request.
+        .bytes(".rebound.v1.ClassifyMessageRequest.message")
         .compile_fds(fds.clone())?;
     compile_classifier_server(fds, out_dir)?;
     // Neither crate emits this; without it cargo reruns the script on any change in the package.
@@ -54,6 +56,10 @@ fn compile_classifier_server(
         .out_dir(&dir)
         .extern_path(".rebound.v1", "crate::pb")
         .extern_path(".rebound.v1.ClassifyRequest", "crate::codec::ClassifyItem")
+        .extern_path(
+            ".rebound.v1.ClassifyMessageRequest",
+            "crate::server::messages::MessageItem",
+        )
         .extern_path(".rebound.v1.ClassifyBatchRequest", "crate::server::wire::BatchRequest")
         .extern_path(".rebound.v1.ClassifyBatchResponse", "crate::server::wire::EncodedBatch")
         .extern_path(".rebound.v1.ClassifyResponse", "crate::server::wire::EncodedAnswer")

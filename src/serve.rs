@@ -69,12 +69,31 @@ pub struct ServeArgs {
     /// Most items of one ClassifyBatch that may ask for `explain`.
     #[arg(long, env = "REBOUND_MAX_BATCH_EXPLANATIONS", default_value_t = 100)]
     max_batch_explanations: usize,
+    /// Longest email of ClassifyMessage(Stream), in bytes (a gRPC message must hold it too: see
+    /// --max-message-bytes); a longer one is refused with OUT_OF_RANGE.
+    #[arg(long, env = "REBOUND_MAX_EMAIL_BYTES", default_value_t = rebound_message::Limits::default().max_email_bytes)]
+    max_email_bytes: usize,
+    /// Deepest nesting of MIME parts (multiparts, attached messages) in an email.
+    #[arg(long, env = "REBOUND_MAX_MIME_DEPTH", default_value_t = rebound_message::Limits::default().max_mime_depth)]
+    max_mime_depth: usize,
+    /// Most MIME parts in an email, nested ones included.
+    #[arg(long, env = "REBOUND_MAX_MIME_PARTS", default_value_t = rebound_message::Limits::default().max_mime_parts)]
+    max_mime_parts: usize,
+    /// Most header names one ClassifyMessageRequest may ask to have returned (`headers`).
+    #[arg(long, env = "REBOUND_MAX_RETURNED_HEADERS", default_value_t = 32)]
+    max_returned_headers: usize,
+    /// Longest header name a ClassifyMessageRequest may ask for, in bytes.
+    #[arg(long, env = "REBOUND_MAX_HEADER_NAME_BYTES", default_value_t = 128)]
+    max_header_name_bytes: usize,
+    /// Longest VERP pattern of a ClassifyMessageRequest, in bytes.
+    #[arg(long, env = "REBOUND_MAX_VERP_BYTES", default_value_t = 512)]
+    max_verp_bytes: usize,
     /// Largest gRPC message, in bytes, decompressed: larger requests, and calls whose answer
     /// would be larger, fail with OUT_OF_RANGE.
     #[arg(long, env = "REBOUND_MAX_MESSAGE_BYTES", default_value_t = 16 * 1024 * 1024)]
     max_message_bytes: usize,
-    /// Deadline of a Classify or ClassifyBatch call (a shorter client deadline wins); its work
-    /// stops there.
+    /// Deadline of a Classify, ClassifyBatch or ClassifyMessage call (a shorter client deadline
+    /// wins), and of each email of a ClassifyMessageStream; its work stops there.
     #[arg(long, env = "REBOUND_REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     request_timeout: Duration,
     /// Unary and batch calls in progress across the process; more are refused with RESOURCE_EXHAUSTED.
@@ -173,6 +192,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             stream_idle_timeout: args.stream_idle_timeout,
             stream_buffer: args.stream_buffer,
             stream_buffer_bytes: args.stream_buffer_bytes,
+            max_email_bytes: args.max_email_bytes,
+            max_mime_depth: args.max_mime_depth,
+            max_mime_parts: args.max_mime_parts,
+            max_returned_headers: args.max_returned_headers,
+            max_header_name_bytes: args.max_header_name_bytes,
+            max_verp_bytes: args.max_verp_bytes,
         },
         max_message_bytes: args.max_message_bytes,
         http2_keepalive_interval: args.keepalive_interval,

@@ -24,6 +24,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::classifier_api::classifier_server::Classifier;
 use super::convert::{self, FieldLimits, ItemFault};
+use super::messages::{self, MessageFault, MessageItem, MessageLimits};
 use super::metrics;
 use super::state::RuleState;
 use super::stream::{self, StreamBounds};
@@ -49,7 +50,8 @@ pub struct Limits {
     /// reply and more than the text for a long one, and a batch holds its explanations until it
     /// writes its answer.
     pub max_batch_explanations: usize,
-    /// Deadline of a unary or batch call (a shorter `grpc-timeout` from the client wins).
+    /// Deadline of a unary or batch call (a shorter `grpc-timeout` from the client wins), and of
+    /// each email of a ClassifyMessageStream.
     pub request_timeout: Duration,
     /// Calls in progress across the process; past it calls fail with RESOURCE_EXHAUSTED.
     pub max_concurrent_requests: usize,
@@ -64,10 +66,23 @@ pub struct Limits {
     /// Bytes of answers buffered per stream before reading waits for the client: an explained
     /// answer is several kilobytes.
     pub stream_buffer_bytes: usize,
+    /// Longest email of ClassifyMessage, in bytes (apart from the gRPC message limit).
+    pub max_email_bytes: usize,
+    /// Deepest nesting of MIME parts in an email.
+    pub max_mime_depth: usize,
+    /// Most MIME parts in an email, nested ones included.
+    pub max_mime_parts: usize,
+    /// Most header names one ClassifyMessageRequest may ask to have returned.
+    pub max_returned_headers: usize,
+    /// Longest header name asked for, in bytes.
+    pub max_header_name_bytes: usize,
+    /// Longest VERP pattern, in bytes.
+    pub max_verp_bytes: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
+        let email = rebound_message::Limits::default();
         Limits {
             max_text_bytes: 64 * 1024,
             max_id_bytes: 1024,
@@ -81,11 +96,32 @@ impl Default for Limits {
             stream_idle_timeout: Duration::from_secs(60),
             stream_buffer: 64,
             stream_buffer_bytes: 64 * 1024,
+            max_email_bytes: email.max_email_bytes,
+            max_mime_depth: email.max_mime_depth,
+            max_mime_parts: email.max_mime_parts,
+            max_returned_headers: 32,
+            max_header_name_bytes: 128,
+            max_verp_bytes: 512,
         }
     }
 }
 
 impl Limits {
+    fn messages(&self, max_message_bytes: usize) -> MessageLimits {
+        MessageLimits {
+            id_bytes: self.max_id_bytes,
+            email: rebound_message::Limits {
+                max_email_bytes: self.max_email_bytes,
+                max_mime_depth: self.max_mime_depth,
+                max_mime_parts: self.max_mime_parts,
+            },
+            returned_headers: self.max_returned_headers,
+            header_name_bytes: self.max_header_name_bytes,
+            verp_bytes: self.max_verp_bytes,
+            answer_bytes: max_message_bytes,
+        }
+    }
+
     fn fields(&self) -> FieldLimits {
         FieldLimits {
             id: self.max_id_bytes,
@@ -377,6 +413,8 @@ pub struct ClassifierService {
     state: Arc<RuleState>,
     limits: Limits,
     answerer: Answerer,
+    /// What an email request may hold.
+    messages: MessageLimits,
     permits: Arc<Semaphore>,
     /// Open streams' own pool, so that they cannot take the room of unary and batch calls.
     stream_permits: Arc<Semaphore>,
@@ -388,6 +426,7 @@ pub struct ClassifierService {
 }
 
 type AnswerStream = Pin<Box<dyn Stream<Item = Result<EncodedAnswer, Status>> + Send + 'static>>;
+type MessageAnswerStream = Pin<Box<dyn Stream<Item = Result<pb::ClassifyMessageResponse, Status>> + Send + 'static>>;
 
 impl ClassifierService {
     /// With `baseline`, every request is answered with one fixed response instead of classified.
@@ -424,6 +463,7 @@ impl ClassifierService {
         };
         ClassifierService {
             state,
+            messages: limits.messages(max_message_bytes),
             limits,
             answerer,
             permits,
@@ -441,6 +481,34 @@ impl ClassifierService {
                 self.limits.max_concurrent_streams
             ))
         })
+    }
+
+    /// The answer to one email of a stream: read on the blocking pool unless it is small, within
+    /// `--request-timeout`; a bad one answered with its own error.
+    async fn answer_stream_message(&self, item: MessageItem) -> pb::ClassifyMessageResponse {
+        let item = match item {
+            MessageItem::Request(item) => item,
+            MessageItem::Malformed(bad) => {
+                let (id, fault) = MessageFault::malformed(bad);
+                return fault.response(id);
+            }
+        };
+        let id = item.id.clone();
+        let limits = self.messages;
+        let answer = if item.message.len() <= INLINE_BYTES {
+            messages::answer(&self.state.current(), &item, &limits)
+        } else {
+            let timeout = self.limits.request_timeout;
+            let (budget, _cancel) = CallBudget::new(Instant::now().checked_add(timeout).map(|at| (at, timeout)));
+            let state = Arc::clone(&self.state);
+            let work = self.run_heavy(budget, (), move |_| {
+                Ok(messages::answer(&state.current(), &item, &limits))
+            });
+            Box::pin(work)
+                .await
+                .unwrap_or_else(|status| Err(MessageFault::from_status(&status)))
+        };
+        answer.unwrap_or_else(|fault| fault.response(id))
     }
 
     /// Admission: a permit or RESOURCE_EXHAUSTED at once (shed load rather than queue it).
@@ -720,9 +788,82 @@ impl Classifier for ClassifierService {
         };
         let state = Arc::clone(&self.state);
         let answerer = self.answerer.clone();
-        // Each item reads the rules current when it arrives.
-        let answer = move |item| answerer.answer_item(&state.current(), item);
+        // Each item reads the rules current when it arrives; its answer is ready at once.
+        let answer = move |item| std::future::ready(answerer.answer_item(&state.current(), item));
         let answers = stream::spawn(
+            "ClassifyStream",
+            request.into_inner(),
+            answer,
+            bounds,
+            deadline,
+            self.draining.clone(),
+            permit,
+        );
+        Ok(Response::new(Box::pin(answers)))
+    }
+
+    async fn classify_message(
+        &self,
+        request: Request<MessageItem>,
+    ) -> Result<Response<pb::ClassifyMessageResponse>, Status> {
+        let deadline = self.deadline(&request);
+        let mut call = CallGuard::new("ClassifyMessage", deadline.0);
+        let result = async {
+            let permit = self.admit()?;
+            let item = match request.into_inner() {
+                MessageItem::Request(item) => item,
+                MessageItem::Malformed(bad) => return Err(MessageFault::malformed(bad).1.status()),
+            };
+            let limits = self.messages;
+            if item.message.len() <= INLINE_BYTES {
+                if Instant::now() >= deadline.0 {
+                    return Err(deadline_exceeded(deadline.1));
+                }
+                let answer = messages::answer(&self.state.current(), &item, &limits).map_err(|fault| fault.status());
+                drop(permit);
+                return answer.map(Response::new);
+            }
+            // Reading an email costs in proportion to its size: off the async workers.
+            let budget = call.budget(deadline);
+            let state = Arc::clone(&self.state);
+            Box::pin(self.run_heavy(budget, permit, move |_| {
+                messages::answer(&state.current(), &item, &limits).map_err(|fault| fault.status())
+            }))
+            .await
+            .map(Response::new)
+        }
+        .await;
+        call.finish(result)
+    }
+
+    type ClassifyMessageStreamStream = MessageAnswerStream;
+
+    async fn classify_message_stream(
+        &self,
+        request: Request<Streaming<MessageItem>>,
+    ) -> Result<Response<Self::ClassifyMessageStreamStream>, Status> {
+        let permit = match self.admit_stream() {
+            Ok(p) => p,
+            Err(status) => return finish("ClassifyMessageStream", Instant::now(), Err(status)),
+        };
+        let deadline = request
+            .metadata()
+            .get("grpc-timeout")
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_grpc_timeout);
+        let bounds = StreamBounds {
+            idle_timeout: self.limits.stream_idle_timeout,
+            buffer_answers: self.limits.stream_buffer,
+            buffer_bytes: self.limits.stream_buffer_bytes,
+        };
+        let service = self.clone();
+        // Each email reads the rules current when it arrives.
+        let answer = move |item| {
+            let service = service.clone();
+            async move { service.answer_stream_message(item).await }
+        };
+        let answers = stream::spawn(
+            "ClassifyMessageStream",
             request.into_inner(),
             answer,
             bounds,

@@ -220,7 +220,7 @@ pub fn version(rules: &RuleSet) -> pb::RuleSetVersion {
 }
 
 /// The answer's fields; without the category's advice when the caller has it already.
-fn outcome_to_pb(o: &Outcome<'_>, omit_advice: bool) -> pb::ClassifyResponse {
+pub fn outcome_to_pb(o: &Outcome<'_>, omit_advice: bool) -> pb::ClassifyResponse {
     let (summary, remediation) = if omit_advice {
         (String::new(), Vec::new())
     } else {
@@ -251,7 +251,7 @@ fn outcome_to_pb(o: &Outcome<'_>, omit_advice: bool) -> pb::ClassifyResponse {
     }
 }
 
-fn explanation_to_pb(e: Explanation) -> pb::Explanation {
+pub fn explanation_to_pb(e: Explanation) -> pb::Explanation {
     let (provider, provider_from) = e
         .provider
         .map_or((String::new(), String::new()), |p| (p.id, p.from.to_string()));

@@ -115,6 +115,14 @@ fn describe() {
         "Classified replies by category, rule and evidence (text, provider, enhanced_code, reply_code, none)"
     );
     metrics::describe_counter!(
+        "rebound_messages_total",
+        "Bounce emails read (ClassifyMessage, ClassifyMessageStream) by kind: bounce, auto_reply, feedback, challenge, not_bounce; their recipients are counted in rebound_classifications_total"
+    );
+    metrics::describe_counter!(
+        "rebound_message_errors_total",
+        "Bounce emails not answered, by reason: too_large, too_deep, too_many_parts, empty, not_a_message, invalid_request, malformed_request, answer_too_large, deadline_exceeded, ..."
+    );
+    metrics::describe_counter!(
         "rebound_script_errors_total",
         "rhai hook calls that failed at run time (counted as no match)"
     );
@@ -198,6 +206,16 @@ pub fn classification(outcome: &Outcome<'_>) {
     if outcome.script_errors > 0 {
         metrics::counter!("rebound_script_errors_total").increment(u64::from(outcome.script_errors));
     }
+}
+
+/// One bounce email read, of `kind`.
+pub fn message(kind: &'static str) {
+    metrics::counter!("rebound_messages_total", "kind" => kind).increment(1);
+}
+
+/// One bounce email not answered, for `reason`.
+pub fn message_error(reason: &'static str) {
+    metrics::counter!("rebound_message_errors_total", "reason" => reason).increment(1);
 }
 
 /// The active rule set's size and version.

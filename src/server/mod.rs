@@ -5,6 +5,7 @@ mod admin;
 mod classifier;
 mod convert;
 mod listener;
+mod messages;
 pub mod metrics;
 pub mod reload;
 pub mod state;

@@ -1,4 +1,4 @@
-//! `ClassifyStream`'s loop: one answer per request, in order, a bad item answered in place; the
+//! The loop of `ClassifyStream` and `ClassifyMessageStream`: one answer per request, in order, a bad item answered in place; the
 //! answers the client has not read bounded in count and in bytes (past either the loop stops
 //! reading: backpressure); and an end that always reaches the client: OK only when the client
 //! closed its side and every request was answered, a status naming the cause otherwise (idle,
@@ -17,8 +17,6 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tonic::{Code, Status, Streaming};
 
 use super::metrics;
-use super::wire::EncodedAnswer;
-use crate::codec::ClassifyItem;
 
 /// What one stream may hold and how long it may wait.
 #[derive(Debug, Clone, Copy)]
@@ -32,17 +30,24 @@ pub struct StreamBounds {
 }
 
 /// Starts the loop that answers `inbound` with `answer`, holding `permit` (the stream's place
-/// in the pool of streams) until it ends. `deadline` is the client's, from the call's start.
-pub fn spawn<F>(
-    mut inbound: Streaming<ClassifyItem>,
+/// in the pool of streams) until it ends; the call is counted in the metrics as `method`.
+/// `deadline` is the client's, from the call's start. An answer is a future so that work too long
+/// for an async worker (reading an email) can be waited for off it; a reply's answer is ready at
+/// once.
+pub fn spawn<I, A, F, Fut>(
+    method: &'static str,
+    mut inbound: Streaming<I>,
     mut answer: F,
     bounds: StreamBounds,
     deadline: Option<Duration>,
     draining: CancellationToken,
     permit: OwnedSemaphorePermit,
-) -> Answers
+) -> Answers<A>
 where
-    F: FnMut(ClassifyItem) -> EncodedAnswer + Send + 'static,
+    I: Send + 'static,
+    A: prost::Message + Send + 'static,
+    F: FnMut(I) -> Fut + Send + 'static,
+    Fut: Future<Output = A> + Send,
 {
     let (queue, queued) = mpsc::channel(bounds.buffer_answers.max(1));
     let (end_tx, end) = oneshot::channel();
@@ -57,7 +62,7 @@ where
         let result = serve(&mut inbound, &mut answer, &mut stops, &queue, &room, room_bytes).await;
         let code = result.as_ref().map_or_else(Status::code, |()| Code::Ok);
         metrics::open_streams(-1.0);
-        metrics::request("ClassifyStream", code, started.elapsed());
+        metrics::request(method, code, started.elapsed());
         // Before the queue closes, so the end follows the last answer.
         let _ = end_tx.send(result);
     });
@@ -65,11 +70,11 @@ where
 }
 
 /// Reads, answers and queues until the stream ends; `Ok` when the client closed its side.
-async fn serve(
-    inbound: &mut Streaming<ClassifyItem>,
-    answer: &mut impl FnMut(ClassifyItem) -> EncodedAnswer,
+async fn serve<I, A: prost::Message, Fut: Future<Output = A>>(
+    inbound: &mut Streaming<I>,
+    answer: &mut impl FnMut(I) -> Fut,
     stops: &mut Stops,
-    queue: &mpsc::Sender<Queued>,
+    queue: &mpsc::Sender<Queued<A>>,
     room: &Arc<Semaphore>,
     room_bytes: u32,
 ) -> Result<(), Status> {
@@ -90,7 +95,7 @@ async fn serve(
             None => return Err(gone()),
         };
         stops.progress();
-        let answer = answer(item);
+        let answer = answer(item).await;
         // An answer larger than the whole buffer takes all of it: it waits for an empty one.
         let bytes = u32::try_from(prost::Message::encoded_len(&answer))
             .unwrap_or(u32::MAX)
@@ -229,20 +234,20 @@ fn framing(status: &Status) -> Status {
 }
 
 /// An answer with the room it takes in the stream's buffer, given back when it is taken.
-struct Queued {
-    answer: EncodedAnswer,
+struct Queued<A> {
+    answer: A,
     _held: OwnedSemaphorePermit,
 }
 
 /// A stream's answers, in order, then its end: nothing after the last answer when the client
 /// closed its side, else the status that ended it.
-pub struct Answers {
-    queued: mpsc::Receiver<Queued>,
+pub struct Answers<A> {
+    queued: mpsc::Receiver<Queued<A>>,
     end: Option<oneshot::Receiver<Result<(), Status>>>,
 }
 
-impl Stream for Answers {
-    type Item = Result<EncodedAnswer, Status>;
+impl<A> Stream for Answers<A> {
+    type Item = Result<A, Status>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         if let Some(queued) = ready!(self.queued.poll_recv(cx)) {
