@@ -9,6 +9,7 @@ mod cli;
 mod conformance;
 mod evidence;
 mod grpc;
+mod grpc_messages;
 mod hooks;
 mod properties;
 mod provider_replies;

@@ -437,6 +437,78 @@ mod tests {
         assert_eq!(readable_id(&[0x0a, 0x05, b'a']), "");
     }
 
+    /// The answer's fields from a report, independent of what the reader recognises.
+    #[test]
+    fn a_report_is_answered_field_by_field_with_each_recipient_classified() {
+        use rebound_message::{Feedback, Original, RecipientReport};
+        let state = super::super::state::RuleState::load(super::super::state::RuleOrigin::Embedded).unwrap();
+        let rules = state.current();
+        let report = Report {
+            kind: Kind::Bounce,
+            format: "rfc3464",
+            reporting_mta: "dns; mx.example.net".into(),
+            arrival_date: "Sun, 6 Dec 2026 09:59:58 +0000".into(),
+            original: Some(Original {
+                message_id: "orig-1@example.org".into(),
+                subject: "News".into(),
+                headers: vec![("X-Campaign-Id".into(), "w26".into())],
+                ..Original::default()
+            }),
+            feedback: Some(Feedback {
+                feedback_type: "abuse".into(),
+                ..Feedback::default()
+            }),
+            recipients: vec![
+                RecipientReport {
+                    recipient: "bob@example.com".into(),
+                    action: Some(Action::Failed),
+                    status: "5.1.1".into(),
+                    reply_code: 550,
+                    diagnostic: "550 5.1.1 <bob@example.com>: Recipient address rejected: User unknown".into(),
+                    remote_mta: "mx.example.com".into(),
+                    ..RecipientReport::default()
+                },
+                RecipientReport {
+                    recipient: "carol@example.com".into(),
+                    action: Some(Action::Delayed),
+                    status: "4.2.2".into(),
+                    reply_code: 452,
+                    diagnostic: "452 4.2.2 Mailbox full".into(),
+                    ..RecipientReport::default()
+                },
+            ],
+            trace: Vec::new(),
+        };
+        let request = pb::ClassifyMessageRequest {
+            id: "m-1".into(),
+            explain: true,
+            omit_advice: true,
+            ..Default::default()
+        };
+        let (answer, outcomes) = respond(&rules, &request, &report);
+        assert_eq!(outcomes.len(), 2);
+        assert_eq!((answer.id.as_str(), answer.kind()), ("m-1", pb::MessageKind::Bounce));
+        assert_eq!(answer.format, "rfc3464");
+        assert_eq!(answer.reporting_mta, "dns; mx.example.net");
+        let original = answer.original.as_ref().unwrap();
+        assert_eq!(original.message_id, "orig-1@example.org");
+        assert_eq!(
+            (original.headers[0].name.as_str(), original.headers[0].value.as_str()),
+            ("X-Campaign-Id", "w26")
+        );
+        assert_eq!(answer.feedback.as_ref().unwrap().r#type, "abuse");
+        assert_eq!(answer.ruleset, Some(convert::version(&rules)));
+        let [bob, carol] = &answer.recipients[..] else {
+            panic!("{:?}", answer.recipients)
+        };
+        assert_eq!((bob.action(), bob.category.as_str()), (pb::RecipientAction::Failed, "invalid_address"));
+        assert!(bob.suppress_recipient && bob.summary.is_empty());
+        assert_eq!((bob.reply_code, bob.code, bob.enhanced.as_str()), (550, 550, "5.1.1"));
+        assert_eq!(bob.explanation.as_ref().unwrap().winner, bob.rule_id);
+        assert_eq!((carol.action(), carol.category.as_str()), (pb::RecipientAction::Delayed, "mailbox_full"));
+        assert!(carol.retryable && !carol.suppress_recipient);
+    }
+
     #[test]
     fn header_names_are_checked_for_count_length_and_form() {
         let limits = MessageLimits {
