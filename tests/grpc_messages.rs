@@ -118,7 +118,12 @@ async fn classify_message_reads_a_dsn_and_classifies_its_recipients() {
     assert_eq!((version.generation, version.digest.len()), (1, 64));
     // Every recipient answer is classified on that one version: its outcome fields are a
     // reply's, advice included.
-    assert!(answer.recipients.iter().all(|r| !r.category.is_empty() && !r.summary.is_empty()));
+    assert!(
+        answer
+            .recipients
+            .iter()
+            .all(|r| !r.category.is_empty() && !r.summary.is_empty())
+    );
 
     // What the reader makes of the report (asserted here on a plain RFC 3464 report; on the
     // skeleton reader, before the DSN reader lands, these fail).
@@ -129,7 +134,11 @@ async fn classify_message_reads_a_dsn_and_classifies_its_recipients() {
     assert_eq!(carol.action(), pb::RecipientAction::Delayed);
     assert_eq!(carol.category, "mailbox_full");
     assert!(carol.retryable && !carol.suppress_recipient);
-    assert!(answer.reporting_mta.contains("mx.example.net"), "{}", answer.reporting_mta);
+    assert!(
+        answer.reporting_mta.contains("mx.example.net"),
+        "{}",
+        answer.reporting_mta
+    );
     assert!(answer.arrival_date.contains("2026"), "{}", answer.arrival_date);
     let original = answer.original.unwrap();
     assert_eq!(original.message_id, "orig-1@sender.example.org");
@@ -154,7 +163,10 @@ async fn explain_and_omit_advice_apply_to_every_recipient() {
     let answer = client.classify_message(request).await.unwrap().into_inner();
     assert!(answer.error.is_none());
     for recipient in &answer.recipients {
-        assert!(recipient.summary.is_empty() && recipient.remediation.is_empty(), "{recipient:?}");
+        assert!(
+            recipient.summary.is_empty() && recipient.remediation.is_empty(),
+            "{recipient:?}"
+        );
         let explanation = recipient.explanation.as_ref().expect("explain was asked for");
         assert_eq!(explanation.winner, recipient.rule_id);
         assert!(!explanation.candidates.is_empty());
@@ -225,7 +237,11 @@ async fn a_call_over_a_limit_fails_naming_the_flag() {
     let server = TestServer::with_limits(limits).await;
     let mut client = server.client().await;
     let cases = [
-        (message("big", dsn(&[UNKNOWN], 5000)), Code::OutOfRange, "--max-email-bytes"),
+        (
+            message("big", dsn(&[UNKNOWN], 5000)),
+            Code::OutOfRange,
+            "--max-email-bytes",
+        ),
         (message("deep", nested(8, 1)), Code::OutOfRange, "--max-mime-depth"),
         (message("parts", nested(1, 40)), Code::OutOfRange, "--max-mime-parts"),
         (
@@ -252,7 +268,11 @@ async fn a_call_over_a_limit_fails_naming_the_flag() {
             Code::InvalidArgument,
             "--max-verp-bytes",
         ),
-        (message("an-id-too-long", dsn(&[UNKNOWN], 0)), Code::InvalidArgument, "--max-id-bytes"),
+        (
+            message("an-id-too-long", dsn(&[UNKNOWN], 0)),
+            Code::InvalidArgument,
+            "--max-id-bytes",
+        ),
         (message("empty", Vec::new()), Code::InvalidArgument, "message: "),
     ];
     for (request, code, named) in cases {
@@ -351,7 +371,11 @@ async fn reflection_lists_the_message_methods() {
         other => panic!("unexpected reflection answer {other:?}"),
     };
     // A descriptor holds its names as plain strings: each method, and its request type.
-    let found = |name: &str| files.iter().any(|file| file.windows(name.len()).any(|w| w == name.as_bytes()));
+    let found = |name: &str| {
+        files
+            .iter()
+            .any(|file| file.windows(name.len()).any(|w| w == name.as_bytes()))
+    };
     for name in [
         "ClassifyMessageStream",
         "ClassifyMessageRequest",
@@ -370,10 +394,7 @@ async fn metrics_count_emails_by_kind_their_recipients_and_errors() {
         .unwrap();
     let before = scrape(process.metrics);
     for id in ["m-1", "m-2"] {
-        client
-            .classify_message(message(id, dsn(&[UNKNOWN], 0)))
-            .await
-            .unwrap();
+        client.classify_message(message(id, dsn(&[UNKNOWN], 0))).await.unwrap();
     }
     let status = client
         .classify_message(message("big", dsn(&[UNKNOWN], 9000)))
@@ -395,7 +416,11 @@ async fn metrics_count_emails_by_kind_their_recipients_and_errors() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let after = scrape(process.metrics);
     let delta = |prefix: &str| sample(&after, prefix) - sample(&before, prefix);
-    assert_eq!(delta(r#"rebound_requests_total{method="ClassifyMessage",code="Ok"}"#), 2.0, "{after}");
+    assert_eq!(
+        delta(r#"rebound_requests_total{method="ClassifyMessage",code="Ok"}"#),
+        2.0,
+        "{after}"
+    );
     assert_eq!(
         delta(r#"rebound_requests_total{method="ClassifyMessage",code="OutOfRange"}"#),
         1.0,
@@ -412,7 +437,11 @@ async fn metrics_count_emails_by_kind_their_recipients_and_errors() {
             .any(|l| l.starts_with(r#"rebound_request_duration_seconds_count{method="ClassifyMessage"}"#)),
         "{after}"
     );
-    assert_eq!(delta(r#"rebound_message_errors_total{reason="too_large"}"#), 1.0, "{after}");
+    assert_eq!(
+        delta(r#"rebound_message_errors_total{reason="too_large"}"#),
+        1.0,
+        "{after}"
+    );
     assert_eq!(delta(r#"rebound_message_errors_total{reason="empty"}"#), 1.0, "{after}");
     // Three emails read; with the DSN reader, each a bounce whose recipient is an invalid address.
     let read: f64 = after

@@ -501,11 +501,17 @@ mod tests {
         let [bob, carol] = &answer.recipients[..] else {
             panic!("{:?}", answer.recipients)
         };
-        assert_eq!((bob.action(), bob.category.as_str()), (pb::RecipientAction::Failed, "invalid_address"));
+        assert_eq!(
+            (bob.action(), bob.category.as_str()),
+            (pb::RecipientAction::Failed, "invalid_address")
+        );
         assert!(bob.suppress_recipient && bob.summary.is_empty());
         assert_eq!((bob.reply_code, bob.code, bob.enhanced.as_str()), (550, 550, "5.1.1"));
         assert_eq!(bob.explanation.as_ref().unwrap().winner, bob.rule_id);
-        assert_eq!((carol.action(), carol.category.as_str()), (pb::RecipientAction::Delayed, "mailbox_full"));
+        assert_eq!(
+            (carol.action(), carol.category.as_str()),
+            (pb::RecipientAction::Delayed, "mailbox_full")
+        );
         assert!(carol.retryable && !carol.suppress_recipient);
     }
 

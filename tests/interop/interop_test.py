@@ -1,7 +1,8 @@
 """Cross-language client test: Python (grpcio) against the release `rebound` binary.
 
 Generates stubs from proto/ with grpcio-tools, starts `rebound serve` on free loopback ports, and
-calls Classify, ClassifyBatch, ClassifyStream and grpc.health.v1 Health. It also runs the Python
+calls Classify, ClassifyBatch, ClassifyStream, ClassifyMessage, ClassifyMessageStream and
+grpc.health.v1 Health. It also runs the Python
 snippet of the README, so the documented client is proven to work.
 
 Run: REBOUND_BIN=target/release/rebound python tests/interop/interop_test.py
@@ -39,6 +40,31 @@ generate_stubs()
 from rebound.v1 import rebound_pb2, rebound_pb2_grpc  # noqa: E402  (generated above)
 
 
+EMAIL_LIMIT = 64 * 1024
+
+
+def dsn(recipient="bob@example.com", padding=0):
+    """A plain RFC 3464 delivery report for one recipient whose address is unknown."""
+    return (
+        "From: MAILER-DAEMON@mx.example.net (Mail Delivery System)\r\n"
+        "To: bounces@sender.example.org\r\n"
+        "Subject: Undelivered Mail Returned to Sender\r\n"
+        "Date: Sun, 6 Dec 2026 10:00:02 +0000\r\n"
+        "MIME-Version: 1.0\r\n"
+        "Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n"
+        "--B\r\nContent-Type: text/plain\r\n\r\n"
+        "Your message could not be delivered.\r\n" + "x" * padding + "\r\n"
+        "--B\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mx.example.net\r\n\r\n"
+        f"Final-Recipient: rfc822; {recipient}\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        "Remote-MTA: dns; mx.example.com\r\n"
+        f"Diagnostic-Code: smtp; 550 5.1.1 <{recipient}>: Recipient address rejected: User unknown\r\n\r\n"
+        "--B\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        "Message-ID: <orig-1@sender.example.org>\r\nSubject: December news\r\nX-Campaign-Id: winter-26\r\n\r\n"
+        "--B--\r\n"
+    ).encode()
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -52,7 +78,7 @@ class Interop(unittest.TestCase):
         cls.addr = f"127.0.0.1:{free_port()}"
         cls.server = subprocess.Popen(
             [binary, "serve", "--listen", cls.addr, "--admin-listen", f"127.0.0.1:{free_port()}",
-             "--metrics-listen", "off", "--max-message-bytes", "1048576"],
+             "--metrics-listen", "off", "--max-message-bytes", "1048576", "--max-email-bytes", str(EMAIL_LIMIT)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         cls.channel = grpc.insecure_channel(cls.addr)
         cls.classifier = rebound_pb2_grpc.ClassifierStub(cls.channel)
@@ -140,6 +166,54 @@ class Interop(unittest.TestCase):
         self.assertEqual([a.id for a in answers], [str(i) for i in range(1000)])
         self.assertEqual(answers[7].error.field, "code")
         self.assertTrue(all(a.retryable for a in answers if not a.HasField("error")))
+
+    def assert_unknown_user(self, answer):
+        # What the DSN reader makes of the report (fails on the skeleton reader).
+        self.assertEqual(answer.kind, rebound_pb2.MESSAGE_KIND_BOUNCE, answer)
+        self.assertEqual([r.recipient for r in answer.recipients], ["bob@example.com"])
+        bob = answer.recipients[0]
+        self.assertEqual(bob.action, rebound_pb2.RECIPIENT_ACTION_FAILED)
+        self.assertEqual(bob.category, "invalid_address")
+        self.assertTrue(bob.suppress_recipient)
+
+    def test_classify_message(self):
+        answer = self.classifier.ClassifyMessage(rebound_pb2.ClassifyMessageRequest(
+            id="e-1", message=dsn(), headers=["X-Campaign-Id"], omit_advice=True), timeout=5)
+        self.assertEqual(answer.id, "e-1")
+        self.assertFalse(answer.HasField("error"))
+        self.assertEqual(len(answer.ruleset.digest), 64)
+        self.assertTrue(all(r.summary == "" for r in answer.recipients))
+        self.assert_unknown_user(answer)
+        self.assertEqual([(h.name, h.value) for h in answer.original.headers], [("X-Campaign-Id", "winter-26")])
+
+    def test_classify_message_over_a_limit(self):
+        with self.assertRaises(grpc.RpcError) as big:
+            self.classifier.ClassifyMessage(rebound_pb2.ClassifyMessageRequest(
+                message=dsn(padding=EMAIL_LIMIT)), timeout=5)
+        self.assertEqual(big.exception.code(), grpc.StatusCode.OUT_OF_RANGE)
+        self.assertIn("--max-email-bytes", big.exception.details())
+        with self.assertRaises(grpc.RpcError) as bad:
+            self.classifier.ClassifyMessage(rebound_pb2.ClassifyMessageRequest(
+                message=dsn(), verp="no placeholders"), timeout=5)
+        self.assertEqual(bad.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertTrue(bad.exception.details().startswith("verp:"), bad.exception.details())
+
+    def test_classify_message_stream(self):
+        requests = [
+            rebound_pb2.ClassifyMessageRequest(id="a", message=dsn()),
+            rebound_pb2.ClassifyMessageRequest(id="too-big", message=dsn(padding=EMAIL_LIMIT)),
+            rebound_pb2.ClassifyMessageRequest(id="long", message=dsn(padding=20000)),
+            rebound_pb2.ClassifyMessageRequest(id="empty", message=b""),
+            rebound_pb2.ClassifyMessageRequest(id="z", message=dsn()),
+        ]
+        answers = list(self.classifier.ClassifyMessageStream(iter(requests), timeout=30))
+        self.assertEqual([a.id for a in answers], ["a", "too-big", "long", "empty", "z"])
+        errors = [(a.error.code, a.error.field) if a.HasField("error") else None for a in answers]
+        self.assertEqual(errors, [None, ("OUT_OF_RANGE", "message"), None, ("INVALID_ARGUMENT", "message"), None])
+        self.assertIn("--max-email-bytes", answers[1].error.message)
+        for answer in (answers[0], answers[2], answers[4]):
+            self.assertEqual(len(answer.ruleset.digest), 64)
+            self.assert_unknown_user(answer)
 
     def test_readme_snippet(self):
         readme = (ROOT / "README.md").read_text()
