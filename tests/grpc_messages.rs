@@ -456,3 +456,35 @@ async fn metrics_count_emails_by_kind_their_recipients_and_errors() {
         "{after}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_email_not_read_by_the_deadline_is_deadline_exceeded() {
+    let limits = Limits {
+        request_timeout: Duration::ZERO,
+        ..Limits::default()
+    };
+    let server = TestServer::with_limits(limits).await;
+    let mut client = server.client().await;
+    // Read on the async worker, and on the blocking pool.
+    for padding in [0, 20 * 1024] {
+        let status = client
+            .classify_message(message("late", dsn(&[UNKNOWN], padding)))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::DeadlineExceeded, "{padding}: {status:?}");
+    }
+    // On a stream, an email read on the blocking pool past --request-timeout gets its own error.
+    let answers: Vec<pb::ClassifyMessageResponse> = client
+        .classify_message_stream(tokio_stream::iter([message("late", dsn(&[UNKNOWN], 20 * 1024))]))
+        .await
+        .unwrap()
+        .into_inner()
+        .map(|answer| answer.unwrap())
+        .collect()
+        .await;
+    let error = answers[0].error.as_ref().expect("past its deadline");
+    assert_eq!(
+        (answers[0].id.as_str(), error.code.as_str()),
+        ("late", "DEADLINE_EXCEEDED")
+    );
+}
