@@ -515,6 +515,47 @@ mod tests {
         assert!(carol.retryable && !carol.suppress_recipient);
     }
 
+    /// The embedded rules, loaded once for every case (a load takes a while in a debug build).
+    static EMBEDDED: std::sync::LazyLock<super::super::state::RuleState> = std::sync::LazyLock::new(|| {
+        super::super::state::RuleState::load(super::super::state::RuleOrigin::Embedded).unwrap()
+    });
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+        /// Whatever the bytes of a request or of its email, the answer is an answer or a fault,
+        /// within the limits: never a panic.
+        #[test]
+        fn any_bytes_are_answered_or_refused(
+            request in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+            email in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048),
+        ) {
+            let limits = MessageLimits {
+                id_bytes: 64,
+                email: rebound_message::Limits { max_email_bytes: 1024, max_mime_depth: 2, max_mime_parts: 8 },
+                returned_headers: 4,
+                header_name_bytes: 32,
+                verp_bytes: 64,
+                answer_bytes: 64 * 1024,
+            };
+            let _ = MessageItem::read(Bytes::from(request));
+            let request = pb::ClassifyMessageRequest {
+                message: email.clone().into(),
+                headers: vec!["X-Campaign-Id".into()],
+                ..Default::default()
+            };
+            match answer(&EMBEDDED.current(), &request, &limits) {
+                Ok(answer) => proptest::prop_assert!(answer.encoded_len() <= limits.answer_bytes),
+                Err(fault) => {
+                    proptest::prop_assert!(matches!(fault.code, Code::InvalidArgument | Code::OutOfRange));
+                    if email.len() > 1024 {
+                        proptest::prop_assert!(fault.message.contains("--max-email-bytes"));
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn header_names_are_checked_for_count_length_and_form() {
         let limits = MessageLimits {
