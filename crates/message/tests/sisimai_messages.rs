@@ -94,6 +94,27 @@ fn answers() -> BTreeMap<(String, usize), Vec<Answer>> {
     out
 }
 
+/// Messages Sisimai 5.1.0 finds no bounce in that are bounces, each with why: here we disagree
+/// on purpose, and the decision counts them as bounces.
+const SISIMAI_MISSED_BOUNCES: &[(&str, &str)] = &[
+    (
+        "lhost-mimecast-01",
+        "a Mimecast alert: 'could not be delivered' to an address, with the receiver's 5.4.1 refusal",
+    ),
+    (
+        "lhost-x1-03",
+        "'The following addresses had delivery errors', then the address and [User unknown]",
+    ),
+    (
+        "lhost-x1-04",
+        "'The following addresses had delivery errors', then the address and [Connection timed out]",
+    ),
+    (
+        "lhost-mfilter-05",
+        "m-FILTER in Japanese: sending to the address failed, with the server's 452 4.3.1 after DATA",
+    ),
+];
+
 /// Sisimai's kind for a message, from its reasons.
 fn sisimai_kind(rows: &[Answer]) -> Kind {
     let reasons: Vec<&str> = rows
@@ -170,12 +191,23 @@ impl Tally {
 }
 
 #[test]
+fn sisimai_s_missed_bounces_are_in_the_corpus_and_found_no_bounce_in() {
+    let answers = answers();
+    for (fragment, _) in SISIMAI_MISSED_BOUNCES {
+        let rows: Vec<_> = answers.iter().filter(|(k, _)| k.0.contains(fragment)).collect();
+        assert!(!rows.is_empty(), "{fragment} is not in the corpus");
+        for (_, rows) in rows {
+            assert_eq!(sisimai_kind(rows), Kind::NotBounce, "{fragment}: Sisimai reads it now");
+        }
+    }
+}
+
+#[test]
 fn the_reader_agrees_with_sisimai_on_its_set_of_emails() {
     let rules = RuleSet::load_dir(&root().join("rules")).unwrap_or_else(|e| panic!("rules do not load:\n{e}"));
     let messages = messages();
     let answers = answers();
     let mut decision = Tally::default();
-    let mut not_bounce = Tally::default();
     let mut special = Tally::default();
     let mut recipients = Tally::default();
     let mut codes = Tally::default();
@@ -258,8 +290,7 @@ fn the_reader_agrees_with_sisimai_on_its_set_of_emails() {
             });
         }
     }
-    decision.print("bounce decision (messages Sisimai reads)");
-    not_bounce.print("not a bounce (messages Sisimai does not read or that report delivery)");
+    decision.print("bounce decision (every message; SISIMAI_MISSED_BOUNCES held as bounces)");
     special.print("complaints and auto-replies");
     recipients.print("recipient set");
     codes.print("status and reply code (recipients)");
