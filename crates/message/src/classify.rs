@@ -1,15 +1,98 @@
-//! Classifying a report's recipients with the rule engine.
+//! Classifying a report's recipients with the rule engine. A failed recipient's reply decides
+//! its answer; a delayed one is answered the same way but never suppressed; a complaint is its
+//! own answer (`complaint`); an auto-reply's or challenge's sender and a delivered recipient
+//! are `not_bounce`.
 
-use rebound_engine::{Outcome, Reply, ReplyInput, RuleSet};
+use rebound_engine::{Explanation, Outcome, Reply, ReplyInput, RuleSet, Suppression};
 
-use crate::report::{RecipientReport, Report};
+use crate::report::{Action, Kind, RecipientReport, Report};
 
 /// One recipient's answer.
 pub type RecipientOutcome<'r> = Outcome<'r>;
 
-/// Classifies every recipient of `report`, in order.
+/// Classifies every recipient of `report`, in order: the result is aligned with
+/// `report.recipients`.
 pub fn classify<'r>(rules: &'r RuleSet, report: &Report) -> Vec<RecipientOutcome<'r>> {
-    report.recipients.iter().map(|r| rules.classify(&reply(r))).collect()
+    report
+        .recipients
+        .iter()
+        .map(|r| match how(report.kind, r) {
+            How::Complaint => rules.complaint(),
+            How::NotBounce => rules.not_bounce(),
+            How::Reply { delayed } => delay(rules.classify(&reply(r)), delayed),
+        })
+        .collect()
+}
+
+/// Classifies every recipient of `report` and says why each answer was given.
+pub fn explain<'r>(rules: &'r RuleSet, report: &Report) -> Vec<(RecipientOutcome<'r>, Explanation)> {
+    report
+        .recipients
+        .iter()
+        .map(|r| match how(report.kind, r) {
+            How::Complaint => fixed(rules.complaint(), "the message is a complaint (a feedback report)"),
+            How::NotBounce => {
+                let why = match report.kind {
+                    Kind::AutoReply => "the message is an auto-reply: its sender's mailbox works",
+                    Kind::Challenge => "the message is a challenge-response request, not a failure",
+                    _ => "the report says this recipient was delivered, relayed or expanded",
+                };
+                fixed(rules.not_bounce(), why)
+            }
+            How::Reply { delayed } => {
+                let (outcome, mut explanation) = rules.explain(&reply(r));
+                let outcome = delay(outcome, delayed);
+                if delayed {
+                    explanation.suppression = outcome.suppression_reason();
+                }
+                (outcome, explanation)
+            }
+        })
+        .collect()
+}
+
+/// How a recipient is answered.
+enum How {
+    /// The `complaint` category.
+    Complaint,
+    /// `not_bounce`, fixed.
+    NotBounce,
+    /// By its reply; `delayed` when the report says delivery is only delayed.
+    Reply { delayed: bool },
+}
+
+fn how(kind: Kind, r: &RecipientReport) -> How {
+    match (kind, r.action) {
+        (Kind::Feedback, _) => How::Complaint,
+        (Kind::AutoReply | Kind::Challenge, _) => How::NotBounce,
+        (_, Some(Action::Delivered | Action::Relayed | Action::Expanded)) => How::NotBounce,
+        (_, Some(Action::Delayed)) => How::Reply { delayed: true },
+        _ => How::Reply { delayed: false },
+    }
+}
+
+/// A delay never suppresses and is retried, whatever the reply says: the sending MTA has not
+/// given up. A positive reply keeps its own reason.
+fn delay(mut o: Outcome<'_>, delayed: bool) -> Outcome<'_> {
+    if !delayed || o.suppression == Suppression::Positive {
+        return o;
+    }
+    o.suppress_recipient = false;
+    o.retryable = true;
+    if o.bounce_type == rebound_engine::BounceType::Hard {
+        o.bounce_type = rebound_engine::BounceType::Soft;
+    }
+    o.suppression = Suppression::Delayed;
+    o
+}
+
+fn fixed<'r>(outcome: Outcome<'r>, reason: &str) -> (Outcome<'r>, Explanation) {
+    let explanation = Explanation {
+        reason: reason.to_string(),
+        suppression: outcome.suppression_reason(),
+        ..Explanation::default()
+    };
+    (outcome, explanation)
 }
 
 fn reply(r: &RecipientReport) -> Reply {
@@ -21,9 +104,4 @@ fn reply(r: &RecipientReport) -> Reply {
         remote_host: &r.remote_mta,
     };
     Reply::parse(&input).unwrap_or_else(|_| Reply::from_text(&r.diagnostic))
-}
-
-/// Classifies every recipient of `report` and says why each answer was given.
-pub fn explain<'r>(rules: &'r RuleSet, report: &Report) -> Vec<(RecipientOutcome<'r>, rebound_engine::Explanation)> {
-    report.recipients.iter().map(|r| rules.explain(&reply(r))).collect()
 }

@@ -79,6 +79,11 @@ pub(crate) fn fields(text: &str) -> Vec<Option<Line<'_>>> {
     let mut out: Vec<Option<Line<'_>>> = Vec::new();
     for raw in text.split('\n') {
         let line = raw.strip_suffix('\r').unwrap_or(raw);
+        // A report quoted in a reply or forward (`> Final-Recipient: ...`) reads the same.
+        let line = match line.strip_prefix('>') {
+            Some(rest) => rest.strip_prefix(' ').unwrap_or(rest),
+            None => line,
+        };
         if line.trim().is_empty() {
             out.push(None);
             continue;
@@ -187,6 +192,8 @@ struct Group {
     has_final: bool,
     /// Whether the group has any recipient field at all.
     started: bool,
+    /// Whether the group opened with `Original-Recipient`.
+    original_first: bool,
     /// An action word the reader did not know, so the status decides.
     unknown_action: bool,
     actual: String,
@@ -209,7 +216,14 @@ impl Group {
         }
         let reply = Reply::from_text(&r.diagnostic);
         r.reply_code = reply.code;
-        let status = self.status.or(reply.enhanced);
+        // A generic `Status` (`5.0.0`) says less than the remote server's own code in the
+        // diagnostic (`550 5.7.1 ...`) when both are of the same class.
+        let status = match (self.status, reply.enhanced) {
+            (Some(field), Some(diag)) if field.subject == 0 && field.detail == 0 && diag.class == field.class => {
+                Some(diag)
+            }
+            (field, diag) => field.or(diag),
+        };
         r.status = status.map(|e| e.to_string()).unwrap_or_default();
         if r.remote_mta.is_empty() {
             r.remote_mta = reply.remote_host;
@@ -266,11 +280,12 @@ pub(crate) fn parse(text: &str) -> Dsn {
                 group.started = true;
             }
             Field::OriginalRecipient => {
-                if !group.report.original_recipient.is_empty()
-                    || group.has_final && (group.report.action.is_some() || group.status.is_some())
-                {
+                // Groups that open with `Original-Recipient` start anew at the next one; in groups
+                // that open with `Final-Recipient` it belongs to the final recipient before it.
+                if !group.report.original_recipient.is_empty() || group.has_final && group.original_first {
                     dsn.recipients.extend(std::mem::take(&mut group).finish());
                 }
+                group.original_first |= !group.started;
                 group.report.original_recipient = recipient_value(value);
                 group.started = true;
             }

@@ -161,6 +161,12 @@ fn walk<'a>(
             Some((kind, None)) => kind,
             None => "text/plain".to_string(),
         };
+        // A multipart whose boundaries never appear comes back as one text part: its text is
+        // the message's text (broken MTAs send such reports).
+        let content_type = match &part.body {
+            PartType::Text(_) if content_type.starts_with("multipart/") => "text/plain".to_string(),
+            _ => content_type,
+        };
         let (text, nested) = match &part.body {
             PartType::Text(t) | PartType::Html(t) => (Cow::Borrowed(t.as_ref()), None),
             PartType::Binary(b) | PartType::InlineBinary(b) => (String::from_utf8_lossy(b.as_ref()), None),

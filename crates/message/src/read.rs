@@ -3,6 +3,7 @@
 
 use crate::dsn::{self, Dsn};
 use crate::mime::{self, Mail};
+use crate::mta::text::is_address;
 use crate::report::{Action, Kind, Original, RecipientReport, Report, Trace};
 use crate::{Limits, MessageError, VerpPattern, arf, autoreply, mta, original};
 
@@ -64,19 +65,17 @@ pub fn read(raw: &[u8], options: &ReadOptions<'_>) -> Result<Report, MessageErro
     }
 
     let (dsn, dsn_from) = delivery_status(&mail);
-    if !dsn.recipients.is_empty() {
-        report.format = "rfc3464";
-        report.reporting_mta = dsn.reporting_mta;
-        report.arrival_date = dsn.arrival_date;
-        for r in &dsn.recipients {
-            trace(&mut report, format!("recipient {}", r.recipient), dsn_from);
-        }
-        report.recipients = dsn.recipients;
-        fill_from_mta(&mail, &mut report);
-    } else if let Some((name, recipients)) = mta::candidates(&mail)
-        .map(|reader| (reader.name, (reader.read)(&mail)))
-        .find(|(_, recipients)| !recipients.is_empty())
-    {
+    // A DSN whose recipients are no addresses (a mailbox path, a pipe) names them badly: the
+    // MTA's own text, when a reader knows it, names them better.
+    let mta_first = !dsn.recipients.is_empty() && !dsn.recipients.iter().any(|r| is_address(&r.recipient));
+    let from_mta = if dsn.recipients.is_empty() || mta_first {
+        mta::candidates(&mail)
+            .map(|reader| (reader.name, (reader.read)(&mail)))
+            .find(|(_, recipients)| !recipients.is_empty())
+    } else {
+        None
+    };
+    if let Some((name, recipients)) = from_mta {
         report.format = name;
         for r in &recipients {
             trace(
@@ -86,13 +85,24 @@ pub fn read(raw: &[u8], options: &ReadOptions<'_>) -> Result<Report, MessageErro
             );
         }
         report.recipients = recipients;
+    } else if !dsn.recipients.is_empty() {
+        report.format = "rfc3464";
+        report.reporting_mta = dsn.reporting_mta;
+        report.arrival_date = dsn.arrival_date;
+        for r in &dsn.recipients {
+            trace(&mut report, format!("recipient {}", r.recipient), dsn_from);
+        }
+        report.recipients = dsn.recipients;
+        fill_from_mta(&mail, &mut report);
     }
     for r in &mut report.recipients {
         // A report that names a recipient without saying what happened reports a failure.
         r.action.get_or_insert(Action::Failed);
     }
 
-    if report.recipients.is_empty() {
+    // Bounces often carry auto-reply cues too (Exim writes `Auto-Submitted: auto-replied`): a
+    // message that reports a delivery failure is never read as an auto-reply or a challenge.
+    if report.recipients.is_empty() && !looks_like_a_bounce(&mail) {
         if let Some(cue) = autoreply::auto_reply(&mail) {
             report.kind = Kind::AutoReply;
             report.format = "rfc3834";
@@ -110,9 +120,11 @@ pub fn read(raw: &[u8], options: &ReadOptions<'_>) -> Result<Report, MessageErro
             report.original = original.map(|(o, _)| o);
             return Ok(report);
         }
-        if let Some(pattern) = options.verp {
-            verp(&mail, pattern, &mut report);
-        }
+    }
+    if report.recipients.is_empty()
+        && let Some(pattern) = options.verp
+    {
+        verp(&mail, pattern, &mut report);
     }
 
     let failed = report
@@ -191,7 +203,9 @@ fn delivery_status(mail: &Mail<'_>) -> (Dsn, &'static str) {
 /// Fills what the DSN left out (diagnostic, status, reply code, remote MTA) from the MTA
 /// reader's entry for the same recipient, when the DSN lacks some of it.
 fn fill_from_mta(mail: &Mail<'_>, report: &mut Report) {
-    let lacking = |r: &RecipientReport| r.diagnostic.is_empty() || r.status.is_empty() || r.remote_mta.is_empty();
+    let lacking = |r: &RecipientReport| {
+        r.diagnostic.is_empty() || r.status.is_empty() || r.remote_mta.is_empty() || r.reply_code == 0
+    };
     if !report.recipients.iter().any(lacking) {
         return;
     }
@@ -213,6 +227,10 @@ fn fill_from_mta(mail: &Mail<'_>, report: &mut Report) {
                 r.reply_code = e.reply_code;
             }
             notes.push(format!("diagnostic of {}", r.recipient));
+        }
+        if r.reply_code == 0 && e.reply_code != 0 && r.status.get(..1) == e.reply_code.to_string().get(..1) {
+            r.reply_code = e.reply_code;
+            notes.push(format!("reply code of {}", r.recipient));
         }
         if r.status.is_empty() && !e.status.is_empty() {
             r.status.clone_from(&e.status);
