@@ -157,3 +157,71 @@ impl Serialize for ErrorAnswer<'_> {
         s.end()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::tests::{report, rules};
+    use crate::report::Kind;
+
+    #[test]
+    fn a_message_answer_writes_designs_fields_in_order() {
+        let rules = rules();
+        let mut r = report(
+            Kind::Bounce,
+            vec![RecipientReport {
+                recipient: "bob@example.com".to_string(),
+                action: Some(Action::Failed),
+                status: "5.1.1".to_string(),
+                reply_code: 550,
+                diagnostic_type: "smtp".to_string(),
+                diagnostic: "550 5.1.1 User unknown".to_string(),
+                ..RecipientReport::default()
+            }],
+        );
+        r.original = Some(Original {
+            message_id: "m1@example.org".to_string(),
+            headers: vec![("X-Campaign-Id".to_string(), "c-42".to_string())],
+            ..Original::default()
+        });
+        let outcomes = crate::classify(&rules, &r);
+        let answer = MessageAnswer {
+            id: "one",
+            report: &r,
+            outcomes: &outcomes,
+        };
+        let json = serde_json::to_string(&answer).unwrap();
+        let order = [
+            "\"id\":\"one\"",
+            "\"kind\":\"bounce\"",
+            "\"reporting_mta\"",
+            "\"arrival_date\"",
+            "\"original\":{\"message_id\":\"m1@example.org\"",
+            "\"headers\":{\"X-Campaign-Id\":\"c-42\"}",
+            "\"feedback\":null",
+            "\"recipients\":[{\"recipient\":\"bob@example.com\"",
+            "\"action\":\"failed\"",
+            "\"status\":\"5.1.1\"",
+            "\"will_retry_until\"",
+            "\"category\":",
+            "\"evidence\":",
+            "\"ruleset\":",
+        ];
+        let mut at = 0;
+        for field in order {
+            let found = json.get(at..).and_then(|rest| rest.find(field));
+            assert!(found.is_some(), "{field} missing or out of order in {json}");
+            at += found.unwrap_or(0);
+        }
+    }
+
+    #[test]
+    fn an_error_answer_names_code_field_and_message() {
+        let e = MessageError::TooManyParts { limit: 5 };
+        let json = serde_json::to_value(ErrorAnswer { id: "x", error: &e }).unwrap();
+        assert_eq!(json["id"], "x");
+        assert_eq!(json["error"]["code"], "too_many_parts");
+        assert_eq!(json["error"]["field"], "max_mime_parts");
+        assert!(json["error"]["message"].as_str().unwrap().contains("5"));
+    }
+}

@@ -40,10 +40,7 @@ pub(crate) fn read(mail: &Mail<'_>, original: Option<&Original>) -> Option<Compl
 /// report-type=feedback-report` whose report part is mislabelled.
 fn standard(mail: &Mail<'_>) -> Option<Complaint> {
     let report_type = report_type_is(mail, "feedback-report");
-    let part = mail
-        .parts
-        .iter()
-        .find(|p| p.depth == 0 && p.content_type == "message/feedback-report");
+    let part = mail.parts_of("message/feedback-report").find(|p| p.depth == 0);
     let (text, from) = match part {
         Some(p) => (p.text.as_ref(), "message/feedback-report part"),
         None if report_type => {

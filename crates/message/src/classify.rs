@@ -105,3 +105,113 @@ fn reply(r: &RecipientReport) -> Reply {
     };
     Reply::parse(&input).unwrap_or_else(|_| Reply::from_text(&r.diagnostic))
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::path::Path;
+
+    use rebound_engine::{BounceType, Evidence, Responsible, RuleSet, Suppression};
+
+    use crate::report::{Action, Kind, RecipientReport, Report};
+
+    pub(crate) fn rules() -> RuleSet {
+        RuleSet::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules")).unwrap()
+    }
+
+    pub(crate) fn report(kind: Kind, recipients: Vec<RecipientReport>) -> Report {
+        Report {
+            kind,
+            format: "test",
+            reporting_mta: String::new(),
+            arrival_date: String::new(),
+            original: None,
+            feedback: None,
+            recipients,
+            trace: Vec::new(),
+        }
+    }
+
+    fn recipient(action: Action, status: &str, code: u16, diagnostic: &str) -> RecipientReport {
+        RecipientReport {
+            recipient: "bob@example.com".to_string(),
+            action: Some(action),
+            status: status.to_string(),
+            reply_code: code,
+            diagnostic: diagnostic.to_string(),
+            ..RecipientReport::default()
+        }
+    }
+
+    #[test]
+    fn a_failed_recipient_is_classified_by_its_reply() {
+        let rules = rules();
+        let r = report(
+            Kind::Bounce,
+            vec![recipient(Action::Failed, "5.1.1", 550, "550 5.1.1 User unknown")],
+        );
+        let o = &super::classify(&rules, &r)[0];
+        assert!(o.suppress_recipient, "{o:?}");
+        assert_eq!(o.bounce_type, BounceType::Hard);
+    }
+
+    #[test]
+    fn a_delay_never_suppresses_whatever_its_reply() {
+        let rules = rules();
+        // A permanent-looking reply in a recipient the report calls delayed.
+        let r = report(
+            Kind::Bounce,
+            vec![recipient(Action::Delayed, "5.1.1", 550, "550 5.1.1 User unknown")],
+        );
+        let (o, explanation) = &super::explain(&rules, &r)[0];
+        assert!(!o.suppress_recipient);
+        assert!(o.retryable);
+        assert_eq!(o.suppression, Suppression::Delayed);
+        assert_ne!(o.bounce_type, BounceType::Hard);
+        assert!(
+            explanation.suppression.contains("delayed"),
+            "{}",
+            explanation.suppression
+        );
+    }
+
+    #[test]
+    fn a_complaint_suppresses_but_is_not_an_invalid_address() {
+        let rules = rules();
+        let r = report(
+            Kind::Feedback,
+            vec![RecipientReport {
+                recipient: "bob@example.com".to_string(),
+                ..RecipientReport::default()
+            }],
+        );
+        let o = &super::classify(&rules, &r)[0];
+        assert_eq!(o.category.id, rebound_engine::COMPLAINT);
+        assert!(o.suppress_recipient);
+        assert!(!o.retryable);
+        assert_eq!(o.bounce_type, BounceType::Undetermined);
+        assert_eq!(o.responsible, Responsible::Sender);
+        assert_eq!((o.suppression, o.evidence), (Suppression::Complaint, Evidence::None));
+        assert!(o.rule.is_none());
+    }
+
+    #[test]
+    fn an_auto_reply_and_a_delivery_are_not_bounces() {
+        let rules = rules();
+        let auto = report(
+            Kind::AutoReply,
+            vec![RecipientReport {
+                recipient: "bob@example.com".to_string(),
+                ..RecipientReport::default()
+            }],
+        );
+        let delivered = report(
+            Kind::NotBounce,
+            vec![recipient(Action::Delivered, "2.0.0", 250, "250 ok")],
+        );
+        for r in [auto, delivered] {
+            let o = &super::classify(&rules, &r)[0];
+            assert_eq!(o.category.id, rebound_engine::NOT_BOUNCE, "{:?}", r.kind);
+            assert!(!o.suppress_recipient);
+        }
+    }
+}

@@ -92,6 +92,8 @@ impl<'a> Mail<'a> {
     }
 
     /// The top-level `From` address, or empty.
+    // "from" is the header's name, not a conversion; the MTA readers call it by this name.
+    #[allow(clippy::wrong_self_convention)]
     pub fn from_address(&self) -> &'a str {
         self.message
             .from()

@@ -29,6 +29,15 @@ const STATUS_TYPES: [&str; 3] = [
 
 /// Reads one raw RFC 5322 message.
 pub fn read(raw: &[u8], options: &ReadOptions<'_>) -> Result<Report, MessageError> {
+    // Old Mac line ends (lone CR) are unknown to the MIME parser: made LF, so every line-end
+    // convention gives the same report. The size limit applies to the message as given.
+    let lf: Vec<u8>;
+    let raw = if raw.contains(&b'\r') && !raw.contains(&b'\n') && raw.len() <= options.limits.max_email_bytes {
+        lf = raw.iter().map(|&b| if b == b'\r' { b'\n' } else { b }).collect();
+        lf.as_slice()
+    } else {
+        raw
+    };
     let message = mime::parse(raw, &options.limits)?;
     let mail = Mail::new(&message, &options.limits)?;
     let mut report = Report {
@@ -330,3 +339,6 @@ fn looks_like_a_bounce(mail: &Mail<'_>) -> bool {
         || SUBJECTS.iter().any(|s| subject.contains(s))
         || mta::candidates(mail).next().is_some()
 }
+
+#[cfg(test)]
+mod tests;
