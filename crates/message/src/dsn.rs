@@ -4,7 +4,7 @@
 
 use rebound_engine::{Enhanced, Reply};
 
-use crate::mta::text::{address_in, fold};
+use crate::mta::text::{address_in, fold, is_address};
 use crate::report::{Action, RecipientReport};
 
 /// What one delivery-status text says.
@@ -136,6 +136,12 @@ pub(crate) fn typed(value: &str) -> (&str, &str) {
 /// address without one (`LOCAL; bob`) stays as written.
 fn recipient_value(value: &str) -> String {
     let (_, rest) = typed(value);
+    // One word with an `@` is the address as written, quoted local parts included
+    // (`"john..doe"@example.com`).
+    let word = rest.trim().trim_start_matches('<').trim_end_matches(['>', ',', ';']);
+    if word.contains('@') && !word.contains(char::is_whitespace) && !word.contains(['<', '>']) {
+        return word.to_string();
+    }
     if let Some(a) = address_in(rest) {
         return a;
     }
@@ -182,6 +188,13 @@ pub(crate) fn status(value: &str) -> Option<Enhanced> {
         .find_map(|w| Enhanced::parse(w.trim_end_matches(['.', ':'])))
 }
 
+/// Whether a recipient field names a mailbox (`bob@host`, unqualified hosts included), not a
+/// source route (`@relay:bob@host`), a bare `@host`, a path or a pipe.
+pub(crate) fn names_a_mailbox(s: &str) -> bool {
+    s.rsplit_once('@')
+        .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty() && !s.starts_with(['@', '/', '|']))
+}
+
 /// A recipient group being read, with what it has seen so far.
 #[derive(Default)]
 struct Group {
@@ -211,6 +224,11 @@ impl Group {
             }
         }
         let r = &mut self.report;
+        // A final recipient that is no address (a source route `@host:bob@server`, a bare
+        // `@host`) is a worse name than a good original recipient.
+        if !names_a_mailbox(&r.recipient) && is_address(&r.original_recipient) {
+            r.recipient = std::mem::take(&mut r.original_recipient);
+        }
         if r.original_recipient.eq_ignore_ascii_case(&r.recipient) {
             r.original_recipient.clear();
         }
@@ -218,7 +236,9 @@ impl Group {
         r.reply_code = reply.code;
         // A generic `Status` (`5.0.0`) says less than the remote server's own code in the
         // diagnostic (`550 5.7.1 ...`) when both are of the same class.
-        let status = match (self.status, reply.enhanced) {
+        // The engine reads `550 5.1.1`; `550 #5.1.0` and `(5.1.1)` are read here.
+        let diagnosed = reply.enhanced.or_else(|| status(&r.diagnostic));
+        let status = match (self.status, diagnosed) {
             (Some(field), Some(diag)) if field.subject == 0 && field.detail == 0 && diag.class == field.class => {
                 Some(diag)
             }

@@ -3,7 +3,6 @@
 
 use crate::dsn::{self, Dsn};
 use crate::mime::{self, Mail};
-use crate::mta::text::is_address;
 use crate::report::{Action, Kind, Original, RecipientReport, Report, Trace};
 use crate::{Limits, MessageError, VerpPattern, arf, autoreply, mta, original};
 
@@ -76,7 +75,7 @@ pub fn read(raw: &[u8], options: &ReadOptions<'_>) -> Result<Report, MessageErro
     let (dsn, dsn_from) = delivery_status(&mail);
     // A DSN whose recipients are no addresses (a mailbox path, a pipe) names them badly: the
     // MTA's own text, when a reader knows it, names them better.
-    let mta_first = !dsn.recipients.is_empty() && !dsn.recipients.iter().any(|r| is_address(&r.recipient));
+    let mta_first = !dsn.recipients.is_empty() && !dsn.recipients.iter().any(|r| dsn::names_a_mailbox(&r.recipient));
     let from_mta = if dsn.recipients.is_empty() || mta_first {
         mta::candidates(&mail)
             .map(|reader| (reader.name, (reader.read)(&mail)))

@@ -301,3 +301,30 @@ fn each_limit_is_named_when_exceeded() {
 
     assert_eq!(read(b"  \n", &ReadOptions::default()).unwrap_err().code(), "empty");
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+    /// Hostile input: any bytes are read or refused, never a panic.
+    #[test]
+    fn any_bytes_are_read_or_refused(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..3000)) {
+        let _ = read(&bytes, &ReadOptions::default());
+    }
+
+    /// A report damaged anywhere (bytes cut out and others spliced in, multi-byte characters
+    /// split) is read or refused, never a panic.
+    #[test]
+    fn a_damaged_report_is_read_or_refused(
+        at in 0usize..2000,
+        cut in 0usize..64,
+        splice in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+    ) {
+        let groups = "Final-Recipient: utf-8; ひろし@例え.jp\nOriginal-Recipient: rfc822;<bob@example.com>\n\
+                      Action: failed\nStatus: 5.1.1\nDiagnostic-Code: smtp; 550 #5.1.1 ça\n  n'existe pas\n";
+        let mut raw = dsn("message/global-delivery-status", groups, RETURNED).into_bytes();
+        let at = at.min(raw.len());
+        let end = (at + cut).min(raw.len());
+        raw.splice(at..end, splice);
+        let _ = read(&raw, &ReadOptions::default());
+    }
+}
