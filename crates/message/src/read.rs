@@ -95,6 +95,9 @@ pub fn read(raw: &[u8], options: &ReadOptions<'_>) -> Result<Report, MessageErro
         report.recipients = recipients;
     } else if !dsn.recipients.is_empty() {
         report.format = "rfc3464";
+        if !dsn.reporting_mta.is_empty() {
+            trace(&mut report, format!("reporting_mta {}", dsn.reporting_mta), dsn_from);
+        }
         report.reporting_mta = dsn.reporting_mta;
         report.arrival_date = dsn.arrival_date;
         for r in &dsn.recipients {
@@ -163,32 +166,31 @@ fn trace(report: &mut Report, what: String, from: &str) {
 /// The DSN fields of `mail`: its status parts (the shallowest that name recipients), else DSN
 /// field groups written into a top-level text part.
 fn delivery_status(mail: &Mail<'_>) -> (Dsn, &'static str) {
-    let mut best: Option<(usize, Dsn)> = None;
-    for p in mail
+    // Each status part read once; the report's own (the shallowest with recipients) wins over
+    // one inside an attached message (a forwarded bounce), whatever their order.
+    let read: Vec<(usize, Dsn)> = mail
         .parts
         .iter()
         .filter(|p| STATUS_TYPES.contains(&p.content_type.as_str()))
-    {
-        if best.as_ref().is_some_and(|(depth, _)| *depth < p.depth) {
-            break;
-        }
-        let d = dsn::parse(&p.text);
-        match &mut best {
-            Some((_, found)) => {
-                found.recipients.extend(d.recipients);
-                if found.reporting_mta.is_empty() {
-                    found.reporting_mta = d.reporting_mta;
-                }
-                if found.arrival_date.is_empty() {
-                    found.arrival_date = d.arrival_date;
-                }
+        .map(|p| (p.depth, dsn::parse(&p.text)))
+        .collect();
+    let shallowest = read
+        .iter()
+        .filter(|(_, d)| !d.recipients.is_empty())
+        .map(|(depth, _)| *depth)
+        .min();
+    if let Some(depth) = shallowest {
+        let mut found = Dsn::default();
+        for (_, d) in read.into_iter().filter(|(at, _)| *at == depth) {
+            found.recipients.extend(d.recipients);
+            if found.reporting_mta.is_empty() {
+                found.reporting_mta = d.reporting_mta;
             }
-            None if !d.recipients.is_empty() => best = Some((p.depth, d)),
-            None => {}
+            if found.arrival_date.is_empty() {
+                found.arrival_date = d.arrival_date;
+            }
         }
-    }
-    if let Some((_, d)) = best {
-        return (d, "message/delivery-status part");
+        return (found, "message/delivery-status part");
     }
     for p in mail
         .parts
