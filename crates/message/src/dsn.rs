@@ -188,6 +188,36 @@ pub(crate) fn status(value: &str) -> Option<Enhanced> {
         .find_map(|w| Enhanced::parse(w.trim_end_matches(['.', ':'])))
 }
 
+/// A reply code quoted inside a diagnostic (`... 550-'5.2.2 <bob@example.com>... Mailbox
+/// Full'`): three digits of class 2, 4 or 5 standing alone, followed by `-`, a space or a quote,
+/// with the enhanced code right after when there is one. One pass over the text.
+fn quoted_reply(text: &str) -> Option<(u16, Option<Enhanced>)> {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i + 3 <= b.len() {
+        let head = b.get(i..i + 3)?;
+        let starts = i == 0 || !b[i - 1].is_ascii_alphanumeric() && !matches!(b[i - 1], b'.' | b'-' | 0x80..);
+        let after = b.get(i + 3).copied();
+        if starts
+            && matches!(head[0], b'2' | b'4' | b'5')
+            && head[1].is_ascii_digit()
+            && head[2].is_ascii_digit()
+            && matches!(after, None | Some(b' ' | b'-' | b'\'' | b'"'))
+        {
+            let code = u16::from(head[0] - b'0') * 100 + u16::from(head[1] - b'0') * 10 + u16::from(head[2] - b'0');
+            let rest = text.get(i + 3..).unwrap_or("");
+            let rest = rest.trim_start_matches([' ', '-', '\'', '"']);
+            let word = rest
+                .split(|c: char| c.is_whitespace() || matches!(c, '\'' | '"' | ')' | ','))
+                .next()
+                .unwrap_or("");
+            return Some((code, Enhanced::parse(word.trim_end_matches(['.', ':']))));
+        }
+        i += 1;
+    }
+    None
+}
+
 /// Whether a recipient field names a mailbox (`bob@host`, unqualified hosts included), not a
 /// source route (`@relay:bob@host`), a bare `@host`, a path or a pipe.
 pub(crate) fn names_a_mailbox(s: &str) -> bool {
@@ -234,15 +264,30 @@ impl Group {
         }
         let reply = Reply::from_text(&r.diagnostic);
         r.reply_code = reply.code;
-        // A generic `Status` (`5.0.0`) says less than the remote server's own code in the
-        // diagnostic (`550 5.7.1 ...`) when both are of the same class.
-        // The engine reads `550 5.1.1`; `550 #5.1.0` and `(5.1.1)` are read here.
-        let diagnosed = reply.enhanced.or_else(|| status(&r.diagnostic));
-        let status = match (self.status, diagnosed) {
-            (Some(field), Some(diag)) if field.subject == 0 && field.detail == 0 && diag.class == field.class => {
-                Some(diag)
-            }
-            (field, diag) => field.or(diag),
+        // The engine reads `550 5.1.1`; `550 #5.1.0` and `(5.1.1)` are read here, and a reply
+        // quoted inside the reporter's own words (`5.1.0 - Unknown address error 550-'5.7.1
+        // ...'`), whose codes are the remote server's and so say more than the wrapper's.
+        let quoted = if reply.code == 0 {
+            quoted_reply(&r.diagnostic)
+        } else {
+            None
+        };
+        if let Some((code, _)) = quoted {
+            r.reply_code = code;
+        }
+        // The remote server's own enhanced code, right after its reply code, is its word on
+        // what happened: it wins over the reporting MTA's `Status` (often a summary such as
+        // 4.4.7 "expired" or a generic 5.0.0).
+        let remote = quoted.and_then(|(_, e)| e).or(reply.enhanced);
+        let status = match (self.status, remote) {
+            (_, Some(remote)) => Some(remote),
+            // A code elsewhere in the words (`#5.1.0`) only details a generic `Status` of its
+            // class, or stands in for a missing one.
+            (Some(field), None) => match status(&r.diagnostic) {
+                Some(words) if field.subject == 0 && field.detail == 0 && words.class == field.class => Some(words),
+                _ => Some(field),
+            },
+            (None, None) => status(&r.diagnostic),
         };
         r.status = status.map(|e| e.to_string()).unwrap_or_default();
         if r.remote_mta.is_empty() {
@@ -392,6 +437,19 @@ mod tests {
         assert_eq!(r.action, Some(Action::Delayed));
         assert_eq!(r.diagnostic_type, "x-unix");
         assert_eq!(r.original_recipient, "", "the same as the final recipient");
+    }
+
+    #[test]
+    fn a_reply_quoted_in_the_reporters_words_gives_the_codes() {
+        let dsn = parse(
+            "Final-Recipient: rfc822; bob@example.com\nAction: failed\nStatus: 5.0.0\n\
+             Diagnostic-Code: smtp; 5.1.0 - Unknown address error 550-'5.2.2 <bob@example.com>... Mailbox Full'\n",
+        );
+        let r = &dsn.recipients[0];
+        assert_eq!((r.status.as_str(), r.reply_code), ("5.2.2", 550));
+        assert_eq!(quoted_reply("error 550-'Unknown user'"), Some((550, None)));
+        assert_eq!(quoted_reply("port 2525 and id 5501x"), None);
+        assert_eq!(quoted_reply("é550"), None);
     }
 
     #[test]
