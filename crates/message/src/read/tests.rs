@@ -328,3 +328,37 @@ proptest::proptest! {
         let _ = read(&raw, &ReadOptions::default());
     }
 }
+
+#[test]
+fn a_hotmail_complaint_names_the_complaining_user() {
+    let text = "From: staff@hotmail.example\nSubject: complaint about message from 192.0.2.1\nMIME-Version: 1.0\n\
+                Content-Type: multipart/mixed; boundary=\"B\"\n\n--B\nContent-Type: message/rfc822\n\n\
+                X-HmXmrOriginalRecipient: <bob@example.com>\nFrom: sender@example.org\nTo: undisclosed\n\
+                Subject: Hello\n\nHi\n--B--\n";
+    let r = read_text(text);
+    assert_eq!(r.kind, Kind::Feedback);
+    assert_eq!(r.recipients[0].recipient, "bob@example.com");
+}
+
+#[test]
+fn an_unsubscribe_request_is_an_opt_out_complaint() {
+    let text = "From: bob@example.com\nTo: opt-out@example.org\nSubject: unsubscribe\nAuto-Submitted: auto-replied\n\
+                X-Apple-Unsubscribe: true\n\nPlease unsubscribe me.\n";
+    let r = read_text(text);
+    assert_eq!(r.kind, Kind::Feedback);
+    assert_eq!(r.feedback.unwrap().feedback_type, "opt-out");
+    assert_eq!(r.recipients[0].recipient, "bob@example.com");
+}
+
+#[test]
+fn a_challenge_sent_by_a_service_names_the_originals_recipient() {
+    let text = "From: notify@boxbe.com\nSubject: Please verify your message\nMIME-Version: 1.0\n\
+                Content-Type: multipart/mixed; boundary=\"B\"\n\n--B\nContent-Type: text/plain\n\n\
+                Bob uses a service to keep his inbox clean.\n"
+        .to_string()
+        + RETURNED
+        + "--B--\n";
+    let r = read_text(&text);
+    assert_eq!(r.kind, Kind::Challenge);
+    assert_eq!(r.recipients[0].recipient, "bob@example.com");
+}
