@@ -453,6 +453,46 @@ mod tests {
     }
 
     #[test]
+    fn original_recipient_belongs_to_its_group_in_either_order() {
+        // Final first, with the action before it: one group.
+        let dsn = parse(
+            "Action: failed\nFinal-Recipient: rfc822; bob@example.com\n\
+                         Original-Recipient: rfc822; robert@example.com\nStatus: 5.1.1\n",
+        );
+        assert_eq!(dsn.recipients.len(), 1);
+        assert_eq!(dsn.recipients[0].original_recipient, "robert@example.com");
+        // Original first, and no blank line between the groups: two groups.
+        let dsn = parse(
+            "Original-Recipient: rfc822; a@example.com\nFinal-Recipient: rfc822; a@example.com\n\
+                         Action: failed\nStatus: 5.1.1\nOriginal-Recipient: rfc822; b0@example.com\n\
+                         Final-Recipient: rfc822; b@example.com\nAction: failed\nStatus: 5.2.2\n",
+        );
+        let got: Vec<_> = dsn
+            .recipients
+            .iter()
+            .map(|r| (r.recipient.as_str(), r.original_recipient.as_str(), r.status.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a@example.com", "", "5.1.1"),
+                ("b@example.com", "b0@example.com", "5.2.2")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_source_routed_final_recipient_yields_to_the_original_and_quotes_are_kept() {
+        let dsn = parse(
+            "Original-recipient: rfc822;bob@example.com\n\
+                         Final-recipient: rfc822;@relay.example.net:bob@server\nAction: failed\n\n\
+                         Final-Recipient: rfc822; \"john..doe\"@example.com\nAction: failed\n",
+        );
+        let got: Vec<_> = dsn.recipients.iter().map(|r| r.recipient.as_str()).collect();
+        assert_eq!(got, ["bob@example.com", "\"john..doe\"@example.com"]);
+    }
+
+    #[test]
     fn a_global_dsn_reads_utf8_addresses() {
         let dsn = parse("Final-Recipient: utf-8; ひろし@例え.jp\nAction: failed\nStatus: 5.1.1\n");
         assert_eq!(dsn.recipients[0].recipient, "ひろし@例え.jp");
