@@ -113,7 +113,7 @@ pub fn read(raw: &[u8], options: &ReadOptions<'_>) -> Result<Report, MessageErro
 
     // Bounces often carry auto-reply cues too (Exim writes `Auto-Submitted: auto-replied`): a
     // message that reports a delivery failure is never read as an auto-reply or a challenge.
-    if report.recipients.is_empty() && !looks_like_a_bounce(&mail) {
+    if report.recipients.is_empty() && !reports_a_failure(&mail) {
         if let Some(cue) = autoreply::auto_reply(&mail) {
             report.kind = Kind::AutoReply;
             report.format = "rfc3834";
@@ -316,8 +316,9 @@ fn verp(mail: &Mail<'_>, pattern: &VerpPattern, report: &mut Report) {
 }
 
 /// Signs that `mail` reports a delivery failure even though no reader found the recipient: a
-/// delivery-status report, an MTA's cues, a mailer daemon's sender or a failure subject.
-fn looks_like_a_bounce(mail: &Mail<'_>) -> bool {
+/// delivery-status report, a mailer daemon's sender or a failure subject. An MTA's cues alone
+/// are not enough here: some are loose enough to match an auto-reply.
+fn reports_a_failure(mail: &Mail<'_>) -> bool {
     const SUBJECTS: [&str; 8] = [
         "undeliver",
         "delivery status notification",
@@ -338,7 +339,12 @@ fn looks_like_a_bounce(mail: &Mail<'_>) -> bool {
             .any(|p| STATUS_TYPES.contains(&p.content_type.as_str()))
         || matches!(local, "mailer-daemon" | "postmaster" | "mail-daemon")
         || SUBJECTS.iter().any(|s| subject.contains(s))
-        || mta::candidates(mail).next().is_some()
+}
+
+/// Whether a bounce naming no recipient may be read through VERP: it reports a failure, or an
+/// MTA's report cues show.
+fn looks_like_a_bounce(mail: &Mail<'_>) -> bool {
+    reports_a_failure(mail) || mta::candidates(mail).next().is_some()
 }
 
 #[cfg(test)]
