@@ -28,7 +28,13 @@ pub(crate) fn find(mail: &Mail<'_>, asked: &[String]) -> Option<(Original, &'sta
     if let Some(p) = mail
         .parts
         .iter()
-        .find(|p| p.content_type == "text/rfc822-headers" || p.content_type == "text/global-headers")
+        // `text/rfc822-header` (singular) is a misspelling some feedback loops write.
+        .find(|p| {
+            matches!(
+                p.content_type.as_str(),
+                "text/rfc822-headers" | "text/rfc822-header" | "text/global-headers"
+            )
+        })
     {
         let text = header_block(&p.text);
         if let Some(m) = parser.parse_headers(text.as_bytes()) {

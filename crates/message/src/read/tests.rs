@@ -362,3 +362,24 @@ fn a_challenge_sent_by_a_service_names_the_originals_recipient() {
     assert_eq!(r.kind, Kind::Challenge);
     assert_eq!(r.recipients[0].recipient, "bob@example.com");
 }
+
+/// An opt-out report names the person in `Removal-Recipient`. Sisimai 5.1.0 answers such
+/// reports (`arf-12` in its set) with a placeholder address of its own
+/// (`undisclosed-recipient-in-headers@libsisimai.org.invalid`) when the returned headers say
+/// `To: <Undisclosed Recipients>`; we disagree on purpose and report the address the report
+/// gives, or none.
+#[test]
+fn an_opt_out_report_names_its_removal_recipient_never_a_placeholder() {
+    let text = "From: fbl@isp.example\nSubject: FW: hello\nMIME-Version: 1.0\n\
+                Content-Type: multipart/report; report-type=feedback-report; boundary=\"B\"\n\n\
+                --B\nContent-Type: message/feedback-report\n\nFeedback-Type: opt-out\nRemoval-Recipient: bob@example.com\n\n\
+                --B\nContent-Type: text/rfc822-header\n\nFrom: <ann@example.net>\nTo: <Undisclosed Recipients>\n\
+                Subject: Hello\nMessage-ID: <m9@example.net>\n\n--B--\n";
+    let r = read_text(text);
+    assert_eq!(r.kind, Kind::Feedback);
+    let got: Vec<_> = r.recipients.iter().map(|x| x.recipient.as_str()).collect();
+    assert_eq!(got, ["bob@example.com"]);
+    assert_eq!(r.original.unwrap().message_id, "m9@example.net");
+    let nameless = text.replace("Removal-Recipient: bob@example.com\n", "");
+    assert!(read_text(&nameless).recipients.is_empty());
+}
