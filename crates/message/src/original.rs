@@ -28,11 +28,12 @@ pub(crate) fn find(mail: &Mail<'_>, asked: &[String]) -> Option<(Original, &'sta
     if let Some(p) = mail
         .parts
         .iter()
-        // `text/rfc822-header` (singular) is a misspelling some feedback loops write.
+        // RFC 6522 and RFC 6533 headers parts; `text/rfc822-header` (singular) is a misspelling
+        // some feedback loops write.
         .find(|p| {
             matches!(
                 p.content_type.as_str(),
-                "text/rfc822-headers" | "text/rfc822-header" | "text/global-headers"
+                "text/rfc822-headers" | "text/rfc822-header" | "message/global-headers"
             )
         })
     {
