@@ -319,18 +319,30 @@ fn verp(mail: &Mail<'_>, pattern: &VerpPattern, report: &mut Report) {
 /// delivery-status report, a mailer daemon's sender or a failure subject. An MTA's cues alone
 /// are not enough here: some are loose enough to match an auto-reply.
 fn reports_a_failure(mail: &Mail<'_>) -> bool {
-    const SUBJECTS: [&str; 8] = [
+    const SUBJECTS: [&str; 15] = [
         "undeliver",
+        "nondeliver",
+        "non-deliver",
         "delivery status notification",
+        "delivery notification",
         "delivery failure",
+        "failed delivery",
+        "delivery problem",
         "failure notice",
         "returned mail",
+        "returned to sender",
         "mail delivery failed",
         "delivery has failed",
+        "error sending your",
         "could not be delivered",
     ];
-    let from = mail.from_address().to_ascii_lowercase();
-    let local = from.split('@').next().unwrap_or("");
+    // The sender's address, or its bare name when it has no domain (`From: mailer-daemon`).
+    let sender = mail.message.from().and_then(|a| a.first());
+    let from = sender
+        .and_then(|a| a.address.as_deref().or(a.name.as_deref()))
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let local = from.split('@').next().unwrap_or("").trim();
     let subject = mail.subject().to_lowercase();
     arf::report_type_is(mail, "delivery-status")
         || mail
