@@ -159,6 +159,8 @@ fn a_bounce_with_auto_reply_cues_is_not_an_auto_reply() {
     let text = "From: Mail Delivery System <Mailer-Daemon@mx.example.net>\nSubject: Mail delivery failed\n\
                 Auto-Submitted: auto-replied\n\nThis message was created automatically by mail delivery software.\n";
     assert_ne!(read_text(text).kind, Kind::AutoReply);
+    let bare = "From: mailer-daemon\nSubject: Your message\nAuto-Submitted: auto-replied\n\nWe had trouble.\n";
+    assert_ne!(read_text(bare).kind, Kind::AutoReply);
 }
 
 #[test]
