@@ -1,6 +1,41 @@
 //! Non-DSN report readers for mail server software: Exim, qmail, Sendmail, Postfix, Courier, OpenSMTPD and the rest.
 
-use super::Reader;
+mod exim;
+mod layout;
+
+use super::{Cues, Reader};
 
 /// This group's readers, most specific first.
-pub(crate) static READERS: &[Reader] = &[];
+pub(crate) static READERS: &[Reader] = &[Reader {
+    name: "exim",
+    cues: Cues {
+        from: &[],
+        subject: &[],
+        headers: &["x-failed-recipients"],
+        body: &[
+            "this message was created automatically by mail delivery software",
+            "recipient addresses that were\nincorrectly constructed",
+        ],
+    },
+    read: exim::read,
+}];
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use crate::Limits;
+    use crate::mime::{Mail, parse};
+    use crate::report::RecipientReport;
+
+    /// What `read` makes of the raw message `raw`, checked to be the same with CRLF line ends.
+    pub(crate) fn mail_of(raw: &str, read: fn(&Mail<'_>) -> Vec<RecipientReport>) -> Vec<RecipientReport> {
+        let limits = Limits::default();
+        let got = |raw: &str| {
+            let message = parse(raw.as_bytes(), &limits).expect("the test message parses");
+            let mail = Mail::new(&message, &limits).expect("the test message is within limits");
+            read(&mail)
+        };
+        let lf = got(raw);
+        assert_eq!(lf, got(&raw.replace('\n', "\r\n")), "CRLF reads the same");
+        lf
+    }
+}

@@ -119,3 +119,74 @@ mod tests {
         assert_eq!(r.action, Some(Action::Failed));
     }
 }
+
+/// The SMTP command a report's words say was refused: `RCPT`, `DATA`, `MAIL`, `EHLO` or `HELO`
+/// after a wrapper that names it (`after RCPT TO`, `in reply to end of DATA command`, `did not
+/// like our final DATA`, `>>> MAIL FROM`), the first in the text; empty when none is named.
+pub(crate) fn command_in(text: &str) -> &'static str {
+    const WRAPPERS: [&str; 6] = [
+        "after ",
+        "in reply to ",
+        "like our ",
+        "our final ",
+        ">>> ",
+        "progress was ",
+    ];
+    let lower = text.to_ascii_lowercase();
+    let mut first: Option<(usize, &'static str)> = None;
+    for wrapper in WRAPPERS {
+        for (at, _) in lower.match_indices(wrapper) {
+            if first.is_some_and(|(seen, _)| seen < at) {
+                break;
+            }
+            let next = lower.get(at + wrapper.len()..).unwrap_or("");
+            let named = if next.starts_with("rcpt") {
+                "RCPT"
+            } else if next.starts_with("mail from") {
+                "MAIL"
+            } else if next.starts_with("data") || next.starts_with("end of data") || next.starts_with("final data") {
+                "DATA"
+            } else if next.starts_with("ehlo") {
+                "EHLO"
+            } else if next.starts_with("helo") {
+                "HELO"
+            } else {
+                continue;
+            };
+            first = Some((at, named));
+            break;
+        }
+    }
+    first.map_or("", |(_, named)| named)
+}
+
+/// A failed recipient as [`failed`] reads it, but with the reply read from the diagnostic's
+/// lines before they are folded (a reply code opening a line starts a reply: `550-...` lines),
+/// and its command read from the wrapper's words.
+pub(crate) fn failed_with_command(recipient: &str, diagnostic: &str) -> RecipientReport {
+    let mut report = failed(recipient, diagnostic);
+    let reply = Reply::from_text(diagnostic);
+    report.status = reply.enhanced.map(|e| e.to_string()).unwrap_or_default();
+    report.reply_code = reply.code;
+    report.remote_mta = reply.remote_host;
+    report.command = command_in(&report.diagnostic).to_string();
+    report
+}
+
+#[cfg(test)]
+mod command_tests {
+    use super::*;
+
+    #[test]
+    fn the_first_command_a_wrapper_names_is_the_one_refused() {
+        assert_eq!(
+            command_in("SMTP error from remote mail server after RCPT TO:<a@b.c>:"),
+            "RCPT"
+        );
+        assert_eq!(command_in("550 5.1.1 No (in reply to end of DATA command)"), "DATA");
+        assert_eq!(command_in("mx [192.0.2.1] did not like our final DATA: 554"), "DATA");
+        assert_eq!(command_in(">>> MAIL From:<a@b.c>\n<<< 553 no"), "MAIL");
+        assert_eq!(command_in("after a long time, then after EHLO x"), "EHLO");
+        assert_eq!(command_in("550 User unknown"), "");
+    }
+}
