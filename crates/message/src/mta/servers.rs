@@ -1,24 +1,54 @@
 //! Non-DSN report readers for mail server software: Exim, qmail, Sendmail, Postfix, Courier, OpenSMTPD and the rest.
 
+mod dragonfly;
 mod exim;
 mod layout;
+mod qmail;
 
 use super::{Cues, Reader};
 
 /// This group's readers, most specific first.
-pub(crate) static READERS: &[Reader] = &[Reader {
-    name: "exim",
-    cues: Cues {
-        from: &[],
-        subject: &[],
-        headers: &["x-failed-recipients"],
-        body: &[
-            "this message was created automatically by mail delivery software",
-            "recipient addresses that were\nincorrectly constructed",
-        ],
+pub(crate) static READERS: &[Reader] = &[
+    Reader {
+        name: "qmail",
+        cues: Cues {
+            from: &[],
+            subject: &[],
+            headers: &[],
+            body: &[
+                "this is the qmail-send program",
+                "i'm afraid i wasn't able to deliver your message to the following addresses",
+            ],
+        },
+        read: qmail::read,
     },
-    read: exim::read,
-}];
+    Reader {
+        name: "dragonfly",
+        cues: Cues {
+            from: &[],
+            subject: &[],
+            headers: &[],
+            body: &[
+                "this is the dragonfly mail agent",
+                "there was an error delivering your mail to <",
+            ],
+        },
+        read: dragonfly::read,
+    },
+    Reader {
+        name: "exim",
+        cues: Cues {
+            from: &[],
+            subject: &[],
+            headers: &["x-failed-recipients"],
+            body: &[
+                "this message was created automatically by mail delivery software",
+                "recipient addresses that were\nincorrectly constructed",
+            ],
+        },
+        read: exim::read,
+    },
+];
 
 #[cfg(test)]
 pub(crate) mod tests {
