@@ -4,6 +4,7 @@ mod dragonfly;
 mod exim;
 mod layout;
 mod qmail;
+mod sendmail;
 
 use super::{Cues, Reader};
 
@@ -47,6 +48,20 @@ pub(crate) static READERS: &[Reader] = &[
             ],
         },
         read: exim::read,
+    },
+    Reader {
+        name: "sendmail",
+        cues: Cues {
+            from: &[],
+            subject: &[],
+            headers: &[],
+            body: &[
+                "----- transcript of session follows -----",
+                "----- the following addresses had permanent fatal errors -----",
+                "----- the following addresses had transient non-fatal errors -----",
+            ],
+        },
+        read: sendmail::read,
     },
 ];
 

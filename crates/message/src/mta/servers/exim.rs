@@ -72,6 +72,12 @@ fn blocks(section: &str) -> Vec<(&str, Vec<&str>)> {
                     break;
                 }
             }
+            // Some Exims put the host at the recipient's indent.
+            1..=3 if line.trim_start().starts_with("host ") && !out.is_empty() => {
+                if let Some((_, rest)) = out.last_mut() {
+                    rest.push(line.trim());
+                }
+            }
             1..=3 => out.push((line.trim(), Vec::new())),
             _ => match out.last_mut() {
                 Some((_, rest)) => rest.push(line.trim()),

@@ -1,0 +1,260 @@
+//! Sendmail's report (and V5 Sendmail's), read from its text so it holds when the DSN part is
+//! missing: the "----- The following addresses had permanent fatal errors -----" list (`<address>`
+//! then `(reason: ...)`), and the "----- Transcript of session follows -----" (`... while talking
+//! to host:`, `>>> COMMAND`, `<<< reply`, then `550 <address>... text` for each recipient).
+
+use std::collections::HashMap;
+
+use super::layout::{before_line, from_line};
+use crate::mime::Mail;
+use crate::mta::text::{address_in, failed};
+use crate::report::{Action, RecipientReport};
+
+/// Lines that open the report's sections, lower-case.
+const OPENINGS: &[&str] = &[
+    "----- the following addresses had",
+    "----- transcript of session follows -----",
+];
+
+/// Lines that end the report's text.
+const CLOSINGS: &[&str] = &[
+    "----- unsent message follows -----",
+    "----- original message follows -----",
+    "----- message header follows -----",
+    "----- returned message follows -----",
+    "----- the header of the original message",
+    "reporting-mta:",
+];
+
+/// Words of a delay warning.
+const WARNING: &str = "this is a warning message only";
+
+/// One recipient as the report's sections give it.
+#[derive(Default)]
+struct Entry {
+    address: String,
+    /// The `(reason: ...)` of the recipient list.
+    reason: String,
+    /// The remote server's replies the transcript shows for it.
+    replies: String,
+    /// The text of its own status line in the transcript (`... User unknown`).
+    status_line: String,
+    host: String,
+    command: String,
+    delayed: bool,
+}
+
+/// The transcript's state since the last `... while talking to host:`.
+#[derive(Default)]
+struct Session {
+    host: String,
+    command: String,
+    replies: String,
+}
+
+pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
+    let body = mail.body.as_str();
+    let Some(section) = from_line(body, OPENINGS) else {
+        return Vec::new();
+    };
+    let section = before_line(section, CLOSINGS);
+    // A report forwarded inline arrives quoted: the opening line tells.
+    let quoted = section.starts_with('>');
+    let warning = body.to_ascii_lowercase().contains(WARNING);
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut in_list = false;
+    let mut delayed_list = false;
+    let mut session: Option<Session> = None;
+    for line in section.lines() {
+        let line = if quoted { unquote(line) } else { line };
+        let trimmed = line.trim();
+        let lower = trimmed.to_ascii_lowercase();
+        if lower.starts_with("----- the following addresses had") {
+            in_list = true;
+            delayed_list = lower.contains("transient");
+            continue;
+        }
+        if lower.starts_with("----- transcript of session follows") {
+            in_list = false;
+            continue;
+        }
+        if in_list {
+            if let Some(reason) = trimmed.strip_prefix("(reason:") {
+                if let Some(e) = entries.last_mut() {
+                    e.reason = reason.trim_end_matches(')').trim().to_string();
+                }
+            } else if !line.starts_with([' ', '\t']) && !trimmed.is_empty() {
+                if let Some(address) = address_in(trimmed) {
+                    let e = entry(&mut entries, &mut index, &address);
+                    e.delayed |= delayed_list;
+                }
+            }
+            continue;
+        }
+        if let Some(host) = talking_to(&lower, trimmed) {
+            session = Some(Session {
+                host,
+                ..Session::default()
+            });
+        } else if let Some(command) = trimmed.strip_prefix(">>> ") {
+            let s = session.get_or_insert_with(Session::default);
+            s.command = command_word(command);
+            s.replies.clear();
+        } else if let Some(reply) = trimmed.strip_prefix("<<< ").or_else(|| trimmed.strip_prefix("<<<")) {
+            let s = session.get_or_insert_with(Session::default);
+            s.replies.push_str(reply.trim());
+            s.replies.push('\n');
+        } else if let Some((address, text)) = status_line(trimmed) {
+            let e = entry(&mut entries, &mut index, &address);
+            e.status_line = text.to_string();
+            e.delayed |= text.trim_start().starts_with("Deferred");
+            if let Some(s) = session.take() {
+                e.replies = s.replies;
+                e.host = s.host;
+                e.command = s.command;
+            }
+        }
+    }
+    entries
+        .into_iter()
+        .map(|e| {
+            let diagnostic = [&e.reason, &e.replies, &e.status_line]
+                .into_iter()
+                .find(|d| !d.trim().is_empty())
+                .map_or("", |d| d.as_str());
+            let mut r = failed(&e.address, diagnostic);
+            if !e.host.is_empty() {
+                r.remote_mta = e.host;
+            }
+            r.command = e.command;
+            if e.delayed || warning {
+                r.action = Some(Action::Delayed);
+            }
+            r
+        })
+        .collect()
+}
+
+/// The entry for `address`, added at the end when new.
+fn entry<'e>(entries: &'e mut Vec<Entry>, index: &mut HashMap<String, usize>, address: &str) -> &'e mut Entry {
+    let key = address.to_ascii_lowercase();
+    let at = *index.entry(key).or_insert_with(|| {
+        entries.push(Entry {
+            address: address.to_string(),
+            ..Entry::default()
+        });
+        entries.len() - 1
+    });
+    &mut entries[at]
+}
+
+/// One level of `>` quoting removed.
+fn unquote(line: &str) -> &str {
+    let line = line.strip_prefix('>').unwrap_or(line);
+    line.strip_prefix(' ').unwrap_or(line)
+}
+
+/// The host of `... while talking to mx.example.com.:`.
+fn talking_to(lower: &str, line: &str) -> Option<String> {
+    let at = lower.find("while talking to ")?;
+    let host = line.get(at + "while talking to ".len()..)?;
+    let host = host.trim().trim_end_matches(':').trim_end_matches('.');
+    Some(host.to_ascii_lowercase())
+}
+
+/// The SMTP verb of a transcript's `>>>` line (`RCPT`, `MAIL`, `DATA`).
+fn command_word(command: &str) -> String {
+    let word = command.split([' ', ':']).next().unwrap_or("");
+    word.to_ascii_uppercase()
+}
+
+/// A transcript line giving one recipient's outcome, `550 5.1.1 <address>... text` (code and
+/// status optional), as its address and text.
+fn status_line(line: &str) -> Option<(String, &str)> {
+    let mut rest = line;
+    for _ in 0..2 {
+        let word = rest.split(' ').next().unwrap_or("");
+        if !word.is_empty() && word.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+            rest = rest.get(word.len()..)?.trim_start();
+        }
+    }
+    let (head, text) = rest.split_once("...")?;
+    if head.contains(' ') && !head.starts_with('<') {
+        return None;
+    }
+    Some((address_in(head)?, text.trim()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mta::servers::tests::mail_of;
+
+    #[test]
+    fn the_recipient_list_and_the_transcript_are_read_together() {
+        let raw = r#"From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.org>
+Subject: Returned mail: see transcript for details
+
+The original message was received at Tue, 1 Dec 2026 10:00:00 GMT
+
+   ----- The following addresses had permanent fatal errors -----
+<bob@example.net>
+    (reason: 550 5.1.1 <bob@example.net>... User unknown)
+<eve@example.com>
+
+   ----- Transcript of session follows -----
+... while talking to mx.example.net.:
+>>> RCPT To:<bob@example.net>
+<<< 550 5.1.1 <bob@example.net>... User unknown
+550 5.1.1 <bob@example.net>... User unknown
+... while talking to mx.example.com.:
+>>> DATA
+<<< 554 5.7.1 Message refused
+554 5.0.0 <eve@example.com>... Service unavailable
+
+   ----- Original message follows -----
+550 <carol@example.org>... not a recipient
+"#;
+        let got = mail_of(raw, read);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].recipient, "bob@example.net");
+        assert_eq!((got[0].reply_code, got[0].status.as_str()), (550, "5.1.1"));
+        assert_eq!(
+            (got[0].remote_mta.as_str(), got[0].command.as_str()),
+            ("mx.example.net", "RCPT")
+        );
+        assert_eq!(got[1].recipient, "eve@example.com");
+        assert_eq!((got[1].reply_code, got[1].status.as_str()), (554, "5.7.1"));
+        assert_eq!(got[1].command, "DATA");
+    }
+
+    #[test]
+    fn a_v5_transcript_alone_gives_each_status_line_and_its_session() {
+        let raw = r#"From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.org>
+Subject: Returned mail: User unknown
+
+   ----- Transcript of session follows -----
+While talking to mail.example.net:
+>>> MAIL From:<alice@example.org>
+<<< 501 <alice@example.org>... sender refused
+554 <bob@example.net>... Remote protocol error
+550 <eve@example.com>... 550 Host unknown (Authoritative answer from name server)
+<dan@example.com>... Deferred: Connection timed out
+
+   ----- Unsent message follows -----
+"#;
+        let got = mail_of(raw, read);
+        assert_eq!(got.len(), 3);
+        assert_eq!((got[0].reply_code, got[0].command.as_str()), (501, "MAIL"));
+        assert_eq!((got[1].recipient.as_str(), got[1].reply_code), ("eve@example.com", 550));
+        assert_eq!(got[1].remote_mta, "");
+        assert_eq!(got[2].action, Some(Action::Delayed));
+    }
+
+    #[test]
+    fn a_message_without_the_layout_gives_nobody() {
+        let raw = "From: bob@example.net\nSubject: hello\n\n550 <bob@example.net>... User unknown\n";
+        assert!(mail_of(raw, read).is_empty());
+    }
+}
