@@ -3,6 +3,9 @@
 mod dragonfly;
 mod exim;
 mod layout;
+mod messagingserver;
+mod opensmtpd;
+mod postfix;
 mod qmail;
 mod sendmail;
 
@@ -62,6 +65,39 @@ pub(crate) static READERS: &[Reader] = &[
             ],
         },
         read: sendmail::read,
+    },
+    Reader {
+        name: "postfix",
+        cues: Cues {
+            from: &[],
+            subject: &[],
+            headers: &[],
+            body: &["this is the mail system at host", "this is the postfix program at host"],
+        },
+        read: postfix::read,
+    },
+    Reader {
+        name: "opensmtpd",
+        cues: Cues {
+            from: &[],
+            subject: &[],
+            headers: &[],
+            body: &["this is the mailer-daemon, please do not reply to this e-mail"],
+        },
+        read: opensmtpd::read,
+    },
+    Reader {
+        name: "messagingserver",
+        cues: Cues {
+            from: &[],
+            subject: &[],
+            headers: &[],
+            body: &[
+                "your message cannot be delivered to the following recipients:",
+                "this report relates to a message you sent with the following header fields",
+            ],
+        },
+        read: messagingserver::read,
     },
 ];
 

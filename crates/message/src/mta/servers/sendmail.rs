@@ -66,6 +66,8 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
     let mut in_list = false;
     let mut delayed_list = false;
     let mut session: Option<Session> = None;
+    // The reason of a list line that names no address yet (`"|/usr/bin/program"`).
+    let mut unnamed: Option<String> = None;
     for line in section.lines() {
         let line = if quoted { unquote(line) } else { line };
         let trimmed = line.trim();
@@ -81,13 +83,27 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
         }
         if in_list {
             if let Some(reason) = trimmed.strip_prefix("(reason:") {
-                if let Some(e) = entries.last_mut() {
-                    e.reason = reason.trim_end_matches(')').trim().to_string();
+                let reason = reason.trim_end_matches(')').trim().to_string();
+                match (unnamed.as_mut(), entries.last_mut()) {
+                    (Some(pending), _) => *pending = reason,
+                    (None, Some(e)) => e.reason = reason,
+                    (None, None) => {}
+                }
+            } else if let Some(from) = trimmed.strip_prefix("(expanded from:") {
+                // A pipe or file delivery is named by the address it was expanded from.
+                if let (Some(reason), Some(address)) = (unnamed.take(), address_in(from)) {
+                    let e = entry(&mut entries, &mut index, &address);
+                    e.reason = reason;
+                    e.delayed |= delayed_list;
                 }
             } else if !line.starts_with([' ', '\t']) && !trimmed.is_empty() {
-                if let Some(address) = address_in(trimmed) {
-                    let e = entry(&mut entries, &mut index, &address);
-                    e.delayed |= delayed_list;
+                unnamed = None;
+                match address_in(trimmed) {
+                    Some(address) if !trimmed.starts_with(['"', '|', '/']) => {
+                        let e = entry(&mut entries, &mut index, &address);
+                        e.delayed |= delayed_list;
+                    }
+                    _ => unnamed = Some(String::new()),
                 }
             }
             continue;
