@@ -82,7 +82,7 @@ pub(crate) static READERS: &[Reader] = &[
             from: &[],
             subject: &[],
             headers: &[],
-            body: &["this is the mailer-daemon, please do not reply to this e-mail"],
+            body: &["this is the mailer-daemon, please do not reply to this e"],
         },
         read: opensmtpd::read,
     },

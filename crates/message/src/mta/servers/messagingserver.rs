@@ -2,7 +2,7 @@
 //! delivered to the following recipients:", a field block per recipient (`Recipient address:`,
 //! `Reason:`, `Diagnostic code: smtp; ...`, `Remote system: dns; host ...`).
 
-use super::layout::after_line;
+use super::layout::{after_line, contains_any};
 use crate::mime::Mail;
 use crate::mta::text::{address_in, failed_with_command};
 use crate::report::{Action, RecipientReport};
@@ -10,7 +10,11 @@ use crate::report::{Action, RecipientReport};
 const OPENINGS: &[&str] = &[
     "cannot be delivered to the following recipients:",
     "has not yet been delivered to the following recipients:",
+    "undeliverable for",
 ];
+
+/// Words of a delay report.
+const DELAY: &[&str] = &["has not yet been delivered", "has been enqueued and undeliverable"];
 
 /// One recipient's fields.
 #[derive(Default)]
@@ -26,7 +30,7 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
     let Some(section) = after_line(body, OPENINGS) else {
         return Vec::new();
     };
-    let delayed = body.to_ascii_lowercase().contains("has not yet been delivered");
+    let delayed = contains_any(body, DELAY);
     let mut blocks: Vec<Block> = Vec::new();
     for line in section.lines() {
         let Some((name, value)) = line.trim().split_once(':') else {
@@ -34,12 +38,16 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
         };
         let value = value.trim();
         match name.to_ascii_lowercase().as_str() {
-            "recipient address" => {
-                if let Some(address) = address_in(value) {
-                    blocks.push(Block {
-                        address,
-                        ..Block::default()
-                    });
+            "recipient address" => blocks.push(Block {
+                address: address_in(value).unwrap_or_default(),
+                ..Block::default()
+            }),
+            // A routed address (`@relay:user@host`) comes with the address as sent.
+            "original address" => {
+                if let (Some(b), Some(original)) = (blocks.last_mut(), address_in(value)) {
+                    if b.address.is_empty() || !b.address.contains('.') {
+                        b.address = original;
+                    }
                 }
             }
             "reason" => blocks.last_mut().iter_mut().for_each(|b| b.reason = value.to_string()),
@@ -63,6 +71,7 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
     }
     blocks
         .into_iter()
+        .filter(|b| !b.address.is_empty())
         .map(|b| {
             let said = if b.diagnostic.is_empty() {
                 &b.reason
