@@ -2,12 +2,18 @@
 
 mod dragonfly;
 mod exim;
+mod imailserver;
+mod kddi;
 mod layout;
+mod mail2000;
 mod messagingserver;
+mod mfilter;
 mod opensmtpd;
 mod postfix;
 mod qmail;
 mod sendmail;
+mod x3;
+mod x6;
 
 use super::{Cues, Reader};
 
@@ -98,6 +104,89 @@ pub(crate) static READERS: &[Reader] = &[
             ],
         },
         read: messagingserver::read,
+    },
+    Reader {
+        name: "qsbmf",
+        cues: Cues {
+            from: &[],
+            subject: &[],
+            headers: &[],
+            body: &[
+                "unable to deliver message to the following address(es)",
+                "your mail message to the following address(es) could not be delivered",
+            ],
+        },
+        read: qmail::read_qsbmf,
+    },
+    Reader {
+        name: "mail2000",
+        cues: Cues {
+            from: &[],
+            subject: &[],
+            headers: &[],
+            body: &["---the following addresses had delivery errors---"],
+        },
+        read: mail2000::read,
+    },
+    Reader {
+        name: "x3",
+        cues: Cues {
+            from: &[],
+            subject: &[],
+            headers: &[],
+            body: &["this is an automatically generated delivery status notification"],
+        },
+        read: x3::read,
+    },
+    Reader {
+        name: "x6",
+        cues: Cues {
+            from: &[],
+            subject: &[],
+            headers: &[],
+            body: &["we had trouble delivering your message. full details follow:"],
+        },
+        read: x6::read,
+    },
+    Reader {
+        name: "mfilter",
+        cues: Cues {
+            from: &[],
+            subject: &[],
+            headers: &[],
+            body: &["-------server message"],
+        },
+        read: mfilter::read,
+    },
+    Reader {
+        name: "imailserver",
+        cues: Cues {
+            from: &[],
+            subject: &["undeliverable mail"],
+            headers: &[],
+            body: &["original message follows."],
+        },
+        read: imailserver::read,
+    },
+    Reader {
+        name: "auone",
+        cues: Cues {
+            from: &[],
+            subject: &[],
+            headers: &[],
+            body: &["could not be delivered to: <"],
+        },
+        read: kddi::read_auone,
+    },
+    Reader {
+        name: "ezweb",
+        cues: Cues {
+            from: &["postmaster@ezweb.ne.jp"],
+            subject: &[],
+            headers: &[],
+            body: &[],
+        },
+        read: kddi::read_ezweb,
     },
 ];
 

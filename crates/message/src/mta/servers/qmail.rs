@@ -1,6 +1,9 @@
 //! qmail's report (QSBMF, and the wordings of qmail derivatives such as netqmail, indimail and
 //! vpopmail's vdelivermail): after the opening paragraph, one paragraph per recipient that
 //! starts with `<address>:` at the margin, then `--- Below this line is a copy of the message.`
+//! Other programs write the same layout under their own opening ("Unable to deliver message to
+//! the following address(es).", "Your mail message to the following address(es) could not be
+//! delivered."): [`read_qsbmf`] reads those.
 
 use super::layout::{after_line, before_line, blank};
 use crate::mime::Mail;
@@ -18,6 +21,7 @@ const CLOSINGS: &[&str] = &[
     "--- below this line is a copy of the message",
     "--- enclosed is a copy of the message",
     "--- below this line is the original bounce",
+    "--- original message follows",
 ];
 
 /// qmail's own summaries of where the session stopped, lower-case, and the command each names.
@@ -31,8 +35,23 @@ const STAGES: &[(&str, &str)] = &[
     ("most progress was mail from", "MAIL"),
 ];
 
+/// Openings of the same layout written by other programs, lower-case.
+const QSBMF_OPENINGS: &[&str] = &[
+    "unable to deliver message to the following address(es)",
+    "your mail message to the following address(es) could not be delivered",
+];
+
 pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
-    let Some(section) = after_line(&mail.body, OPENINGS) else {
+    paragraphs(&mail.body, OPENINGS)
+}
+
+pub(super) fn read_qsbmf(mail: &Mail<'_>) -> Vec<RecipientReport> {
+    paragraphs(&mail.body, QSBMF_OPENINGS)
+}
+
+/// The `<address>:` paragraphs after the line holding one of `openings`.
+fn paragraphs(body: &str, openings: &[&str]) -> Vec<RecipientReport> {
+    let Some(section) = after_line(body, openings) else {
         return Vec::new();
     };
     let mut out = Vec::new();
@@ -105,6 +124,27 @@ not a recipient
         );
         assert_eq!(got[1].recipient, "eve@example.com");
         assert_eq!((got[1].reply_code, got[1].status.as_str()), (0, "5.1.2"));
+    }
+
+    #[test]
+    fn the_layout_under_another_programs_opening_is_read_too() {
+        let raw = r#"From: MAILER-DAEMON@mx.example.org
+Subject: Delivery failure
+
+Message from mx.example.org.
+Unable to deliver message to the following address(es).
+
+<bob@example.net>:
+Resources temporarily unavailable, please try again later [#4.1.9].
+
+--- Original message follows.
+"#;
+        assert!(mail_of(raw, read).is_empty());
+        let got = mail_of(raw, read_qsbmf);
+        assert_eq!(
+            (got.len(), got[0].recipient.as_str(), got[0].status.as_str()),
+            (1, "bob@example.net", "4.1.9")
+        );
     }
 
     #[test]
