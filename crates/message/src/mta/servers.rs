@@ -1,17 +1,23 @@
 //! Non-DSN report readers for mail server software: Exim, qmail, Sendmail, Postfix, Courier, OpenSMTPD and the rest.
 
+mod apachejames;
+mod biglobe;
 mod dragonfly;
 mod exim;
 mod imailserver;
 mod kddi;
 mod layout;
 mod mail2000;
+mod mailfoundry;
+mod mailmarshal;
 mod messagingserver;
 mod mfilter;
 mod opensmtpd;
 mod postfix;
 mod qmail;
 mod sendmail;
+mod trendmicro;
+mod verizon;
 mod x3;
 mod x6;
 
@@ -159,16 +165,6 @@ pub(crate) static READERS: &[Reader] = &[
         read: mfilter::read,
     },
     Reader {
-        name: "imailserver",
-        cues: Cues {
-            from: &[],
-            subject: &["undeliverable mail"],
-            headers: &[],
-            body: &["original message follows."],
-        },
-        read: imailserver::read,
-    },
-    Reader {
         name: "auone",
         cues: Cues {
             from: &[],
@@ -187,6 +183,76 @@ pub(crate) static READERS: &[Reader] = &[
             body: &[],
         },
         read: kddi::read_ezweb,
+    },
+    Reader {
+        name: "trendmicro",
+        cues: Cues {
+            from: &[],
+            subject: &[],
+            headers: &[],
+            body: &["sent <<< rcpt to:", "message from interscan messaging security suite"],
+        },
+        read: trendmicro::read,
+    },
+    Reader {
+        name: "apachejames",
+        cues: Cues {
+            from: &[],
+            subject: &[],
+            headers: &[],
+            body: &["error message below:"],
+        },
+        read: apachejames::read,
+    },
+    Reader {
+        name: "verizon",
+        cues: Cues {
+            from: &[],
+            subject: &[],
+            headers: &[],
+            body: &["message could not be delivered to mobile"],
+        },
+        read: verizon::read,
+    },
+    Reader {
+        name: "mailfoundry",
+        cues: Cues {
+            from: &[],
+            subject: &[],
+            headers: &[],
+            body: &["delivery failed for the following reason:"],
+        },
+        read: mailfoundry::read,
+    },
+    Reader {
+        name: "biglobe",
+        cues: Cues {
+            from: &[],
+            subject: &[],
+            headers: &[],
+            body: &["----- the following addresses had delivery problems -----"],
+        },
+        read: biglobe::read,
+    },
+    Reader {
+        name: "mailmarshal",
+        cues: Cues {
+            from: &[],
+            subject: &[],
+            headers: &[],
+            body: &["the following recipients were affected:"],
+        },
+        read: mailmarshal::read,
+    },
+    Reader {
+        name: "imailserver",
+        cues: Cues {
+            from: &[],
+            subject: &["undeliverable mail"],
+            headers: &[],
+            body: &["original message follows."],
+        },
+        read: imailserver::read,
     },
 ];
 

@@ -11,9 +11,11 @@ use crate::report::{Action, RecipientReport};
 const OPENINGS: &[&str] = &[
     "following address(es) failed:",
     "following addresses failed:",
+    "the following address failed:",
     "has not yet been delivered is:",
     "have not yet been delivered are:",
     "incorrectly constructed:",
+    "following address(es)\nfailed:",
 ];
 
 /// Lines that end the report's text.
@@ -24,6 +26,8 @@ const CLOSINGS: &[&str] = &[
     "------ this is a copy of your message",
     "the following text was generated during the delivery attempt",
     "no action is required on your part",
+    "included is a copy of the message header",
+    "--- the header of the original message",
 ];
 
 /// Words of a delay warning.
@@ -42,6 +46,20 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
         for (i, (first, rest)) in blocks(before_line(section, CLOSINGS)).into_iter().enumerate() {
             if let Some(r) = recipient(first, &rest, header.get(i), delayed) {
                 out.push(r);
+            }
+        }
+    }
+    if out.is_empty() {
+        // 1&1's variant: the address at the margin, the reason below it (after "For the following reason:").
+        if let Some(section) = after_line(body, OPENINGS) {
+            let section = before_line(section, CLOSINGS);
+            let mut lines = section.lines().map(str::trim).filter(|l| !l.is_empty());
+            let first = lines.next().unwrap_or("");
+            if let Some(address) = address_in(first).filter(|_| !first.contains(' ')) {
+                let reason: Vec<&str> = lines
+                    .filter(|l| !l.eq_ignore_ascii_case("for the following reason:"))
+                    .collect();
+                out.push(recipient_of(&address, &reason.join("\n"), delayed));
             }
         }
     }
@@ -118,11 +136,15 @@ fn recipient(first: &str, rest: &[&str], listed: Option<&String>, delayed: bool)
         }
         diagnostic.push_str(line);
     }
-    let mut r = failed_with_command(&address, &diagnostic);
+    Some(recipient_of(&address, &diagnostic, delayed))
+}
+
+fn recipient_of(address: &str, diagnostic: &str, delayed: bool) -> RecipientReport {
+    let mut r = failed_with_command(address, diagnostic);
     if delayed {
         r.action = Some(Action::Delayed);
     }
-    Some(r)
+    r
 }
 
 #[cfg(test)]
@@ -191,6 +213,34 @@ No action is required on your part.
         assert_eq!(got[0].action, Some(Action::Delayed));
         assert_eq!((got[0].reply_code, got[0].status.as_str()), (451, "4.7.1"));
         assert_eq!(got[0].command, "MAIL");
+    }
+
+    #[test]
+    fn the_margin_variant_gives_the_reason_below_the_address() {
+        let raw = r#"From: "Mail Delivery System" <mailer-daemon@mx.example.de>
+Subject: Mail delivery failed: returning message to sender
+
+This message was created automatically by mail delivery software.
+
+A message that you sent could not be delivered to one or more of
+its recipients. This is a permanent error.
+
+The following address failed:
+
+bob@example.net
+
+For the following reason:
+
+Mail size limit exceeded.
+
+--- The header of the original message is following. ---
+"#;
+        let got = mail_of(raw, read);
+        assert_eq!(got.len(), 1);
+        assert_eq!(
+            (got[0].recipient.as_str(), got[0].diagnostic.as_str()),
+            ("bob@example.net", "Mail size limit exceeded.")
+        );
     }
 
     #[test]

@@ -1,17 +1,24 @@
 //! Ipswitch IMail Server's report ("Undeliverable Mail"): one `Reason: address` line per
-//! recipient (`Unknown user: bob@example.net`), then "Original message follows."
+//! recipient (`Unknown user: bob@example.net`), then "Original message follows."; or, for a
+//! reply the remote server gave, "undeliverable to address" and the reply below "Body of message
+//! generated response:".
 
-use super::layout::{before_line, find_any};
+use super::layout::{after_line, before_line, find_any};
 use crate::mime::Mail;
 use crate::mta::text::{address_in, failed_with_command};
 use crate::report::RecipientReport;
 
 const CLOSING: &[&str] = &["original message follows."];
 
+const RESPONSE: &[&str] = &["body of message generated response:"];
+
 pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
     let body = mail.body.as_str();
-    if !mail.subject().to_ascii_lowercase().contains("undeliverable mail") || find_any(body, CLOSING).is_none() {
+    if !mail.subject().to_ascii_lowercase().contains("undeliverable mail") {
         return Vec::new();
+    }
+    if find_any(body, CLOSING).is_none() {
+        return responses(body);
     }
     before_line(body, CLOSING)
         .lines()
@@ -21,6 +28,21 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
             // The reply, when the remote server gave one, follows the reason on the same line.
             Some(failed_with_command(&address, reason))
         })
+        .collect()
+}
+
+/// `undeliverable to address` lines, each with the reply below "Body of message generated response:".
+fn responses(body: &str) -> Vec<RecipientReport> {
+    let response = after_line(body, RESPONSE).unwrap_or("");
+    let reply: Vec<&str> = response
+        .lines()
+        .skip_while(|l| l.trim().is_empty())
+        .take_while(|l| !l.trim().is_empty())
+        .collect();
+    body.lines()
+        .filter_map(|line| line.trim().strip_prefix("undeliverable to "))
+        .filter_map(address_in)
+        .map(|address| failed_with_command(&address, &reply.join("\n")))
         .collect()
 }
 
@@ -48,6 +70,26 @@ Note: carol@example.org
             ("bob@example.net", "Unknown user")
         );
         assert_eq!(got[1].recipient, "eve@example.com");
+    }
+
+    #[test]
+    fn a_remote_reply_is_read_below_its_heading() {
+        let raw = r#"From: "Postmaster" <postmaster@mx.example.org>
+Subject: Undeliverable Mail
+
+undeliverable to bob@example.net
+
+Body of message generated response:
+550-REJECTED - Blacklisted URL in message.
+550 See the list
+
+Sent by carol@example.org
+"#;
+        let got = mail_of(raw, read);
+        assert_eq!(
+            (got.len(), got[0].recipient.as_str(), got[0].reply_code),
+            (1, "bob@example.net", 550)
+        );
     }
 
     #[test]

@@ -3,8 +3,15 @@
 
 /// The byte offset in `text` of the first of `cues` (lower-case), matched ASCII case-insensitively.
 pub(super) fn find_any(text: &str, cues: &[&str]) -> Option<usize> {
+    find_cue(text, cues).map(|(at, _)| at)
+}
+
+/// Where the first of `cues` (lower-case) starts and ends in `text`, ASCII case-insensitively.
+fn find_cue(text: &str, cues: &[&str]) -> Option<(usize, usize)> {
     let lower = text.to_ascii_lowercase();
-    cues.iter().filter_map(|c| lower.find(c)).min()
+    cues.iter()
+        .filter_map(|c| lower.find(c).map(|at| (at, at + c.len())))
+        .min()
 }
 
 /// Whether `text` holds any of `cues` (lower-case), ASCII case-insensitively.
@@ -12,10 +19,11 @@ pub(super) fn contains_any(text: &str, cues: &[&str]) -> bool {
     find_any(text, cues).is_some()
 }
 
-/// The text after the line that holds the first of `cues`; `None` when no cue is there.
+/// The text after the line where the first of `cues` ends (a cue may span lines); `None` when
+/// no cue is there.
 pub(super) fn after_line<'t>(text: &'t str, cues: &[&str]) -> Option<&'t str> {
-    let at = find_any(text, cues)?;
-    let rest = text.get(at..)?;
+    let (_, end) = find_cue(text, cues)?;
+    let rest = text.get(end..)?;
     Some(rest.split_once('\n').map_or("", |(_, after)| after))
 }
 

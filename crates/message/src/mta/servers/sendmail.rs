@@ -68,6 +68,8 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
     let mut session: Option<Session> = None;
     // The reason of a list line that names no address yet (`"|/usr/bin/program"`).
     let mut unnamed: Option<String> = None;
+    // Transcript lines that are neither session nor a recipient's status.
+    let mut loose = String::new();
     for line in section.lines() {
         let line = if quoted { unquote(line) } else { line };
         let trimmed = line.trim();
@@ -122,6 +124,7 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
             s.replies.push_str(reply.trim());
             s.replies.push('\n');
         } else if let Some((address, text)) = status_line(trimmed) {
+            loose.clear();
             let e = entry(&mut entries, &mut index, &address);
             e.status_line = text.to_string();
             e.delayed |= text.trim_start().starts_with("Deferred");
@@ -130,6 +133,20 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
                 e.host = s.host;
                 e.command = s.command;
             }
+        } else if !trimmed.is_empty() {
+            loose.push_str(trimmed);
+            loose.push('\n');
+        }
+    }
+    // A transcript that names nobody (a local delivery's error output) speaks for the last
+    // recipient the list left without a reason.
+    if let Some(e) = entries
+        .iter_mut()
+        .rev()
+        .find(|e| e.reason.is_empty() && e.status_line.is_empty())
+    {
+        if e.replies.is_empty() {
+            e.replies = loose;
         }
     }
     entries
