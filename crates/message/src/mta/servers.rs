@@ -4,6 +4,7 @@ mod apachejames;
 mod biglobe;
 mod dragonfly;
 mod exim;
+mod fml;
 mod imailserver;
 mod kddi;
 mod layout;
@@ -12,6 +13,7 @@ mod mailfoundry;
 mod mailmarshal;
 mod messagingserver;
 mod mfilter;
+mod notice;
 mod opensmtpd;
 mod postfix;
 mod qmail;
@@ -243,6 +245,36 @@ pub(crate) static READERS: &[Reader] = &[
             body: &["the following recipients were affected:"],
         },
         read: mailmarshal::read,
+    },
+    Reader {
+        name: "postfix",
+        cues: Cues {
+            from: &[],
+            subject: &["postfix smtp server: errors from"],
+            headers: &[],
+            body: &[],
+        },
+        read: postfix::read_smtpd_transcript,
+    },
+    Reader {
+        name: "notice",
+        cues: Cues {
+            from: &[],
+            subject: &[],
+            headers: &[],
+            body: &["your delivery to the following address has been failed"],
+        },
+        read: notice::read,
+    },
+    Reader {
+        name: "fml",
+        cues: Cues {
+            from: &[],
+            subject: &[],
+            headers: &["x-mlserver"],
+            body: &[],
+        },
+        read: fml::read,
     },
     Reader {
         name: "imailserver",

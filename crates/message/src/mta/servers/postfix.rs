@@ -45,6 +45,56 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
         .collect()
 }
 
+pub(super) fn read_smtpd_transcript(mail: &Mail<'_>) -> Vec<RecipientReport> {
+    let Some(section) = after_line(&mail.body, &["transcript of session follows."]) else {
+        return Vec::new();
+    };
+    let mut recipients: Vec<String> = Vec::new();
+    let mut command = String::new();
+    let mut failure: Option<(String, String)> = None;
+    // The session's lines, continuation lines joined to the command or reply they belong to.
+    let mut entries: Vec<(bool, String)> = Vec::new();
+    for line in section.lines() {
+        let trimmed = line.trim();
+        if let Some(said) = trimmed.strip_prefix("In:") {
+            entries.push((true, said.trim().to_string()));
+        } else if let Some(said) = trimmed.strip_prefix("Out:") {
+            entries.push((false, said.trim().to_string()));
+        } else if let (true, Some((_, text))) =
+            (line.starts_with([' ', '\t']) && !trimmed.is_empty(), entries.last_mut())
+        {
+            text.push(' ');
+            text.push_str(trimmed);
+        }
+    }
+    for (incoming, text) in entries {
+        if incoming {
+            let upper = text.to_ascii_uppercase();
+            if upper.starts_with("RCPT TO:") {
+                if let Some(address) = address_in(&text) {
+                    if !recipients.contains(&address) {
+                        recipients.push(address);
+                    }
+                }
+            }
+            command = upper.split([' ', ':']).next().unwrap_or("").to_string();
+        } else if text.starts_with(['4', '5']) && failure.is_none() {
+            failure = Some((text, command.clone()));
+        }
+    }
+    let Some((reply, command)) = failure else {
+        return Vec::new();
+    };
+    recipients
+        .iter()
+        .map(|address| {
+            let mut r = failed_with_command(address, &reply);
+            r.command.clone_from(&command);
+            r
+        })
+        .collect()
+}
+
 /// `<address>: text` or `<address> (expanded from <alias>): text` at the margin.
 fn recipient_line(line: &str) -> Option<(String, &str)> {
     let rest = line.strip_prefix('<')?;
@@ -93,6 +143,41 @@ be delivered to one or more recipients.
         );
         assert_eq!(got[1].recipient, "list@example.org");
         assert_eq!(got[1].diagnostic, "mail forwarding loop for list@example.org");
+    }
+
+    #[test]
+    fn the_smtpd_transcript_gives_the_recipients_and_the_failing_reply() {
+        let raw = r#"From: MAILER-DAEMON@mx.example.org (Mail Delivery System)
+Subject: Postfix SMTP server: errors from localhost[127.0.0.1]
+
+Transcript of session follows.
+
+ Out: 220 mx.example.org ESMTP
+ In:  MAIL
+     FROM:<alice@example.org>
+ Out: 250 2.1.0 Ok
+ In:  RCPT TO:<bob@example.net> ORCPT=rfc822;bob@example.net
+ Out: 250 2.1.5 Ok
+ In:  DATA
+ Out: 354 End data with <CR><LF>.<CR><LF>
+ Out: 451 4.3.0 Error: queue file write error
+ In:  QUIT
+ Out: 221 2.0.0 Bye
+"#;
+        let got = mail_of(raw, read_smtpd_transcript);
+        assert_eq!(
+            (got.len(), got[0].recipient.as_str(), got[0].reply_code),
+            (1, "bob@example.net", 451)
+        );
+        assert_eq!((got[0].status.as_str(), got[0].command.as_str()), ("4.3.0", "DATA"));
+        assert!(
+            mail_of(
+                raw.replace(" Out: 451 4.3.0 Error: queue file write error\n", "")
+                    .as_str(),
+                read_smtpd_transcript
+            )
+            .is_empty()
+        );
     }
 
     #[test]
