@@ -44,10 +44,10 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
             }),
             // A routed address (`@relay:user@host`) comes with the address as sent.
             "original address" => {
-                if let (Some(b), Some(original)) = (blocks.last_mut(), address_in(value)) {
-                    if b.address.is_empty() || !b.address.contains('.') {
-                        b.address = original;
-                    }
+                if let (Some(b), Some(original)) = (blocks.last_mut(), address_in(value))
+                    && (b.address.is_empty() || !b.address.contains('.'))
+                {
+                    b.address = original;
                 }
             }
             "reason" => blocks.last_mut().iter_mut().for_each(|b| b.reason = value.to_string()),

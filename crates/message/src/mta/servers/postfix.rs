@@ -70,12 +70,11 @@ pub(super) fn read_smtpd_transcript(mail: &Mail<'_>) -> Vec<RecipientReport> {
     for (incoming, text) in entries {
         if incoming {
             let upper = text.to_ascii_uppercase();
-            if upper.starts_with("RCPT TO:") {
-                if let Some(address) = address_in(&text) {
-                    if !recipients.contains(&address) {
-                        recipients.push(address);
-                    }
-                }
+            if upper.starts_with("RCPT TO:")
+                && let Some(address) = address_in(&text)
+                && !recipients.contains(&address)
+            {
+                recipients.push(address);
             }
             command = upper.split([' ', ':']).next().unwrap_or("").to_string();
         } else if text.starts_with(['4', '5']) && failure.is_none() {

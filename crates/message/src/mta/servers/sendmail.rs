@@ -143,11 +143,9 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
     if let Some(e) = entries
         .iter_mut()
         .rev()
-        .find(|e| e.reason.is_empty() && e.status_line.is_empty())
+        .find(|e| e.reason.is_empty() && e.status_line.is_empty() && e.replies.is_empty())
     {
-        if e.replies.is_empty() {
-            e.replies = loose;
-        }
+        e.replies = loose;
     }
     entries
         .into_iter()

@@ -19,10 +19,10 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
                 r.command = command;
                 out.push(r);
             }
-        } else if let Some((_, rest)) = line.split_once("Unable to deliver message to ") {
-            if let Some(address) = address_in(rest.split(' ').next().unwrap_or("")) {
-                out.push(failed_with_command(&address, line));
-            }
+        } else if let Some((_, rest)) = line.split_once("Unable to deliver message to ")
+            && let Some(address) = address_in(rest.split(' ').next().unwrap_or(""))
+        {
+            out.push(failed_with_command(&address, line));
         }
     }
     out
