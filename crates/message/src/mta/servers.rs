@@ -290,9 +290,139 @@ pub(crate) static READERS: &[Reader] = &[
 
 #[cfg(test)]
 pub(crate) mod tests {
+    use std::time::{Duration, Instant};
+
+    use proptest::prelude::*;
+
+    use super::READERS;
     use crate::Limits;
     use crate::mime::{Mail, parse};
+    use crate::mta::text::is_address;
     use crate::report::RecipientReport;
+
+    /// Lines the readers look for, and lines that break their layouts, to build hostile bodies from.
+    const PIECES: &[&str] = &[
+        "The following address(es) failed:",
+        "  bob@example.net",
+        "    host mx.example.net [192.0.2.1]: 550 5.1.1 no",
+        "<bob@example.net>:",
+        "<bob@example.net>: host x said: 550 5.1.1 no (in reply to RCPT TO command)",
+        "This is the qmail-send program at x.",
+        "Unable to deliver message to the following address(es).",
+        "   ----- Transcript of session follows -----",
+        "   ----- The following addresses had permanent fatal errors -----",
+        "... while talking to mx.example.net.:",
+        ">>> RCPT To:<bob@example.net>",
+        "<<< 550 5.1.1 no",
+        "550 5.1.1 <bob@example.net>... User unknown",
+        "    (reason: 550 5.1.1 no)",
+        "    (expanded from: <eve@example.com>)",
+        "\"|/usr/bin/x\"",
+        "This is the mail system at host x.",
+        "There was an error delivering your mail to <bob@example.net>.",
+        "the following list of recipients:",
+        "bob@example.net: 550 no",
+        "Recipient address: @relay:bob@x",
+        "Original address: bob@example.net",
+        "---The following addresses had delivery errors---",
+        "bob@example.net [User unknown]",
+        "   * bob@example.net",
+        "Technical details:",
+        "=====",
+        "-------server message",
+        "-------SMTP command",
+        "Could not be delivered to: <bob@example.net>",
+        "Recipient: <bob@example.net>",
+        "Sent <<< RCPT TO:<bob@example.net>",
+        "Received >>> 550 no",
+        "Error message below:",
+        "Message details:",
+        "  RCPT TO: bob@example.net",
+        "Delivery failed for the following reason:",
+        "Unable to deliver message to: <bob@example.net>",
+        "----- The following addresses had delivery problems -----",
+        "----- Non-delivered information -----",
+        "The following recipients were affected:",
+        "Could not be delivered because of",
+        "Transcript of session follows.",
+        " In:  RCPT TO:<bob@example.net>",
+        " Out: 550 5.1.1 no",
+        "Delivery failed: bob@example.net",
+        "Your delivery to the following address has been failed.",
+        "We had trouble delivering your message. Full details follow:",
+        "rejected recipient <bob@example.net> [550 5.1.1 no]",
+        "You are not a member of this mailing list <list@example.org>.",
+        "undeliverable to bob@example.net",
+        "Body of message generated response:",
+        "Original message follows.",
+        "Message could not be delivered to mobile.",
+        "Original Message:",
+        "To: bob@example.net",
+        "",
+        "   ",
+        "\t\u{e9}\u{3042}<>@:;[]...",
+        "<@>:",
+        "a@b",
+        "Delay reason: 451 4.7.1 later",
+    ];
+
+    fn hostile_body() -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            prop_oneof![
+                4 => prop::sample::select(PIECES).prop_map(str::to_string),
+                1 => "[ -~\u{e9}\u{3042}]{0,40}",
+            ],
+            0..40,
+        )
+        .prop_map(|lines| lines.join("\n"))
+    }
+
+    /// Every reader of the group on `raw`, each recipient checked to be an address.
+    fn read_all(raw: &str) {
+        let limits = Limits::default();
+        let Ok(message) = parse(raw.as_bytes(), &limits) else {
+            return;
+        };
+        let Ok(mail) = Mail::new(&message, &limits) else { return };
+        for reader in READERS {
+            for r in (reader.read)(&mail) {
+                assert!(
+                    is_address(&r.recipient),
+                    "{} read recipient {:?}",
+                    reader.name,
+                    r.recipient
+                );
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn no_reader_panics_or_reads_a_non_address_on_hostile_text(body in hostile_body(), crlf in any::<bool>()) {
+            let raw = format!(
+                "From: MAILER-DAEMON@mx.example.org\nSubject: Undeliverable Mail\nX-Failed-Recipients: bob@example.net\n\
+                 X-MLServer: fml\n\n{body}\n"
+            );
+            read_all(&if crlf { raw.replace('\n', "\r\n") } else { raw });
+        }
+    }
+
+    #[test]
+    fn a_large_report_is_read_in_linear_time() {
+        // Each layout's cues and recipient lines repeated: a quadratic reader would take minutes.
+        let block: String = PIECES.iter().map(|p| format!("{p}\n")).collect();
+        let raw = format!(
+            "From: MAILER-DAEMON@mx.example.org\nSubject: Undeliverable Mail\nX-MLServer: fml\n\n{}",
+            block.repeat(1500)
+        );
+        let started = Instant::now();
+        read_all(&raw);
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "took {:?}",
+            started.elapsed()
+        );
+    }
 
     /// What `read` makes of the raw message `raw`, checked to be the same with CRLF line ends.
     pub(crate) fn mail_of(raw: &str, read: fn(&Mail<'_>) -> Vec<RecipientReport>) -> Vec<RecipientReport> {

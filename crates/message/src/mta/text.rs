@@ -164,6 +164,7 @@ pub(crate) fn command_in(text: &str) -> &'static str {
 /// lines before they are folded (a reply code opening a line starts a reply: `550-...` lines),
 /// and its command read from the wrapper's words.
 pub(crate) fn failed_with_command(recipient: &str, diagnostic: &str) -> RecipientReport {
+    let diagnostic = clip(diagnostic);
     let mut report = failed(recipient, diagnostic);
     let reply = Reply::from_text(diagnostic);
     report.status = reply.enhanced.map(|e| e.to_string()).unwrap_or_default();
@@ -171,6 +172,42 @@ pub(crate) fn failed_with_command(recipient: &str, diagnostic: &str) -> Recipien
     report.remote_mta = reply.remote_host;
     report.command = command_in(&report.diagnostic).to_string();
     report
+}
+
+/// The longest diagnostic a report reader keeps, in bytes. A server's reply is a few lines; a
+/// longer text is a layout read too far, or hostile, and reading it again for each of many
+/// recipients would make a report's cost grow faster than the message.
+pub(crate) const MAX_DIAGNOSTIC: usize = 4096;
+
+/// `text` cut to at most [`MAX_DIAGNOSTIC`] bytes, at a character boundary.
+pub(crate) fn clip(text: &str) -> &str {
+    if text.len() <= MAX_DIAGNOSTIC {
+        return text;
+    }
+    let mut end = MAX_DIAGNOSTIC;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.get(..end).unwrap_or("")
+}
+
+/// One failed recipient per address, all with the same diagnostic, read once.
+pub(crate) fn each_failed(addresses: impl IntoIterator<Item = String>, diagnostic: &str) -> Vec<RecipientReport> {
+    let mut template: Option<RecipientReport> = None;
+    addresses
+        .into_iter()
+        .map(|address| match &template {
+            Some(t) => RecipientReport {
+                recipient: address.trim().trim_matches(['<', '>']).to_string(),
+                ..t.clone()
+            },
+            None => {
+                let r = failed_with_command(&address, diagnostic);
+                template = Some(r.clone());
+                r
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -188,5 +225,20 @@ mod command_tests {
         assert_eq!(command_in(">>> MAIL From:<a@b.c>\n<<< 553 no"), "MAIL");
         assert_eq!(command_in("after a long time, then after EHLO x"), "EHLO");
         assert_eq!(command_in("550 User unknown"), "");
+    }
+
+    #[test]
+    fn long_diagnostics_are_clipped_at_a_character_boundary() {
+        let long = "\u{e9}".repeat(MAX_DIAGNOSTIC);
+        assert!(clip(&long).len() <= MAX_DIAGNOSTIC && clip(&long).len() > MAX_DIAGNOSTIC - 2);
+        assert_eq!(clip("550 short"), "550 short");
+        let shared = each_failed(
+            ["<a@example.net>".to_string(), "b@example.net".to_string()],
+            "550 5.1.1 no",
+        );
+        assert_eq!(
+            (shared[1].recipient.as_str(), shared[1].status.as_str()),
+            ("b@example.net", "5.1.1")
+        );
     }
 }

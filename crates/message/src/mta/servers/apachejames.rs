@@ -4,7 +4,7 @@
 
 use super::layout::{after_line, before_line};
 use crate::mime::Mail;
-use crate::mta::text::{address_in, failed_with_command};
+use crate::mta::text::{address_in, each_failed};
 use crate::report::RecipientReport;
 
 const BELOW: &[&str] = &["error message below:"];
@@ -16,12 +16,11 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
         return Vec::new();
     };
     let said = before_line(error, DETAILS).trim();
-    details
+    let addresses = details
         .lines()
         .filter_map(|line| line.trim().strip_prefix("RCPT TO:"))
-        .filter_map(address_in)
-        .map(|address| failed_with_command(&address, said))
-        .collect()
+        .filter_map(address_in);
+    each_failed(addresses, said)
 }
 
 #[cfg(test)]

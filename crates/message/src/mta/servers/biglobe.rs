@@ -3,7 +3,7 @@
 
 use super::layout::{after_line, before_line};
 use crate::mime::Mail;
-use crate::mta::text::{address_in, failed_with_command};
+use crate::mta::text::{address_in, each_failed};
 use crate::report::RecipientReport;
 
 const LIST: &[&str] = &["----- the following addresses had delivery problems -----"];
@@ -21,13 +21,12 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
         .take_while(|l| !l.is_empty())
         .collect();
     let reason = reason.join("\n");
-    before_line(list, INFORMATION)
+    let addresses = before_line(list, INFORMATION)
         .lines()
         .map(str::trim)
         .filter(|l| !l.contains(' '))
-        .filter_map(address_in)
-        .map(|address| failed_with_command(&address, &reason))
-        .collect()
+        .filter_map(address_in);
+    each_failed(addresses, &reason)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 
 use super::layout::{after_line, before_line, find_any};
 use crate::mime::Mail;
-use crate::mta::text::{address_in, failed_with_command};
+use crate::mta::text::{address_in, each_failed, failed_with_command};
 use crate::report::RecipientReport;
 
 const CLOSING: &[&str] = &["original message follows."];
@@ -39,11 +39,11 @@ fn responses(body: &str) -> Vec<RecipientReport> {
         .skip_while(|l| l.trim().is_empty())
         .take_while(|l| !l.trim().is_empty())
         .collect();
-    body.lines()
+    let addresses = body
+        .lines()
         .filter_map(|line| line.trim().strip_prefix("undeliverable to "))
-        .filter_map(address_in)
-        .map(|address| failed_with_command(&address, &reply.join("\n")))
-        .collect()
+        .filter_map(address_in);
+    each_failed(addresses, &reply.join("\n"))
 }
 
 #[cfg(test)]

@@ -56,20 +56,32 @@ pub(super) fn read_ezweb(mail: &Mail<'_>) -> Vec<RecipientReport> {
         }
     }
     let delayed = words.to_ascii_lowercase().contains("was not delivered within");
-    recipients
-        .into_iter()
-        .map(|(address, said)| {
-            let diagnostic = [said.as_str(), session.as_str(), words.as_str()]
-                .into_iter()
-                .find(|d| !d.is_empty())
-                .unwrap_or("");
-            let mut r = failed_with_command(&address, diagnostic);
-            if delayed {
-                r.action = Some(Action::Delayed);
-            }
-            r
-        })
-        .collect()
+    // Recipients without words of their own share the session's reply, or the text around them.
+    let shared = if session.is_empty() {
+        words.as_str()
+    } else {
+        session.as_str()
+    };
+    let mut template: Option<RecipientReport> = None;
+    let mut out: Vec<RecipientReport> = Vec::new();
+    for (address, said) in recipients {
+        if !said.is_empty() {
+            out.push(failed_with_command(&address, &said));
+        } else if let Some(t) = &template {
+            out.push(RecipientReport {
+                recipient: address,
+                ..t.clone()
+            });
+        } else {
+            let r = failed_with_command(&address, shared);
+            template = Some(r.clone());
+            out.push(r);
+        }
+    }
+    if delayed {
+        out.iter_mut().for_each(|r| r.action = Some(Action::Delayed));
+    }
+    out
 }
 
 #[cfg(test)]

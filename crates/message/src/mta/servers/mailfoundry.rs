@@ -3,7 +3,7 @@
 
 use super::layout::after_line;
 use crate::mime::Mail;
-use crate::mta::text::{address_in, failed_with_command};
+use crate::mta::text::{address_in, each_failed};
 use crate::report::RecipientReport;
 
 const OPENING: &str = "Unable to deliver message to:";
@@ -23,11 +23,11 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
     let reason = reason.join("\n");
     // `Server host[ip] failed with: 550 ...`: the host's words follow the colon.
     let said = reason.split_once("failed with:").map_or(reason.as_str(), |(_, s)| s);
-    body.lines()
+    let addresses = body
+        .lines()
         .filter_map(|line| line.trim().strip_prefix(OPENING))
-        .filter_map(address_in)
-        .map(|address| failed_with_command(&address, said))
-        .collect()
+        .filter_map(address_in);
+    each_failed(addresses, said)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use super::layout::{after_line, before_line};
 use crate::mime::Mail;
-use crate::mta::text::{address_in, failed_with_command};
+use crate::mta::text::{address_in, each_failed};
 use crate::report::RecipientReport;
 
 const BECAUSE: &[&str] = &["could not be delivered because of"];
@@ -16,24 +16,20 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
         return Vec::new();
     };
     let said = before_line(because, AFFECTED).trim();
-    let remote = after_line(body, &["remote-mta:"]).map(|_| ()).and_then(|()| {
-        body.lines()
-            .find_map(|l| l.trim().strip_prefix("Remote-MTA:"))
-            .map(|h| h.trim().trim_matches(['<', '>']).to_ascii_lowercase())
-    });
-    before_line(affected, CLOSING)
+    let remote = body
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Remote-MTA:"))
+        .map(|h| h.trim().trim_matches(['<', '>']).to_ascii_lowercase());
+    let addresses = before_line(affected, CLOSING)
         .lines()
         .map(str::trim)
         .filter(|l| !l.contains(' '))
-        .filter_map(address_in)
-        .map(|address| {
-            let mut r = failed_with_command(&address, said);
-            if let Some(host) = &remote {
-                r.remote_mta.clone_from(host);
-            }
-            r
-        })
-        .collect()
+        .filter_map(address_in);
+    let mut out = each_failed(addresses, said);
+    if let Some(host) = remote {
+        out.iter_mut().for_each(|r| r.remote_mta.clone_from(&host));
+    }
+    out
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use super::layout::find_any;
 use crate::mime::Mail;
-use crate::mta::text::{address_in, failed};
+use crate::mta::text::{address_in, each_failed};
 use crate::report::RecipientReport;
 
 const SERVER: &str = "-------server message";
@@ -34,15 +34,9 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
     } else {
         ""
     };
-    addresses
-        .iter()
-        .rev()
-        .map(|address| {
-            let mut r = failed(address, said);
-            r.command = command.to_ascii_uppercase();
-            r
-        })
-        .collect()
+    let mut out = each_failed(addresses.into_iter().rev(), said);
+    out.iter_mut().for_each(|r| r.command = command.to_ascii_uppercase());
+    out
 }
 
 #[cfg(test)]

@@ -3,9 +3,11 @@
 //! recipient, `<address>: text` at the margin (`<address> (expanded from <alias>): text`), the
 //! text going on over indented lines.
 
+use std::collections::HashSet;
+
 use super::layout::{after_line, blank, contains_any};
 use crate::mime::Mail;
-use crate::mta::text::{address_in, failed_with_command};
+use crate::mta::text::{address_in, each_failed, failed_with_command};
 use crate::report::{Action, RecipientReport};
 
 /// Lines that open the report, lower-case.
@@ -42,6 +44,8 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
             }
             r
         })
+        // A delivery report the sender asked for lists the recipients that succeeded.
+        .filter(|r| r.reply_code / 100 != 2 && !r.status.starts_with("2."))
         .collect()
 }
 
@@ -50,6 +54,7 @@ pub(super) fn read_smtpd_transcript(mail: &Mail<'_>) -> Vec<RecipientReport> {
         return Vec::new();
     };
     let mut recipients: Vec<String> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
     let mut command = String::new();
     let mut failure: Option<(String, String)> = None;
     // The session's lines, continuation lines joined to the command or reply they belong to.
@@ -72,7 +77,7 @@ pub(super) fn read_smtpd_transcript(mail: &Mail<'_>) -> Vec<RecipientReport> {
             let upper = text.to_ascii_uppercase();
             if upper.starts_with("RCPT TO:")
                 && let Some(address) = address_in(&text)
-                && !recipients.contains(&address)
+                && seen.insert(address.to_ascii_lowercase())
             {
                 recipients.push(address);
             }
@@ -84,14 +89,9 @@ pub(super) fn read_smtpd_transcript(mail: &Mail<'_>) -> Vec<RecipientReport> {
     let Some((reply, command)) = failure else {
         return Vec::new();
     };
-    recipients
-        .iter()
-        .map(|address| {
-            let mut r = failed_with_command(address, &reply);
-            r.command.clone_from(&command);
-            r
-        })
-        .collect()
+    let mut out = each_failed(recipients, &reply);
+    out.iter_mut().for_each(|r| r.command.clone_from(&command));
+    out
 }
 
 /// `<address>: text` or `<address> (expanded from <alias>): text` at the margin.
@@ -177,6 +177,20 @@ Transcript of session follows.
             )
             .is_empty()
         );
+    }
+
+    #[test]
+    fn a_delivery_report_lists_no_failed_recipient() {
+        let raw = r#"From: MAILER-DAEMON@mx.example.org (Mail Delivery System)
+Subject: Successful Mail Delivery Report
+
+This is the mail system at host mx.example.org.
+
+Enclosed is the mail delivery report that you requested.
+
+<bob@example.net>: delivery via mx.example.net[192.0.2.2]:25: 250 2.1.5 Ok
+"#;
+        assert!(mail_of(raw, read).is_empty());
     }
 
     #[test]

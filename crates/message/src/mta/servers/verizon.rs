@@ -3,7 +3,7 @@
 
 use super::layout::after_line;
 use crate::mime::Mail;
-use crate::mta::text::{address_in, failed_with_command};
+use crate::mta::text::{address_in, each_failed};
 use crate::report::RecipientReport;
 
 const ORIGINAL: &[&str] = &["original message:"];
@@ -23,14 +23,13 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
         .lines()
         .find_map(|l| l.trim().strip_prefix("Error:"))
         .map_or("", str::trim);
-    original
+    let addresses = original
         .lines()
         .map(str::trim)
         .take_while(|l| !l.is_empty())
         .filter_map(|l| l.strip_prefix("To:"))
-        .flat_map(|to| to.split(',').filter_map(address_in).collect::<Vec<_>>())
-        .map(|address| failed_with_command(&address, error))
-        .collect()
+        .flat_map(|to| to.split(',').filter_map(address_in).collect::<Vec<_>>());
+    each_failed(addresses, error)
 }
 
 #[cfg(test)]

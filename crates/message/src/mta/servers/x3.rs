@@ -5,7 +5,7 @@
 
 use super::layout::{after_line, before_line, contains_any};
 use crate::mime::Mail;
-use crate::mta::text::{address_in, failed_with_command};
+use crate::mta::text::{address_in, each_failed};
 use crate::report::{Action, RecipientReport};
 
 const OPENINGS: &[&str] = &[
@@ -25,17 +25,14 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
     };
     let details = after_line(body, DETAILS).map_or("", |d| before_line(d, RULE)).trim();
     let delayed = contains_any(body, &["was aborted after"]);
-    before_line(section, RULE)
+    let addresses = before_line(section, RULE)
         .lines()
-        .filter_map(|line| line.trim().strip_prefix("* ").and_then(address_in))
-        .map(|address| {
-            let mut r = failed_with_command(&address, details);
-            if delayed {
-                r.action = Some(Action::Delayed);
-            }
-            r
-        })
-        .collect()
+        .filter_map(|line| line.trim().strip_prefix("* ").and_then(address_in));
+    let mut out = each_failed(addresses, details);
+    if delayed {
+        out.iter_mut().for_each(|r| r.action = Some(Action::Delayed));
+    }
+    out
 }
 
 #[cfg(test)]
