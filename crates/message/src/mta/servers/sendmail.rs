@@ -42,6 +42,8 @@ struct Entry {
     host: String,
     command: String,
     delayed: bool,
+    /// Listed under "permanent fatal errors": failed, whatever earlier attempts said.
+    fatal: bool,
 }
 
 /// The transcript's state since the last `... while talking to host:`.
@@ -97,6 +99,7 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
                     let e = entry(&mut entries, &mut index, &address);
                     e.reason = reason;
                     e.delayed |= delayed_list;
+                    e.fatal |= !delayed_list;
                 }
             } else if !line.starts_with([' ', '\t']) && !trimmed.is_empty() {
                 unnamed = None;
@@ -104,6 +107,7 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
                     Some(address) if !trimmed.starts_with(['"', '|', '/']) => {
                         let e = entry(&mut entries, &mut index, &address);
                         e.delayed |= delayed_list;
+                        e.fatal |= !delayed_list;
                     }
                     _ => unnamed = Some(String::new()),
                 }
@@ -159,7 +163,7 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
                 r.remote_mta = e.host;
             }
             r.command = e.command;
-            if e.delayed || warning {
+            if (e.delayed || warning) && !e.fatal {
                 r.action = Some(Action::Delayed);
             }
             r
@@ -281,6 +285,22 @@ While talking to mail.example.net:
         assert_eq!((got[1].recipient.as_str(), got[1].reply_code), ("eve@example.com", 550));
         assert_eq!(got[1].remote_mta, "");
         assert_eq!(got[2].action, Some(Action::Delayed));
+    }
+
+    #[test]
+    fn a_fatal_recipient_whose_attempts_were_deferred_has_failed() {
+        let raw = r#"From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.org>
+Subject: Returned mail: see transcript for details
+
+   ----- The following addresses had permanent fatal errors -----
+<bob@example.net>
+
+   ----- Transcript of session follows -----
+<bob@example.net>... Deferred: Connection refused by mx.example.net.
+Message could not be delivered for 5 days
+"#;
+        let got = mail_of(raw, read);
+        assert_eq!((got.len(), got[0].action), (1, Some(Action::Failed)));
     }
 
     #[test]
