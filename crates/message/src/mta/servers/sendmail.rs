@@ -142,8 +142,11 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
             loose.push('\n');
         }
     }
-    // A transcript that names nobody (a local delivery's error output) speaks for the last
-    // recipient the list left without a reason.
+    // A transcript that names nobody (a session without status lines, a local delivery's error
+    // output) speaks for the last recipient the list left without a reason.
+    if let Some(s) = session.filter(|s| !s.replies.is_empty()) {
+        loose = s.replies;
+    }
     if let Some(e) = entries
         .iter_mut()
         .rev()
@@ -301,6 +304,22 @@ Message could not be delivered for 5 days
 "#;
         let got = mail_of(raw, read);
         assert_eq!((got.len(), got[0].action), (1, Some(Action::Failed)));
+    }
+
+    #[test]
+    fn a_session_without_status_lines_speaks_for_the_listed_recipient() {
+        let raw = r#"From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.org>
+Subject: Returned mail: see transcript for details
+
+   ----- The following addresses had permanent fatal errors -----
+<bob@example.net>
+
+   ----- Transcript of session follows -----
+>>> RCPT TO:<bob@example.net>
+<<< 553 Invalid recipient bob@example.net
+"#;
+        let got = mail_of(raw, read);
+        assert_eq!((got.len(), got[0].reply_code), (1, 553));
     }
 
     #[test]
