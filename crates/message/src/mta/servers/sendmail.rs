@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use super::layout::{before_line, from_line};
 use crate::mime::Mail;
-use crate::mta::text::{address_in, clip, failed};
+use crate::mta::text::{address_in, clip, failed, fold};
 use crate::report::{Action, RecipientReport};
 
 /// Lines that open the report's sections, lower-case.
@@ -37,7 +37,7 @@ struct Entry {
     reason: String,
     /// The remote server's replies the transcript shows for it.
     replies: String,
-    /// The text of its own status line in the transcript (`... User unknown`).
+    /// Its own status line in the transcript (`550 5.1.1 <bob@example.net>... User unknown`).
     status_line: String,
     host: String,
     command: String,
@@ -87,7 +87,14 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
         }
         if in_list {
             if let Some(reason) = trimmed.strip_prefix("(reason:") {
-                let reason = reason.trim_end_matches(')').trim().to_string();
+                let reason = reason.trim_end_matches(')').trim();
+                // A delivery program's exit status alone (`(reason: 255)`) is no reply.
+                let reason = if reason.bytes().all(|b| b.is_ascii_digit()) {
+                    ""
+                } else {
+                    reason
+                };
+                let reason = reason.to_string();
                 match (unnamed.as_mut(), entries.last_mut()) {
                     (Some(pending), _) => *pending = reason,
                     (None, Some(e)) => e.reason = reason,
@@ -130,7 +137,7 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
         } else if let Some((address, text)) = status_line(trimmed) {
             loose.clear();
             let e = entry(&mut entries, &mut index, &address);
-            e.status_line = text.to_string();
+            e.status_line = trimmed.to_string();
             e.delayed |= text.trim_start().starts_with("Deferred");
             if let Some(s) = session.take() {
                 e.replies = s.replies;
@@ -142,11 +149,17 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
             loose.push('\n');
         }
     }
-    // A transcript that names nobody (a session without status lines, a local delivery's error
-    // output) speaks for the last recipient the list left without a reason.
-    if let Some(s) = session.filter(|s| !s.replies.is_empty()) {
-        loose = s.replies;
+    // A session no status line took (a failure at DATA for every recipient) speaks for the last
+    // recipient without replies of its own.
+    if let Some(s) = session.filter(|s| !s.replies.is_empty())
+        && let Some(e) = entries.iter_mut().rev().find(|e| e.replies.is_empty())
+    {
+        e.replies = s.replies;
+        e.host = s.host;
+        e.command = s.command;
     }
+    // Transcript lines that name nobody (a local delivery's error output) speak for the last
+    // recipient the list left without a reason.
     if let Some(e) = entries
         .iter_mut()
         .rev()
@@ -157,9 +170,18 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
     entries
         .into_iter()
         .map(|e| {
-            let diagnostic = [&e.reason, &e.replies, &e.status_line]
+            // The list's reason is the reply's first line; the session, when it holds that
+            // reply, has all of it.
+            let reason = fold(&e.reason);
+            let holds_reason = |d: &String| !reason.is_empty() && fold(d).contains(&reason);
+            let diagnostic = [&e.replies, &e.status_line]
                 .into_iter()
-                .find(|d| !d.trim().is_empty())
+                .find(|d| holds_reason(d))
+                .or_else(|| {
+                    [&e.reason, &e.replies, &e.status_line]
+                        .into_iter()
+                        .find(|d| !d.trim().is_empty())
+                })
                 .map_or("", |d| d.as_str());
             let mut r = failed(&e.address, clip(diagnostic));
             if !e.host.is_empty() {
@@ -320,6 +342,31 @@ Subject: Returned mail: see transcript for details
 "#;
         let got = mail_of(raw, read);
         assert_eq!((got.len(), got[0].reply_code), (1, 553));
+    }
+
+    #[test]
+    fn the_session_gives_the_whole_reply_the_list_cut_to_one_line() {
+        let raw = r#"From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.org>
+Subject: Returned mail: see transcript for details
+
+   ----- The following addresses had permanent fatal errors -----
+bob@example.net
+    (reason: 550-5.7.1 Unauthenticated email is not accepted due to domain's)
+
+   ----- Transcript of session follows -----
+... while talking to mx.example.net.:
+>>> DATA
+<<< 550-5.7.1 Unauthenticated email is not accepted due to domain's
+<<< 550 5.7.1 DMARC policy.
+554 5.0.0 Service unavailable
+"#;
+        let got = mail_of(raw, read);
+        assert_eq!(got.len(), 1);
+        assert!(got[0].diagnostic.contains("DMARC policy"), "{}", got[0].diagnostic);
+        assert_eq!(
+            (got[0].reply_code, got[0].status.as_str(), got[0].command.as_str()),
+            (550, "5.7.1", "DATA")
+        );
     }
 
     #[test]
