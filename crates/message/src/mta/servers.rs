@@ -2,6 +2,7 @@
 
 mod amavis;
 mod apachejames;
+mod barracuda;
 mod biglobe;
 mod courier;
 mod dragonfly;
@@ -19,6 +20,7 @@ mod mfilter;
 mod notice;
 mod opensmtpd;
 mod postfix;
+mod powermta;
 mod qmail;
 mod sendmail;
 mod surfcontrol;
@@ -292,6 +294,29 @@ pub(crate) static READERS: &[Reader] = &[
             ],
         },
         read: amavis::read,
+    },
+    Reader {
+        name: "barracuda",
+        cues: Cues {
+            from: &[],
+            subject: &[],
+            headers: &[],
+            body: &[
+                "was blocked by our spam firewall",
+                "was blocked by our spam & virus firewall",
+            ],
+        },
+        read: barracuda::read,
+    },
+    Reader {
+        name: "powermta",
+        cues: Cues {
+            from: &[],
+            subject: &[],
+            headers: &[],
+            body: &["hello, this is the mail server on"],
+        },
+        read: powermta::read,
     },
     Reader {
         name: "postfix",
