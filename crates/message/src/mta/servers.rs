@@ -1,4 +1,6 @@
-//! Non-DSN report readers for mail server software: Exim, qmail, Sendmail, Postfix, Courier, OpenSMTPD and the rest.
+//! Non-DSN report readers for mail server software: Exim, qmail, Sendmail, Postfix, Courier,
+//! OpenSMTPD and the rest, one file per family under `servers/`, each reading its family's text
+//! layout (so a report still reads when its DSN part is missing).
 
 mod amavis;
 mod apachejames;

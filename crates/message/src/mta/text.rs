@@ -122,15 +122,17 @@ mod tests {
 
 /// The SMTP command a report's words say was refused: `RCPT`, `DATA`, `MAIL`, `EHLO` or `HELO`
 /// after a wrapper that names it (`after RCPT TO`, `in reply to end of DATA command`, `did not
-/// like our final DATA`, `>>> MAIL FROM`), the first in the text; empty when none is named.
+/// like our final DATA`, `>>> MAIL FROM`, `Error following RCPT command`), the first in the text;
+/// empty when none is named.
 pub(crate) fn command_in(text: &str) -> &'static str {
-    const WRAPPERS: [&str; 6] = [
+    const WRAPPERS: [&str; 7] = [
         "after ",
         "in reply to ",
         "like our ",
         "our final ",
         ">>> ",
         "progress was ",
+        "following ",
     ];
     let lower = text.to_ascii_lowercase();
     let mut first: Option<(usize, &'static str)> = None;
@@ -224,6 +226,10 @@ mod command_tests {
         assert_eq!(command_in("mx [192.0.2.1] did not like our final DATA: 554"), "DATA");
         assert_eq!(command_in(">>> MAIL From:<a@b.c>\n<<< 553 no"), "MAIL");
         assert_eq!(command_in("after a long time, then after EHLO x"), "EHLO");
+        assert_eq!(
+            command_in("rejected recipient <a@b.c> (Error following RCPT command)"),
+            "RCPT"
+        );
         assert_eq!(command_in("550 User unknown"), "");
     }
 

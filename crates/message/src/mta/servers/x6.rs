@@ -5,7 +5,7 @@
 
 use super::layout::{after_line, before_line};
 use crate::mime::Mail;
-use crate::mta::text::{address_in, failed_with_command};
+use crate::mta::text::{address_in, command_in, failed_with_command};
 use crate::report::RecipientReport;
 
 const OPENING: &[&str] = &["we had trouble delivering your message. full details follow:"];
@@ -36,7 +36,8 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
         for address in named.split([',', ' ']).filter_map(address_in) {
             let mut r = failed_with_command(&address, diagnostic);
             if r.command.is_empty() {
-                r.command = crate::mta::text::command_in(&line.replace("following ", "after ")).to_string();
+                // The command is named in the server's words, not in the reply.
+                r.command = command_in(line).to_string();
             }
             out.push(r);
         }
