@@ -372,7 +372,7 @@ pub(crate) mod tests {
     use crate::Limits;
     use crate::mime::{Mail, parse};
     use crate::mta::text::is_address;
-    use crate::report::RecipientReport;
+    use crate::report::{Action, RecipientReport};
 
     /// Lines the readers look for, and lines that break their layouts, to build hostile bodies from.
     const PIECES: &[&str] = &[
@@ -478,6 +478,90 @@ pub(crate) mod tests {
                  X-MLServer: fml\n\n{body}\n"
             );
             read_all(&if crlf { raw.replace('\n', "\r\n") } else { raw });
+        }
+    }
+
+    /// Corpus reports (Sisimai's set of emails) this group reads differently from Sisimai 5.1.0 on
+    /// purpose: file, recipient, reply code, action, and why.
+    const DISAGREEMENTS: &[(&str, &str, u16, Action, &str)] = &[
+        (
+            "lhost-exim-32.eml",
+            "kijitora@example.net",
+            571,
+            Action::Failed,
+            "the reply `571 No PTR Record found` is in the text; Sisimai reads no reply code",
+        ),
+        (
+            "lhost-exim-06.eml",
+            "kijitora@example.com",
+            0,
+            Action::Failed,
+            "\"This is a permanent error\" (retry timeout exceeded); Sisimai says delayed from its reason, expired",
+        ),
+        (
+            "lhost-exim-38.eml",
+            "kijitora@example.co.jp",
+            450,
+            Action::Delayed,
+            "a delay warning (\"has not yet been delivered\"); Sisimai says failed",
+        ),
+        (
+            "lhost-opensmtpd-12.eml",
+            "neko@nyaan.jp",
+            0,
+            Action::Delayed,
+            "OpenSMTPD's delay warning (\"A message is delayed\"); Sisimai says failed",
+        ),
+        (
+            "lhost-x1-03.eml",
+            "kijitora@example.org",
+            0,
+            Action::Failed,
+            "a bounce in Mail2000's layout that Sisimai does not read",
+        ),
+        (
+            "lhost-x1-04.eml",
+            "kijitora-neko@neko.example.go.jp",
+            0,
+            Action::Failed,
+            "a bounce in Mail2000's layout that Sisimai does not read",
+        ),
+        (
+            "lhost-mfilter-05.eml",
+            "kijitora@example.co.jp",
+            452,
+            Action::Failed,
+            "an m-FILTER bounce (base64 text) that Sisimai does not read",
+        ),
+        (
+            "lhost-sendmail-56.eml",
+            "neko-nyaan@icloud.example.com",
+            554,
+            Action::Failed,
+            "the recipient failed on `554 ... not accepting connections`; Sisimai takes the 421 answering QUIT",
+        ),
+    ];
+
+    #[test]
+    fn the_corpus_reports_read_differently_from_sisimai_read_as_listed() {
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/data/sisimai-set-of-emails/maildir/bsd/"
+        );
+        let limits = Limits::default();
+        for (file, recipient, code, action, why) in DISAGREEMENTS {
+            let raw = std::fs::read(format!("{dir}{file}")).expect("the corpus file is there");
+            let message = parse(&raw, &limits).expect("the corpus file parses");
+            let mail = Mail::new(&message, &limits).expect("the corpus file is within limits");
+            let got = crate::mta::candidates(&mail)
+                .map(|r| (r.read)(&mail))
+                .find(|got| !got.is_empty())
+                .unwrap_or_default();
+            let r = got
+                .iter()
+                .find(|r| r.recipient == *recipient)
+                .unwrap_or_else(|| panic!("{file}: {recipient} not read ({why})"));
+            assert_eq!((r.reply_code, r.action), (*code, Some(*action)), "{file}: {why}");
         }
     }
 

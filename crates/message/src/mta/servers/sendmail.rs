@@ -52,6 +52,7 @@ struct Session {
     host: String,
     command: String,
     replies: String,
+    quitting: bool,
 }
 
 pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
@@ -128,12 +129,18 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
             });
         } else if let Some(command) = trimmed.strip_prefix(">>> ") {
             let s = session.get_or_insert_with(Session::default);
-            s.command = command_word(command);
-            s.replies.clear();
+            // The replies to QUIT close a session that already failed: they are not the failure.
+            s.quitting = command_word(command) == "QUIT";
+            if !s.quitting {
+                s.command = command_word(command);
+                s.replies.clear();
+            }
         } else if let Some(reply) = trimmed.strip_prefix("<<< ").or_else(|| trimmed.strip_prefix("<<<")) {
             let s = session.get_or_insert_with(Session::default);
-            s.replies.push_str(reply.trim());
-            s.replies.push('\n');
+            if !s.quitting {
+                s.replies.push_str(reply.trim());
+                s.replies.push('\n');
+            }
         } else if let Some((address, text)) = status_line(trimmed) {
             loose.clear();
             let e = entry(&mut entries, &mut index, &address);
