@@ -12,6 +12,16 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
     let Some(section) = after_line(&mail.body, OPENING) else {
         return Vec::new();
     };
+    // Sendmail and BIGLOBE frame the same words with five dashes: the heading is McAfee's only
+    // with three.
+    let heading = mail
+        .body
+        .lines()
+        .map(str::trim)
+        .find(|l| l.to_ascii_lowercase().contains(OPENING[0]));
+    if !heading.is_some_and(|h| h.eq_ignore_ascii_case(OPENING[0])) {
+        return Vec::new();
+    }
     section
         .lines()
         .map(str::trim)
@@ -48,6 +58,12 @@ Subject: Delivery Status
             ("bob@example.net", "5.1.1")
         );
         assert_eq!(got[1].diagnostic, "Unknown user eve@example.com");
+    }
+
+    #[test]
+    fn the_five_dash_heading_of_other_mtas_is_not_mcafee() {
+        let raw = "From: a@example.org\nSubject: x\n\n   ----- The following addresses had delivery problems -----\n<bob@example.net> (unrecoverable error)\n";
+        assert!(mail_of(raw, read).is_empty());
     }
 
     #[test]
