@@ -69,13 +69,7 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
     if out.is_empty() && contains_any(body, &[EXIM]) {
         // Exim's text without a list: the header still names who failed. (Other MTAs set the
         // header too, so it alone does not make a report Exim's.)
-        for address in header {
-            let mut r = failed_with_command(&address, "");
-            if delayed {
-                r.action = Some(Action::Delayed);
-            }
-            out.push(r);
-        }
+        out.extend(header.iter().map(|address| recipient_of(address, "", delayed)));
     }
     out
 }
