@@ -119,3 +119,132 @@ mod tests {
         assert_eq!(r.action, Some(Action::Failed));
     }
 }
+
+/// The SMTP command a report's words say was refused: `RCPT`, `DATA`, `MAIL`, `EHLO` or `HELO`
+/// after a wrapper that names it (`after RCPT TO`, `in reply to end of DATA command`, `did not
+/// like our final DATA`, `>>> MAIL FROM`, `Error following RCPT command`), the first in the text;
+/// empty when none is named.
+pub(crate) fn command_in(text: &str) -> &'static str {
+    const WRAPPERS: [&str; 7] = [
+        "after ",
+        "in reply to ",
+        "like our ",
+        "our final ",
+        ">>> ",
+        "progress was ",
+        "following ",
+    ];
+    let lower = text.to_ascii_lowercase();
+    let mut first: Option<(usize, &'static str)> = None;
+    for wrapper in WRAPPERS {
+        for (at, _) in lower.match_indices(wrapper) {
+            if first.is_some_and(|(seen, _)| seen < at) {
+                break;
+            }
+            let next = lower.get(at + wrapper.len()..).unwrap_or("");
+            let named = if next.starts_with("rcpt") {
+                "RCPT"
+            } else if next.starts_with("mail from") {
+                "MAIL"
+            } else if next.starts_with("data") || next.starts_with("end of data") || next.starts_with("final data") {
+                "DATA"
+            } else if next.starts_with("ehlo") {
+                "EHLO"
+            } else if next.starts_with("helo") {
+                "HELO"
+            } else {
+                continue;
+            };
+            first = Some((at, named));
+            break;
+        }
+    }
+    first.map_or("", |(_, named)| named)
+}
+
+/// A failed recipient as [`failed`] reads it, but with the reply read from the diagnostic's
+/// lines before they are folded (a reply code opening a line starts a reply: `550-...` lines),
+/// and its command read from the wrapper's words.
+pub(crate) fn failed_with_command(recipient: &str, diagnostic: &str) -> RecipientReport {
+    let diagnostic = clip(diagnostic);
+    let mut report = failed(recipient, diagnostic);
+    let reply = Reply::from_text(diagnostic);
+    report.status = reply.enhanced.map(|e| e.to_string()).unwrap_or_default();
+    report.reply_code = reply.code;
+    report.remote_mta = reply.remote_host;
+    report.command = command_in(&report.diagnostic).to_string();
+    report
+}
+
+/// The longest diagnostic a report reader keeps, in bytes. A server's reply is a few lines; a
+/// longer text is a layout read too far, or hostile, and reading it again for each of many
+/// recipients would make a report's cost grow faster than the message.
+pub(crate) const MAX_DIAGNOSTIC: usize = 4096;
+
+/// `text` cut to at most [`MAX_DIAGNOSTIC`] bytes, at a character boundary.
+pub(crate) fn clip(text: &str) -> &str {
+    if text.len() <= MAX_DIAGNOSTIC {
+        return text;
+    }
+    let mut end = MAX_DIAGNOSTIC;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.get(..end).unwrap_or("")
+}
+
+/// One failed recipient per address, all with the same diagnostic, read once.
+pub(crate) fn each_failed(addresses: impl IntoIterator<Item = String>, diagnostic: &str) -> Vec<RecipientReport> {
+    let mut template: Option<RecipientReport> = None;
+    addresses
+        .into_iter()
+        .map(|address| match &template {
+            Some(t) => RecipientReport {
+                recipient: address.trim().trim_matches(['<', '>']).to_string(),
+                ..t.clone()
+            },
+            None => {
+                let r = failed_with_command(&address, diagnostic);
+                template = Some(r.clone());
+                r
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod command_tests {
+    use super::*;
+
+    #[test]
+    fn the_first_command_a_wrapper_names_is_the_one_refused() {
+        assert_eq!(
+            command_in("SMTP error from remote mail server after RCPT TO:<a@b.c>:"),
+            "RCPT"
+        );
+        assert_eq!(command_in("550 5.1.1 No (in reply to end of DATA command)"), "DATA");
+        assert_eq!(command_in("mx [192.0.2.1] did not like our final DATA: 554"), "DATA");
+        assert_eq!(command_in(">>> MAIL From:<a@b.c>\n<<< 553 no"), "MAIL");
+        assert_eq!(command_in("after a long time, then after EHLO x"), "EHLO");
+        assert_eq!(
+            command_in("rejected recipient <a@b.c> (Error following RCPT command)"),
+            "RCPT"
+        );
+        assert_eq!(command_in("550 User unknown"), "");
+    }
+
+    #[test]
+    fn long_diagnostics_are_clipped_at_a_character_boundary() {
+        let long = "\u{e9}".repeat(MAX_DIAGNOSTIC);
+        assert!(clip(&long).len() <= MAX_DIAGNOSTIC && clip(&long).len() > MAX_DIAGNOSTIC - 2);
+        assert_eq!(clip("550 short"), "550 short");
+        let shared = each_failed(
+            ["<a@example.net>".to_string(), "b@example.net".to_string()],
+            "550 5.1.1 no",
+        );
+        assert_eq!(
+            (shared[1].recipient.as_str(), shared[1].status.as_str()),
+            ("b@example.net", "5.1.1")
+        );
+    }
+}
