@@ -1,0 +1,199 @@
+//! Amazon's reports: Amazon SES's bounce notifications delivered by mail (the SNS JSON
+//! document, `notificationType` or `eventType` `Bounce`), and Amazon WorkMail's report, which
+//! copies the DSN fields into its text after `Technical report:`.
+
+use serde_json::Value;
+
+use crate::mime::Mail;
+use crate::mta::text::{after_line_with, before_line_starting, failed_loose, fold, is_address};
+use crate::mta::{Cues, Reader};
+use crate::report::{Action, RecipientReport};
+
+/// An Amazon SES notification (through SNS to a mailbox).
+pub(in crate::mta) const SES_NOTIFICATION: Reader = Reader {
+    name: "amazonses",
+    cues: Cues {
+        from: &["@sns.amazonaws.com"],
+        subject: &[],
+        headers: &[],
+        body: &["\"notificationtype\":\"bounce\"", "\"eventtype\":\"bounce\""],
+    },
+    read: read_notification,
+};
+
+/// Amazon WorkMail.
+pub(in crate::mta) const WORKMAIL: Reader = Reader {
+    name: "amazonworkmail",
+    cues: Cues {
+        from: &[],
+        subject: &[],
+        headers: &[],
+        body: &["an error occurred while trying to deliver the mail to the following recipients:"],
+    },
+    read: read_workmail,
+};
+
+fn read_notification(mail: &Mail<'_>) -> Vec<RecipientReport> {
+    let Some(document) = notification(&mail.body) else {
+        return Vec::new();
+    };
+    let kind = document
+        .get("notificationType")
+        .or_else(|| document.get("eventType"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    // Complaints and deliveries carry no failed recipient.
+    if !kind.eq_ignore_ascii_case("bounce") {
+        return Vec::new();
+    }
+    let Some(bounce) = document.get("bounce") else {
+        return Vec::new();
+    };
+    let remote = bounce.get("remoteMtaIp").and_then(Value::as_str).unwrap_or("");
+    let Some(recipients) = bounce.get("bouncedRecipients").and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    recipients
+        .iter()
+        .filter_map(|r| {
+            let address = r.get("emailAddress").and_then(Value::as_str)?;
+            let field = |name: &str| r.get(name).and_then(Value::as_str).unwrap_or("");
+            let diagnostic = field("diagnosticCode");
+            let (kind, reply) = diagnostic.split_once(';').unwrap_or(("", diagnostic));
+            let mut report = failed_loose(address, reply.trim());
+            if !kind.trim().is_empty() && !reply.trim().is_empty() {
+                report.diagnostic_type = kind.trim().to_ascii_lowercase();
+            }
+            apply_fields(&mut report, field("action"), field("status"));
+            if report.remote_mta.is_empty() {
+                report.remote_mta = remote.to_string();
+            }
+            Some(report)
+        })
+        .collect()
+}
+
+/// The notification's JSON document: SNS breaks lines longer than the mail limit with `!`, a
+/// line end and a space, which are taken out again. An SNS envelope (`"Message": "{...}"`) is
+/// opened.
+fn notification(body: &str) -> Option<Value> {
+    let start = body.find('{')?;
+    let end = body.rfind('}')?;
+    let json = body.get(start..=end)?;
+    let json = json.replace("!\n ", "");
+    let value: Value = serde_json::from_str(&json).ok()?;
+    match value.get("Message").and_then(Value::as_str) {
+        Some(inner) => serde_json::from_str(inner).ok(),
+        None => Some(value),
+    }
+}
+
+/// The report's own `Action` and `Status`, which take precedence over what the diagnostic says.
+fn apply_fields(report: &mut RecipientReport, action: &str, status: &str) {
+    match action.trim().to_ascii_lowercase().as_str() {
+        "failed" => report.action = Some(Action::Failed),
+        "delayed" => report.action = Some(Action::Delayed),
+        _ => {}
+    }
+    let status = status.trim();
+    if rebound_engine::Enhanced::parse(status).is_some() {
+        report.status = status.to_string();
+    }
+}
+
+fn read_workmail(mail: &Mail<'_>) -> Vec<RecipientReport> {
+    let Some(fields) = after_line_with(&mail.body, "technical report:") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    // One group of fields per recipient, groups separated by blank lines.
+    for group in fields.split("\n\n") {
+        let mut recipient = "";
+        let (mut action, mut status, mut diagnostic, mut remote) = ("", "", String::new(), "");
+        let mut last = "";
+        for line in group.lines() {
+            if line.starts_with([' ', '\t']) && last == "diagnostic-code" {
+                diagnostic.push(' ');
+                diagnostic.push_str(line.trim());
+                continue;
+            }
+            let Some((name, value)) = line.split_once(':') else {
+                continue;
+            };
+            let value = value.trim();
+            // `rfc822; bob@example.com`, `smtp; 550 ...`, `dns; mx.example.com`: the value after the type.
+            let typed = value.split_once(';').map_or(value, |(_, v)| v.trim());
+            last = "";
+            match name.trim().to_ascii_lowercase().as_str() {
+                "final-recipient" => recipient = typed,
+                "action" => action = value,
+                "status" => status = value,
+                "remote-mta" => remote = typed,
+                "diagnostic-code" => {
+                    diagnostic = typed.to_string();
+                    last = "diagnostic-code";
+                }
+                _ => {}
+            }
+        }
+        if is_address(recipient) {
+            let mut report = failed_loose(recipient, &fold(&diagnostic));
+            apply_fields(&mut report, action, status);
+            if !remote.is_empty() {
+                report.remote_mta = remote.to_ascii_lowercase();
+            }
+            out.push(report);
+        }
+    }
+    if out.is_empty() {
+        // No fields: the addresses listed above the report, with no reply.
+        let list = after_line_with(&mail.body, "to the following recipients:").unwrap_or("");
+        out = before_line_starting(list, &["technical report:"])
+            .lines()
+            .filter_map(crate::mta::text::lone_address)
+            .map(|a| failed_loose(&a, ""))
+            .collect();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mta::services::read_with as read;
+
+    #[test]
+    fn ses_notifications_give_their_bounced_recipients_only() {
+        let bounce = "From: SES <no-reply@sns.amazonaws.com>\nSubject: AWS Notification Message\n\n\
+            {\"notificationType\":\"Bounce\",\"bounce\":{\"bounceType\":\"Permanent\",\"bouncedRecipients\":\
+            [{\"emailAddress\":\"ann@example.org\",\"action\":\"failed\",\"status\":\"5.1.1\",\
+            \"diagnosticCode\":\"smtp; 550 5.1.1 user unknown\"}],\"reportingMTA\":\"dsn; a1.example.com\"},\
+            \"mail\":{\"destination\":[\"ann@example.org\"],\"headers\":[{\"name\":\"!\n Subject\"}]}}\n\n--\n\
+            If you wish to stop receiving notifications from this topic, click below.\n";
+        let got = read(bounce, &SES_NOTIFICATION);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].recipient, "ann@example.org");
+        assert_eq!((got[0].reply_code, got[0].status.as_str()), (550, "5.1.1"));
+        assert_eq!(got[0].diagnostic, "550 5.1.1 user unknown");
+
+        let complaint = bounce.replace("\"notificationType\":\"Bounce\"", "\"notificationType\":\"Complaint\"");
+        assert!(read(&complaint, &SES_NOTIFICATION).is_empty());
+        let broken = "From: no-reply@sns.amazonaws.com\nSubject: AWS Notification Message\n\n{\"notificationType\":\n";
+        assert!(read(broken, &SES_NOTIFICATION).is_empty());
+    }
+
+    #[test]
+    fn workmail_reads_the_fields_of_its_technical_report() {
+        let raw = "From: MAILER-DAEMON@us-west-2.amazonses.com\nSubject: Delivery Status Notification (Failure)\n\n\
+            An error occurred while trying to deliver the mail to the following recipients:\nann@example.org\n\n\
+            Technical report:\n\nReporting-MTA: dsn; a1.example.com\n\n\
+            Action: failed\nFinal-Recipient: rfc822; ann@example.org\n\
+            Diagnostic-Code: smtp; 550 5.2.2 <ann@example.org>... Mailbox Full\nStatus: 5.2.2\n";
+        let got = read(raw, &WORKMAIL);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].recipient, "ann@example.org");
+        assert_eq!((got[0].reply_code, got[0].status.as_str()), (550, "5.2.2"));
+        let other = "From: a@example.net\nSubject: hi\n\nTechnical report:\nnothing to say\n";
+        assert!(read(other, &WORKMAIL).is_empty());
+    }
+}

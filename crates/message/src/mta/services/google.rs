@@ -1,0 +1,174 @@
+//! Google's own reports: Gmail's `Delivery to the following recipient failed permanently:` /
+//! `has been delayed:` with `Technical details of ... failure:`, and Google Groups' notice that
+//! a group refused a post (any language; the group is named in `X-Failed-Recipients`).
+
+use crate::mime::Mail;
+use crate::mta::text::{after_line_with, before_line_starting, failed_loose, find_ignore_case, fold, lone_address};
+use crate::mta::{Cues, Reader};
+use crate::report::{Action, RecipientReport};
+
+/// Gmail (and Google Workspace mailboxes) as the sending MTA.
+pub(in crate::mta) const GMAIL: Reader = Reader {
+    name: "gmail",
+    cues: Cues {
+        from: &[],
+        subject: &[],
+        headers: &[],
+        body: &[
+            "delivery to the following recipient failed permanently:",
+            "delivery to the following recipients failed permanently:",
+            "delivery to the following recipient has been delayed:",
+            "delivery to the following recipients has been delayed:",
+        ],
+    },
+    read: read_gmail,
+};
+
+/// A Google Group refusing a post.
+pub(in crate::mta) const GOOGLE_GROUPS: Reader = Reader {
+    name: "googlegroups",
+    cues: Cues {
+        from: &[],
+        subject: &[],
+        headers: &[],
+        body: &["https://groups.google.com/support/"],
+    },
+    read: read_groups,
+};
+
+/// Where the returned message starts.
+const ORIGINAL: [&str; 2] = ["----- original message -----", "----- message header follows -----"];
+
+fn read_gmail(mail: &Mail<'_>) -> Vec<RecipientReport> {
+    let body = before_line_starting(&mail.body, &ORIGINAL);
+    let Some(list) = after_line_with(body, "delivery to the following recipient") else {
+        return Vec::new();
+    };
+    let opener = body.get(..body.len() - list.len()).unwrap_or("");
+    let delayed = find_ignore_case(opener, "has been delayed").is_some();
+    let recipients: Vec<String> = before_line_starting(list, &["technical details of", "message will be retried"])
+        .lines()
+        .filter_map(lone_address)
+        .collect();
+    // The details start on the marker's own line, after its colon.
+    let details = find_ignore_case(list, "technical details of")
+        .and_then(|at| list.get(at..))
+        .and_then(|d| d.split_once(':'))
+        .map_or("", |(_, rest)| rest);
+    let reply = match find_ignore_case(details, "the error that the other server returned was:") {
+        Some(at) => details
+            .get(at + "the error that the other server returned was:".len()..)
+            .unwrap_or(""),
+        None => details,
+    };
+    let reply = undouble_code(&fold(reply));
+    let host = rejecting_host(details);
+    recipients
+        .iter()
+        .map(|recipient| {
+            let mut r = failed_loose(recipient, &reply);
+            if delayed {
+                r.action = Some(Action::Delayed);
+            }
+            if r.remote_mta.is_empty()
+                && let Some(host) = &host
+            {
+                r.remote_mta.clone_from(host);
+            }
+            r
+        })
+        .collect()
+}
+
+/// Gmail writes the remote code twice (`554 554 5.7.0 Header error`): once is the reply.
+fn undouble_code(reply: &str) -> String {
+    let mut words = reply.splitn(3, ' ');
+    match (words.next(), words.next(), words.next()) {
+        (Some(a), Some(b), rest) if a == b && a.len() == 3 && a.bytes().all(|c| c.is_ascii_digit()) => {
+            format!("{a} {}", rest.unwrap_or(""))
+        }
+        _ => reply.to_string(),
+    }
+}
+
+/// `... rejected by the server for the recipient domain example.jp by mx.example.jp. [192.0.2.1].`
+fn rejecting_host(details: &str) -> Option<String> {
+    let at = find_ignore_case(details, "for the recipient domain ")?;
+    let rest = details.get(at..)?;
+    let by = rest.find(" by ")?;
+    let host = rest.get(by + 4..)?.split_whitespace().next()?.trim_end_matches('.');
+    (host.contains('.') && host.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-'))
+        .then(|| host.to_ascii_lowercase())
+}
+
+fn read_groups(mail: &Mail<'_>) -> Vec<RecipientReport> {
+    // The notice is Google's only when Google's mailer sent it and names the group it refused.
+    if !mail
+        .from_address()
+        .to_ascii_lowercase()
+        .starts_with("mailer-daemon@google")
+    {
+        return Vec::new();
+    }
+    let Some(groups) = mail.header("X-Failed-Recipients") else {
+        return Vec::new();
+    };
+    let notice = fold(before_line_starting(&mail.body, &ORIGINAL));
+    groups
+        .split(',')
+        .map(str::trim)
+        .filter(|g| crate::mta::text::is_address(g))
+        .map(|group| failed_loose(group, &notice))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mta::services::read_with as read;
+
+    #[test]
+    fn gmail_reads_the_recipient_and_the_other_servers_reply() {
+        let raw = "From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>\n\
+            Subject: Delivery Status Notification (Failure)\n\n\
+            Delivery to the following recipient failed permanently:\n\n     ann@example.org\n\n\
+            Technical details of permanent failure:\n\
+            Google tried to deliver your message, but it was rejected by the server for the recipient \
+            domain example.org by mx.example.org. [192.0.2.7].\n\n\
+            The error that the other server returned was:\n554 554 5.7.1 Service unavailable\n\n\
+            ----- Original message -----\n\nTo: other@example.org\n";
+        let got = read(raw, &GMAIL);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].recipient, "ann@example.org");
+        assert_eq!((got[0].reply_code, got[0].status.as_str()), (554, "5.7.1"));
+        assert_eq!(got[0].remote_mta, "mx.example.org");
+        assert_eq!(got[0].action, Some(Action::Failed));
+
+        let delayed = "From: mailer-daemon@googlemail.com\nSubject: Delay\n\n\
+            Delivery to the following recipient has been delayed:\n\n     bob@example.org\n\n\
+            Message will be retried for 2 more day(s)\n\n\
+            Technical details of temporary failure:\nThe recipient server did not accept our requests to connect.\n";
+        let got = read(delayed, &GMAIL);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].action, Some(Action::Delayed));
+        assert_eq!(got[0].reply_code, 0);
+
+        let other = "From: a@example.net\nSubject: hi\n\nThe meeting is at noon.\nann@example.org\n";
+        assert!(read(other, &GMAIL).is_empty());
+    }
+
+    #[test]
+    fn google_groups_reads_the_refused_group_from_its_header() {
+        let raw = "From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>\n\
+            X-Failed-Recipients: team@googlegroups.com\nSubject: Delivery Status Notification (Failure)\n\n\
+            Hello ann@example.org,\n\nThe group you tried to contact (team) may not exist.\n\
+            Visit the Help Center at https://groups.google.com/support/.\n\n\
+            ----- Original message -----\n\nTo: team@googlegroups.com\n";
+        let got = read(raw, &GOOGLE_GROUPS);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].recipient, "team@googlegroups.com");
+        assert!(got[0].diagnostic.contains("may not exist"));
+        let forwarded = raw.replace("mailer-daemon@googlemail.com", "ann@example.org");
+        assert!(read(&forwarded, &GOOGLE_GROUPS).is_empty());
+    }
+}
