@@ -24,6 +24,7 @@ pub(crate) static READERS: &[Reader] = &[
     misc::ZOHO,
     misc::MIMECAST,
     misc::VERIZON,
+    misc::BIGLOBE,
     exchange::EXCHANGE2003,
     exchange::EXCHANGE2007,
 ];

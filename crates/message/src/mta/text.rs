@@ -197,11 +197,13 @@ pub(crate) fn loose_code(text: &str) -> Option<(u16, Option<String>)> {
     Some((code, status))
 }
 
-/// [`failed`], then the loose `550:` form of a code when the reply parser found none.
+/// [`failed`], then the reply's own leading code and status when the reply parser took
+/// none: the loose `550:` form, or a status the parser dropped because a later quoted reply
+/// (`... -> 550 #5.1.0 ...`) carried none.
 pub(crate) fn failed_loose(recipient: &str, diagnostic: &str) -> RecipientReport {
     let mut report = failed(recipient, diagnostic);
-    if report.reply_code == 0
-        && let Some((code, status)) = loose_code(&report.diagnostic)
+    if let Some((code, status)) = loose_code(&report.diagnostic)
+        && (report.reply_code == 0 || report.reply_code == code)
     {
         report.reply_code = code;
         if report.status.is_empty() {

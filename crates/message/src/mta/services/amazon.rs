@@ -102,9 +102,7 @@ fn apply_fields(report: &mut RecipientReport, action: &str, status: &str) {
 }
 
 fn read_workmail(mail: &Mail<'_>) -> Vec<RecipientReport> {
-    let Some(fields) = after_line_with(&mail.body, "technical report:") else {
-        return Vec::new();
-    };
+    let fields = after_line_with(&mail.body, "technical report:").unwrap_or("");
     let mut out = Vec::new();
     // One group of fields per recipient, groups separated by blank lines.
     for group in fields.split("\n\n") {
@@ -146,7 +144,7 @@ fn read_workmail(mail: &Mail<'_>) -> Vec<RecipientReport> {
         }
     }
     if out.is_empty() {
-        // No fields: the addresses listed above the report, with no reply.
+        // No fields (Amazon SES puts them in a DSN part instead): the addresses listed, with no reply.
         let list = after_line_with(&mail.body, "to the following recipients:").unwrap_or("");
         out = before_line_starting(list, &["technical report:"])
             .lines()

@@ -70,6 +70,18 @@ pub(in crate::mta) const VERIZON: Reader = Reader {
     read: read_verizon,
 };
 
+/// BIGLOBE (NEC's ISP).
+pub(in crate::mta) const BIGLOBE: Reader = Reader {
+    name: "biglobe",
+    cues: Cues {
+        from: &["@biglobe.ne.jp"],
+        subject: &[],
+        headers: &[],
+        body: &["----- non-delivered information -----"],
+    },
+    read: read_biglobe,
+};
+
 fn read_united_internet(mail: &Mail<'_>) -> Vec<RecipientReport> {
     let Some(list) = after_line_with(&mail.body, "failed:") else {
         return Vec::new();
@@ -223,7 +235,14 @@ fn read_mimecast(mail: &Mail<'_>) -> Vec<RecipientReport> {
 }
 
 fn read_verizon(mail: &Mail<'_>) -> Vec<RecipientReport> {
-    let body = &mail.body;
+    // Its MMS gateway folds the multipart's boundary badly, leaving the report in a part the
+    // MIME view does not take for text: each top-level part is tried in turn.
+    let texts =
+        std::iter::once(mail.body.as_str()).chain(mail.parts.iter().filter(|p| p.depth == 0).map(|p| p.text.as_ref()));
+    texts.map(verizon_report).find(|r| !r.is_empty()).unwrap_or_default()
+}
+
+fn verizon_report(body: &str) -> Vec<RecipientReport> {
     // `RCPT TO: bob@vtext.com` in the message details, else the returned message's `To:`.
     let recipient = body.lines().map(str::trim).find_map(|l| {
         let value = l.strip_prefix("RCPT TO:").or_else(|| l.strip_prefix("To:"))?;
@@ -245,6 +264,21 @@ fn read_verizon(mail: &Mail<'_>) -> Vec<RecipientReport> {
         return Vec::new();
     }
     vec![failed_loose(&recipient, &reply)]
+}
+
+/// `----- The following addresses had delivery problems -----`, the addresses, then
+/// `----- Non-delivered information -----` and the reason.
+fn read_biglobe(mail: &Mail<'_>) -> Vec<RecipientReport> {
+    let Some(list) = after_line_with(&mail.body, "----- the following addresses had delivery problems -----") else {
+        return Vec::new();
+    };
+    let addresses: Vec<String> = before_line_starting(list, &["----- non-delivered information"])
+        .lines()
+        .filter_map(lone_address)
+        .collect();
+    let reason = after_line_with(list, "----- non-delivered information -----").unwrap_or("");
+    let reason = fold(reason.trim_start_matches('\n').split("\n\n").next().unwrap_or(""));
+    addresses.iter().map(|a| failed_loose(a, &reason)).collect()
 }
 
 #[cfg(test)]
@@ -341,6 +375,19 @@ mod tests {
         );
         let other = "From: a@example.net\nSubject: hi\n\nNothing to report.\n";
         assert!(read(other, &MIMECAST).is_empty());
+    }
+
+    #[test]
+    fn biglobe_reads_the_addresses_and_the_reason() {
+        let raw = "From: postmaster@biglobe.ne.jp\nSubject: Returned mail: Service unavailable\n\n\
+            \x20  ----- The following addresses had delivery problems -----\nann@example.org\n\n\
+            \x20  ----- Non-delivered information -----\nThe number of messages in recipient's mailbox exceeded.\n\n";
+        let got = read(raw, &BIGLOBE);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].recipient, "ann@example.org");
+        assert!(got[0].diagnostic.starts_with("The number of messages"));
+        let other = "From: ann@biglobe.ne.jp\nSubject: hi\n\nann@example.org\n";
+        assert!(read(other, &BIGLOBE).is_empty());
     }
 
     #[test]
