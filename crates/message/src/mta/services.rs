@@ -41,3 +41,60 @@ pub(super) fn read_with(raw: &str, reader: &Reader) -> Vec<crate::report::Recipi
     };
     (reader.read)(&mail)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::{Kind, ReadOptions};
+
+    /// Where these readers disagree with Sisimai 5.1.0 on its own set of emails, on purpose:
+    /// (file, what we read, why).
+    const DISAGREEMENTS_WITH_SISIMAI: [(&str, &str, &str); 3] = [
+        (
+            "lhost-mimecast-01.eml",
+            "bounce: sabineko@neko.ef.example.org failed, status 5.4.1",
+            "Sisimai 5.1.0 has no Mimecast reader and leaves it unread; it is Mimecast's delivery failure report",
+        ),
+        (
+            "lhost-amazonworkmail-05.eml",
+            "status 4.4.7, reply code 554",
+            "the report's own Status field and Diagnostic-Code say 4.4.7 and 554; Sisimai takes the earlier \
+             reply quoted inside the diagnostic (<421 4.4.2 Connection timed out>)",
+        ),
+        (
+            "lhost-amazonworkmail-07.eml",
+            "status 4.4.7, reply code 554",
+            "as for lhost-amazonworkmail-05.eml",
+        ),
+    ];
+
+    fn read(name: &str) -> crate::Report {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/data/sisimai-set-of-emails/maildir/bsd")
+            .join(name);
+        let raw = std::fs::read(&path).unwrap();
+        crate::read(&raw, &ReadOptions::default()).unwrap()
+    }
+
+    #[test]
+    fn the_listed_disagreements_with_sisimai_hold() {
+        assert!(
+            DISAGREEMENTS_WITH_SISIMAI
+                .iter()
+                .all(|(_, ours, why)| !ours.is_empty() && !why.is_empty())
+        );
+        let mimecast = read(DISAGREEMENTS_WITH_SISIMAI[0].0);
+        assert_eq!(mimecast.kind, Kind::Bounce);
+        let r = &mimecast.recipients[0];
+        assert_eq!(
+            (r.recipient.as_str(), r.status.as_str()),
+            ("sabineko@neko.ef.example.org", "5.4.1")
+        );
+        for (file, _, _) in &DISAGREEMENTS_WITH_SISIMAI[1..] {
+            let report = read(file);
+            let r = &report.recipients[0];
+            assert_eq!((r.status.as_str(), r.reply_code), ("4.4.7", 554), "{file}");
+        }
+    }
+}

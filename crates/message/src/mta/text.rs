@@ -81,45 +81,6 @@ pub(crate) fn failed(recipient: &str, diagnostic: &str) -> RecipientReport {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_address_is_found_inside_angle_brackets_first_then_as_a_word() {
-        assert_eq!(
-            address_in("<bob@example.com>: User unknown").as_deref(),
-            Some("bob@example.com")
-        );
-        assert_eq!(
-            address_in("to \"Bob\" <bob@example.com>").as_deref(),
-            Some("bob@example.com")
-        );
-        assert_eq!(
-            address_in("  bob@example.com (user unknown)").as_deref(),
-            Some("bob@example.com")
-        );
-        assert_eq!(
-            address_in("mailto:bob@example.com.").as_deref(),
-            Some("bob@example.com")
-        );
-        assert_eq!(address_in("no address here <postmaster>"), None);
-        assert_eq!(address_in("ends at the @"), None);
-    }
-
-    #[test]
-    fn a_failed_recipient_takes_code_status_and_host_from_its_diagnostic() {
-        let r = failed(
-            "<bob@example.com>",
-            "host mx.example.com[192.0.2.1] said:\n  550 5.1.1 User unknown",
-        );
-        assert_eq!(r.recipient, "bob@example.com");
-        assert_eq!((r.reply_code, r.status.as_str()), (550, "5.1.1"));
-        assert_eq!(r.remote_mta, "mx.example.com");
-        assert_eq!(r.action, Some(Action::Failed));
-    }
-}
-
 /// Where `needle` (lower-case ASCII) starts in `text`, ignoring ASCII case. Linear in `text`
 /// for a needle of fixed length; the offset is a char boundary since the needle is ASCII.
 pub(crate) fn find_ignore_case(text: &str, needle: &str) -> Option<usize> {
@@ -211,4 +172,82 @@ pub(crate) fn failed_loose(recipient: &str, diagnostic: &str) -> RecipientReport
         }
     }
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_is_found_inside_angle_brackets_first_then_as_a_word() {
+        assert_eq!(
+            address_in("<bob@example.com>: User unknown").as_deref(),
+            Some("bob@example.com")
+        );
+        assert_eq!(
+            address_in("to \"Bob\" <bob@example.com>").as_deref(),
+            Some("bob@example.com")
+        );
+        assert_eq!(
+            address_in("  bob@example.com (user unknown)").as_deref(),
+            Some("bob@example.com")
+        );
+        assert_eq!(
+            address_in("mailto:bob@example.com.").as_deref(),
+            Some("bob@example.com")
+        );
+        assert_eq!(address_in("no address here <postmaster>"), None);
+        assert_eq!(address_in("ends at the @"), None);
+    }
+
+    #[test]
+    fn a_failed_recipient_takes_code_status_and_host_from_its_diagnostic() {
+        let r = failed(
+            "<bob@example.com>",
+            "host mx.example.com[192.0.2.1] said:\n  550 5.1.1 User unknown",
+        );
+        assert_eq!(r.recipient, "bob@example.com");
+        assert_eq!((r.reply_code, r.status.as_str()), (550, "5.1.1"));
+        assert_eq!(r.remote_mta, "mx.example.com");
+        assert_eq!(r.action, Some(Action::Failed));
+    }
+}
+
+#[cfg(test)]
+mod section_tests {
+    use super::*;
+
+    #[test]
+    fn sections_and_lone_addresses_are_found_ignoring_case() {
+        let text = "Intro\nDiagnostic Information:\nbob@example.com\nReceived: from x\n";
+        let after = after_line_with(text, "diagnostic information:").unwrap();
+        assert_eq!(after, "bob@example.com\nReceived: from x\n");
+        assert_eq!(before_line_starting(after, &["received:"]), "bob@example.com\n");
+        assert_eq!(find_ignore_case("aé Bc", "bc"), Some(4));
+        assert_eq!(after_line_with(text, "absent"), None);
+        assert_eq!(
+            lone_address("  \"bob@example.com\":").as_deref(),
+            Some("bob@example.com")
+        );
+        assert_eq!(
+            lone_address("bob@example.com<mailto:bob@example.com>").as_deref(),
+            Some("bob@example.com")
+        );
+        assert_eq!(lone_address("Bob<mailto:bob@example.com>"), None);
+        assert_eq!(lone_address("write to bob@example.com"), None);
+    }
+
+    #[test]
+    fn loose_codes_are_read_only_at_the_start() {
+        assert_eq!(
+            loose_code("550: 5.2.2 Mailbox Full"),
+            Some((550, Some("5.2.2".to_string())))
+        );
+        assert_eq!(loose_code("550 - no such user"), Some((550, None)));
+        assert_eq!(loose_code("421 5.0.0 class differs"), Some((421, None)));
+        assert_eq!(loose_code("mailbox 550"), None);
+        assert_eq!(loose_code("999: no"), None);
+        let r = failed_loose("bob@example.com", "501: 5.1.8 Sender address rejected");
+        assert_eq!((r.reply_code, r.status.as_str()), (501, "5.1.8"));
+    }
 }

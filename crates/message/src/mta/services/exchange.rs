@@ -4,6 +4,8 @@
 //! administrators:` section: a bare address line, then `Remote Server returned '...'` or
 //! `#550 5.1.1 ...##`).
 
+use std::collections::HashSet;
+
 use crate::mime::Mail;
 use crate::mta::text::{after_line_with, before_line_starting, fold, lone_address};
 use crate::mta::{Cues, Reader};
@@ -91,30 +93,41 @@ fn read_2007(mail: &Mail<'_>) -> Vec<RecipientReport> {
     // report) the whole text, where only an address followed by a server's reply counts.
     let section = after_line_with(&mail.body, "diagnostic information for administrators").unwrap_or(&mail.body);
     let section = before_line_starting(section, &HEADERS_2007);
-    let mut out: Vec<RecipientReport> = Vec::new();
+    let mut out = Recipients2007::default();
     let mut block: Option<(String, Vec<&str>)> = None;
     for line in section.lines() {
         if let Some(recipient) = lone_address(line) {
-            flush_2007(&mut block, &mut out);
+            out.flush(&mut block);
             block = Some((recipient, Vec::new()));
         } else if line.trim().is_empty() {
-            flush_2007(&mut block, &mut out);
+            out.flush(&mut block);
         } else if let Some((_, lines)) = block.as_mut() {
             lines.push(line);
         }
     }
-    flush_2007(&mut block, &mut out);
-    out
+    out.flush(&mut block);
+    out.reports
 }
 
-/// Ends the block of one recipient: kept when it holds a server's reply, once per address.
-fn flush_2007(block: &mut Option<(String, Vec<&str>)>, out: &mut Vec<RecipientReport>) {
-    let Some((recipient, lines)) = block.take() else { return };
-    if out.iter().any(|r| r.recipient.eq_ignore_ascii_case(&recipient)) {
-        return;
-    }
-    if let Some(report) = reply_2007(&recipient, &lines) {
-        out.push(report);
+/// The recipients read so far, each address once.
+#[derive(Default)]
+struct Recipients2007 {
+    reports: Vec<RecipientReport>,
+    seen: HashSet<String>,
+}
+
+impl Recipients2007 {
+    /// Ends the block of one recipient: kept when it holds a server's reply and the address
+    /// is new.
+    fn flush(&mut self, block: &mut Option<(String, Vec<&str>)>) {
+        let Some((recipient, lines)) = block.take() else { return };
+        if self.seen.contains(&recipient.to_ascii_lowercase()) {
+            return;
+        }
+        if let Some(report) = reply_2007(&recipient, &lines) {
+            self.seen.insert(recipient.to_ascii_lowercase());
+            self.reports.push(report);
+        }
     }
 }
 

@@ -14,11 +14,11 @@ pub(in crate::mta) const GMAIL: Reader = Reader {
         from: &[],
         subject: &[],
         headers: &[],
+        // Singular only: other MTAs write `Delivery to the following recipients failed
+        // permanently:` in layouts of their own.
         body: &[
             "delivery to the following recipient failed permanently:",
-            "delivery to the following recipients failed permanently:",
             "delivery to the following recipient has been delayed:",
-            "delivery to the following recipients has been delayed:",
         ],
     },
     read: read_gmail,
@@ -41,7 +41,12 @@ const ORIGINAL: [&str; 2] = ["----- original message -----", "----- message head
 
 fn read_gmail(mail: &Mail<'_>) -> Vec<RecipientReport> {
     let body = before_line_starting(&mail.body, &ORIGINAL);
-    let Some(list) = after_line_with(body, "delivery to the following recipient") else {
+    let Some(list) = [
+        "delivery to the following recipient failed",
+        "delivery to the following recipient has",
+    ]
+    .iter()
+    .find_map(|m| after_line_with(body, m)) else {
         return Vec::new();
     };
     let opener = body.get(..body.len() - list.len()).unwrap_or("");
