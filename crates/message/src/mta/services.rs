@@ -25,6 +25,7 @@ pub(crate) static READERS: &[Reader] = &[
     misc::MIMECAST,
     misc::VERIZON,
     misc::BIGLOBE,
+    misc::MXLOGIC,
     exchange::EXCHANGE2003,
     exchange::EXCHANGE2007,
 ];
