@@ -14,6 +14,7 @@ mod yahoo;
 pub(crate) static READERS: &[Reader] = &[
     google::GOOGLE_GROUPS,
     google::GMAIL,
+    google::GMAIL_CURRENT,
     yahoo::YAHOO,
     amazon::SES_NOTIFICATION,
     amazon::WORKMAIL,

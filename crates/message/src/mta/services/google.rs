@@ -1,6 +1,8 @@
-//! Google's own reports: Gmail's `Delivery to the following recipient failed permanently:` /
-//! `has been delayed:` with `Technical details of ... failure:`, and Google Groups' notice that
-//! a group refused a post (any language; the group is named in `X-Failed-Recipients`).
+//! Google's own reports: Gmail's older `Delivery to the following recipient failed
+//! permanently:` / `has been delayed:` with `Technical details of ... failure:`; its current
+//! `** Address not found **` layout (one recipient named in a sentence, then `The response
+//! was:` and the reply), also sent for Google Workspace; and Google Groups' notice that a group
+//! refused a post (any language; the group is named in `X-Failed-Recipients`).
 
 use crate::mime::Mail;
 use crate::mta::text::{after_line_with, before_line_starting, failed_loose, find_ignore_case, fold, lone_address};
@@ -22,6 +24,23 @@ pub(in crate::mta) const GMAIL: Reader = Reader {
         ],
     },
     read: read_gmail,
+};
+
+/// Gmail and Google Workspace's current layout.
+pub(in crate::mta) const GMAIL_CURRENT: Reader = Reader {
+    name: "gmail",
+    cues: Cues {
+        from: &[],
+        subject: &[],
+        headers: &[],
+        body: &[
+            "** address not found **",
+            "** message not delivered **",
+            "** message blocked **",
+            "** delivery incomplete **",
+        ],
+    },
+    read: read_gmail_current,
 };
 
 /// A Google Group refusing a post.
@@ -106,6 +125,44 @@ fn rejecting_host(details: &str) -> Option<String> {
         .then(|| host.to_ascii_lowercase())
 }
 
+/// Where the sentence naming the recipient puts it.
+const NAMED_IN: [&str; 2] = ["delivered to ", "delivering your message to "];
+
+/// Where the reply starts.
+const RESPONSE: [&str; 2] = ["the response from the remote server was:", "the response was:"];
+
+fn read_gmail_current(mail: &Mail<'_>) -> Vec<RecipientReport> {
+    let body = before_line_starting(&mail.body, &ORIGINAL);
+    let Some(heading) = body
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("** ") && l.ends_with(" **"))
+    else {
+        return Vec::new();
+    };
+    let delayed = heading.eq_ignore_ascii_case("** delivery incomplete **");
+    // The recipient is the address right after `delivered to` in the first sentence naming one.
+    let recipient = NAMED_IN.iter().find_map(|m| {
+        let at = find_ignore_case(body, m)?;
+        let named = body.get(at + m.len()..)?.split_whitespace().next()?;
+        let named = named.trim_end_matches(['.', ',']);
+        crate::mta::text::is_address(named).then(|| named.to_string())
+    });
+    let Some(recipient) = recipient else {
+        return Vec::new();
+    };
+    let reply = RESPONSE
+        .iter()
+        .find_map(|m| after_line_with(body, m))
+        .map(|r| fold(r.trim_start_matches('\n').split("\n\n").next().unwrap_or("")))
+        .unwrap_or_default();
+    let mut report = failed_loose(&recipient, &reply);
+    if delayed {
+        report.action = Some(Action::Delayed);
+    }
+    vec![report]
+}
+
 fn read_groups(mail: &Mail<'_>) -> Vec<RecipientReport> {
     // The notice is Google's only when Google's mailer sent it and names the group it refused.
     if !mail
@@ -160,6 +217,31 @@ mod tests {
 
         let other = "From: a@example.net\nSubject: hi\n\nThe meeting is at noon.\nann@example.org\n";
         assert!(read(other, &GMAIL).is_empty());
+    }
+
+    #[test]
+    fn gmail_reads_its_current_layout() {
+        let raw = "From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>\nSubject: Delivery Status Notification (Failure)\n\n\
+            ** Address not found **\n\nYour message wasn't delivered to ann@example.org because the address couldn't be found.\n\n\
+            Learn more here: https://support.google.com/mail/?p=NoSuchUser\n\n\
+            The response from the remote server was:\n550 #5.1.0 Address rejected.\n\n";
+        let got = read(raw, &GMAIL_CURRENT);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].recipient, "ann@example.org");
+        assert_eq!((got[0].reply_code, got[0].status.as_str()), (550, "5.1.0"));
+
+        let delayed = "From: mailer-daemon@googlemail.com\nSubject: Delay\n\n** Delivery incomplete **\n\n\
+            There was a temporary problem delivering your message to bob@example.org. Gmail will retry.\n\n\
+            The response was:\nThe recipient server did not accept our requests to connect.\n";
+        let got = read(delayed, &GMAIL_CURRENT);
+        assert_eq!(got.len(), 1);
+        assert_eq!(
+            (got[0].recipient.as_str(), got[0].action),
+            ("bob@example.org", Some(Action::Delayed))
+        );
+
+        let other = "From: a@example.net\nSubject: hi\n\n** Important **\n\nPlease write to ann@example.org.\n";
+        assert!(read(other, &GMAIL_CURRENT).is_empty());
     }
 
     #[test]
