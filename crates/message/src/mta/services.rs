@@ -101,6 +101,85 @@ mod tests {
     }
 }
 
+/// Hostile input: every reader on messages made of its own cues, addresses and junk.
+#[cfg(test)]
+mod hostile {
+    use proptest::prelude::*;
+
+    use super::{READERS, read_with};
+    use crate::mta::text::MAX_DIAGNOSTIC_BYTES;
+
+    /// Pieces that steer the readers into their layouts.
+    const PIECES: [&str; 24] = [
+        "ann@example.org",
+        "<bob@example.org>:",
+        "\"carol@example.org\":",
+        "dave@example.org<mailto:dave@example.org>",
+        "Remote Server returned '550 5.1.1 x",
+        "'",
+        "#550 5.1.1 ##",
+        "Diagnostic information for administrators:",
+        "did not reach the following recipient(s):",
+        " on Mon",
+        "Delivery to the following recipient failed permanently:",
+        "Technical details of permanent failure:",
+        "** Address not found **",
+        "wasn't delivered to ",
+        "The response was:",
+        "Sorry, we were unable to deliver your message to the following address.",
+        "[RCPT_TO]",
+        "was not delivered to:",
+        "because:",
+        "------- Failure Reasons",
+        "ERROR_CODE :550,",
+        "[Status: Error, Address: <e@example.org>, ResponseCode 421, , x]",
+        "{\"notificationType\":\"Bounce\",\"bounce\":{\"bouncedRecipients\":[{\"emailAddress\":\"f@example.org\"}]}}",
+        "é\u{1F600}550:",
+    ];
+
+    fn body() -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            prop_oneof![
+                (0..PIECES.len()).prop_map(|i| PIECES[i].to_string()),
+                Just("\n".to_string()),
+                Just("\n\n".to_string()),
+                "[ -~é]{0,12}",
+            ],
+            0..60,
+        )
+        .prop_map(|parts| parts.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn no_reader_panics_and_each_recipient_is_an_address(body in body()) {
+            for from in ["mailer-daemon@googlemail.com", "MAILER-DAEMON@mail.gmx.com", "mailer-daemon@mail.zoho.com",
+                "no-reply@sns.amazonaws.com", "post_master@vtext.com"] {
+                let raw = format!("From: {from}\nX-Failed-Recipients: g@example.org\nSubject: x\n\n{body}\n");
+                for reader in READERS {
+                    for r in read_with(&raw, reader) {
+                        prop_assert!(crate::mta::text::is_address(&r.recipient), "{} read {:?}", reader.name, r.recipient);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Many recipients sharing one long reason cost recipients times a bounded diagnostic.
+    #[test]
+    fn a_long_shared_reason_is_bounded_per_recipient() {
+        let addresses: String = (0..2000).map(|i| format!("  user{i}@example.org\n")).collect();
+        let reason = "x ".repeat(50_000);
+        let raw = format!(
+            "From: postmaster@example.org\nSubject: DELIVERY FAILURE\n\nYour message\n\nwas not delivered to:\n\n\
+             {addresses}\nbecause:\n\n  {reason}\n"
+        );
+        let got = read_with(&raw, &super::domino::DOMINO);
+        assert_eq!(got.len(), 2000);
+        assert!(got.iter().all(|r| r.diagnostic.len() <= MAX_DIAGNOSTIC_BYTES));
+    }
+}
+
 /// The text tools this group added to `mta::text`.
 #[cfg(test)]
 mod text_tools {

@@ -158,11 +158,28 @@ pub(crate) fn loose_code(text: &str) -> Option<(u16, Option<String>)> {
     Some((code, status))
 }
 
-/// [`failed`], then the reply's own leading code and status when the reply parser took
-/// none: the loose `550:` form, or a status the parser dropped because a later quoted reply
-/// (`... -> 550 #5.1.0 ...`) carried none.
+/// The most of a diagnostic a report reader keeps, in bytes. SMTP reply lines are at most
+/// 512 bytes (RFC 5321); a report that gives one long text to many recipients would otherwise
+/// cost recipients times text.
+pub(crate) const MAX_DIAGNOSTIC_BYTES: usize = 8192;
+
+/// `text` cut to at most `max` bytes, at a char boundary.
+pub(crate) fn at_most(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.get(..end).unwrap_or("")
+}
+
+/// [`failed`] on at most [`MAX_DIAGNOSTIC_BYTES`] of the diagnostic, then the reply's own
+/// leading code and status when the reply parser took none: the loose `550:` form, or a status
+/// the parser dropped because a later quoted reply (`... -> 550 #5.1.0 ...`) carried none.
 pub(crate) fn failed_loose(recipient: &str, diagnostic: &str) -> RecipientReport {
-    let mut report = failed(recipient, diagnostic);
+    let mut report = failed(recipient, at_most(diagnostic.trim(), MAX_DIAGNOSTIC_BYTES));
     if let Some((code, status)) = loose_code(&report.diagnostic)
         && (report.reply_code == 0 || report.reply_code == code)
     {
@@ -172,6 +189,21 @@ pub(crate) fn failed_loose(recipient: &str, diagnostic: &str) -> RecipientReport
         }
     }
     report
+}
+
+/// One failure reported for several recipients: the diagnostic is read once.
+pub(crate) fn failed_each<'a>(recipients: impl IntoIterator<Item = &'a str>, diagnostic: &str) -> Vec<RecipientReport> {
+    let mut model: Option<RecipientReport> = None;
+    recipients
+        .into_iter()
+        .map(|recipient| {
+            let model = model.get_or_insert_with(|| failed_loose(recipient, diagnostic));
+            RecipientReport {
+                recipient: recipient.trim().trim_matches(['<', '>']).to_string(),
+                ..model.clone()
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! `------- Failure Reasons --------` section, each reason followed by the addresses it concerns.
 
 use crate::mime::Mail;
-use crate::mta::text::{after_line_with, before_line_starting, failed_loose, fold, lone_address};
+use crate::mta::text::{after_line_with, before_line_starting, failed_each, fold, lone_address};
 use crate::mta::{Cues, Reader};
 use crate::report::RecipientReport;
 
@@ -44,7 +44,7 @@ fn read_domino(mail: &Mail<'_>) -> Vec<RecipientReport> {
     let reason = reason.trim_start_matches('\n');
     let reason = reason.split("\n\n").next().unwrap_or("");
     let reason = fold(reason);
-    addresses.iter().map(|a| failed_loose(a, &reason)).collect()
+    failed_each(addresses.iter().map(String::as_str), &reason)
 }
 
 fn read_notes(mail: &Mail<'_>) -> Vec<RecipientReport> {
@@ -54,16 +54,16 @@ fn read_notes(mail: &Mail<'_>) -> Vec<RecipientReport> {
     let section = before_line_starting(section, &["------- returned message"]);
     let mut out = Vec::new();
     let mut reason = String::new();
-    // A reason line after addresses starts the next reason.
-    let mut reason_done = false;
+    // The reason folded once, for every address that follows it.
+    let mut folded: Option<String> = None;
     for line in section.lines() {
         if let Some(address) = lone_address(line) {
-            out.push(failed_loose(&address, &fold(&reason)));
-            reason_done = true;
+            let diagnostic = folded.get_or_insert_with(|| fold(&reason));
+            out.extend(failed_each([address.as_str()], diagnostic));
         } else if !line.trim().is_empty() {
-            if reason_done {
+            // A reason line after addresses starts the next reason.
+            if folded.take().is_some() {
                 reason.clear();
-                reason_done = false;
             }
             reason.push_str(line);
             reason.push('\n');

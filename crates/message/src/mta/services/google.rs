@@ -5,7 +5,9 @@
 //! refused a post (any language; the group is named in `X-Failed-Recipients`).
 
 use crate::mime::Mail;
-use crate::mta::text::{after_line_with, before_line_starting, failed_loose, find_ignore_case, fold, lone_address};
+use crate::mta::text::{
+    after_line_with, before_line_starting, failed_each, failed_loose, find_ignore_case, fold, lone_address,
+};
 use crate::mta::{Cues, Reader};
 use crate::report::{Action, RecipientReport};
 
@@ -87,21 +89,18 @@ fn read_gmail(mail: &Mail<'_>) -> Vec<RecipientReport> {
     };
     let reply = undouble_code(&fold(reply));
     let host = rejecting_host(details);
-    recipients
-        .iter()
-        .map(|recipient| {
-            let mut r = failed_loose(recipient, &reply);
-            if delayed {
-                r.action = Some(Action::Delayed);
-            }
-            if r.remote_mta.is_empty()
-                && let Some(host) = &host
-            {
-                r.remote_mta.clone_from(host);
-            }
-            r
-        })
-        .collect()
+    let mut reports = failed_each(recipients.iter().map(String::as_str), &reply);
+    for r in &mut reports {
+        if delayed {
+            r.action = Some(Action::Delayed);
+        }
+        if r.remote_mta.is_empty()
+            && let Some(host) = &host
+        {
+            r.remote_mta.clone_from(host);
+        }
+    }
+    reports
 }
 
 /// Gmail writes the remote code twice (`554 554 5.7.0 Header error`): once is the reply.
@@ -176,12 +175,13 @@ fn read_groups(mail: &Mail<'_>) -> Vec<RecipientReport> {
         return Vec::new();
     };
     let notice = fold(before_line_starting(&mail.body, &ORIGINAL));
-    groups
-        .split(',')
-        .map(str::trim)
-        .filter(|g| crate::mta::text::is_address(g))
-        .map(|group| failed_loose(group, &notice))
-        .collect()
+    failed_each(
+        groups
+            .split(',')
+            .map(str::trim)
+            .filter(|g| crate::mta::text::is_address(g)),
+        &notice,
+    )
 }
 
 #[cfg(test)]

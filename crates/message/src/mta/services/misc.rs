@@ -5,7 +5,7 @@
 
 use crate::mime::Mail;
 use crate::mta::text::{
-    after_line_with, before_line_starting, failed_loose, find_ignore_case, fold, is_address, lone_address,
+    after_line_with, before_line_starting, failed_each, failed_loose, find_ignore_case, fold, is_address, lone_address,
 };
 use crate::mta::{Cues, Reader};
 use crate::report::{Action, RecipientReport};
@@ -324,7 +324,7 @@ fn read_biglobe(mail: &Mail<'_>) -> Vec<RecipientReport> {
         .collect();
     let reason = after_line_with(list, "----- non-delivered information -----").unwrap_or("");
     let reason = fold(reason.trim_start_matches('\n').split("\n\n").next().unwrap_or(""));
-    addresses.iter().map(|a| failed_loose(a, &reason)).collect()
+    failed_each(addresses.iter().map(String::as_str), &reason)
 }
 
 #[cfg(test)]
