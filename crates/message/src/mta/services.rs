@@ -17,6 +17,7 @@ pub(crate) static READERS: &[Reader] = &[
     google::GMAIL_CURRENT,
     yahoo::YAHOO,
     amazon::SES_NOTIFICATION,
+    amazon::SES_DSN,
     amazon::WORKMAIL,
     domino::DOMINO,
     domino::NOTES,

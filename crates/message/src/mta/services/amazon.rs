@@ -1,6 +1,8 @@
 //! Amazon's reports: Amazon SES's bounce notifications delivered by mail (the SNS JSON
-//! document, `notificationType` or `eventType` `Bounce`), and Amazon WorkMail's report, which
-//! copies the DSN fields into its text after `Technical report:`.
+//! document, `notificationType` or `eventType` `Bounce`); Amazon SES's older DSNs, whose
+//! `Diagnostic-Code` wraps the remote reply as `5.1.0 - Unknown address error 550-'5.7.1 ...'`;
+//! and Amazon WorkMail's report, which copies the DSN fields into its text after
+//! `Technical report:`.
 
 use serde_json::Value;
 
@@ -19,6 +21,18 @@ pub(in crate::mta) const SES_NOTIFICATION: Reader = Reader {
         body: &["\"notificationtype\":\"bounce\"", "\"eventtype\":\"bounce\""],
     },
     read: read_notification,
+};
+
+/// Amazon SES's older DSNs (sent from `email-bounces.amazonses.com`).
+pub(in crate::mta) const SES_DSN: Reader = Reader {
+    name: "amazonses",
+    cues: Cues {
+        from: &["@email-bounces.amazonses.com"],
+        subject: &[],
+        headers: &[],
+        body: &[],
+    },
+    read: read_ses_dsn,
 };
 
 /// Amazon WorkMail.
@@ -101,6 +115,71 @@ fn apply_fields(report: &mut RecipientReport, action: &str, status: &str) {
     }
 }
 
+/// Each recipient of the delivery-status part with the remote reply its `Diagnostic-Code`
+/// quotes; recipients whose diagnostic is not in SES's wrapper are left to the DSN reader.
+fn read_ses_dsn(mail: &Mail<'_>) -> Vec<RecipientReport> {
+    let mut out = Vec::new();
+    for part in mail
+        .parts
+        .iter()
+        .filter(|p| p.content_type == "message/delivery-status")
+    {
+        let mut recipient = String::new();
+        let mut diagnostic = String::new();
+        let mut in_diagnostic = false;
+        for line in part.text.lines() {
+            if in_diagnostic && line.starts_with([' ', '\t']) {
+                diagnostic.push(' ');
+                diagnostic.push_str(line.trim());
+                continue;
+            }
+            in_diagnostic = false;
+            let Some((name, value)) = line.split_once(':') else {
+                continue;
+            };
+            let typed = value.split_once(';').map_or(value, |(_, v)| v).trim();
+            match name.trim().to_ascii_lowercase().as_str() {
+                "final-recipient" => {
+                    finish_ses(&mut recipient, &mut diagnostic, &mut out);
+                    recipient = typed.to_string();
+                }
+                "diagnostic-code" => {
+                    diagnostic = typed.to_string();
+                    in_diagnostic = true;
+                }
+                _ => {}
+            }
+        }
+        finish_ses(&mut recipient, &mut diagnostic, &mut out);
+    }
+    out
+}
+
+/// Ends one recipient's group: kept when its diagnostic is in SES's wrapper.
+fn finish_ses(recipient: &mut String, diagnostic: &mut String, out: &mut Vec<RecipientReport>) {
+    if let Some(reply) = ses_quoted_reply(diagnostic)
+        && is_address(recipient)
+    {
+        out.push(failed_loose(recipient, &reply));
+    }
+    recipient.clear();
+    diagnostic.clear();
+}
+
+/// `5.1.0 - Unknown address error 550-'5.7.1 <bob@example.org>... Access denied' (delivery
+/// attempts: 0)` gives `550 5.7.1 <bob@example.org>... Access denied`: the remote code before
+/// `-'` and the reply up to the last quote.
+fn ses_quoted_reply(diagnostic: &str) -> Option<String> {
+    let open = diagnostic.find("-'")?;
+    let code = diagnostic.get(open.checked_sub(3)?..open)?;
+    if !code.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let quoted = diagnostic.get(open + 2..)?;
+    let text = quoted.get(..quoted.rfind('\'')?)?;
+    Some(format!("{code} {}", text.trim()))
+}
+
 fn read_workmail(mail: &Mail<'_>) -> Vec<RecipientReport> {
     let fields = after_line_with(&mail.body, "technical report:").unwrap_or("");
     let mut out = Vec::new();
@@ -178,6 +257,25 @@ mod tests {
         assert!(read(&complaint, &SES_NOTIFICATION).is_empty());
         let broken = "From: no-reply@sns.amazonaws.com\nSubject: AWS Notification Message\n\n{\"notificationType\":\n";
         assert!(read(broken, &SES_NOTIFICATION).is_empty());
+    }
+
+    #[test]
+    fn ses_dsns_give_the_remote_reply_they_quote() {
+        let raw = "From: MAILER-DAEMON@email-bounces.amazonses.com\nSubject: Delivery Status Notification (Failure)\n\
+            MIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\n\n\
+            --b\nContent-Type: text/plain\n\n5.1.0 - Unknown address error 550-'5.7.1 Access denied'\n\
+            --b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; a1.example.com\n\n\
+            Final-Recipient: rfc822;ann@example.org\nAction: failed\nStatus: 5.0.0 (permanent failure)\n\
+            Diagnostic-Code: smtp; 5.1.0 - Unknown address error 550-'5.7.1 <ann@example.org>... it\'s\n\
+            \x20denied' (delivery attempts: 0)\n\n\
+            Final-Recipient: rfc822;bob@example.org\nAction: failed\nDiagnostic-Code: smtp; 550 5.1.1 unknown\n--b--\n";
+        let got = read(raw, &SES_DSN);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].recipient, "ann@example.org");
+        assert_eq!((got[0].reply_code, got[0].status.as_str()), (550, "5.7.1"));
+        assert_eq!(got[0].diagnostic, "550 5.7.1 <ann@example.org>... it's denied");
+        let plain = "From: MAILER-DAEMON@email-bounces.amazonses.com\nSubject: hi\n\n5.1.0 - text\n";
+        assert!(read(plain, &SES_DSN).is_empty());
     }
 
     #[test]
