@@ -106,7 +106,39 @@ fn read_2007(mail: &Mail<'_>) -> Vec<RecipientReport> {
         }
     }
     out.flush(&mut block);
+    if out.reports.is_empty() {
+        return listed_2007(&mail.body);
+    }
     out.reports
+}
+
+/// A report without the administrators' section: the recipients listed under `Delivery has
+/// failed to these recipients or groups:`, each with the explanation under it (Exchange's
+/// words: there is no server reply to give).
+fn listed_2007(body: &str) -> Vec<RecipientReport> {
+    let Some(list) = after_line_with(body, "delivery has failed to these recipients or") else {
+        return Vec::new();
+    };
+    let list = before_line_starting(
+        list,
+        &["diagnostic information for administrators", "original message headers"],
+    );
+    let mut out = Vec::new();
+    let mut lines = list.lines().peekable();
+    while let Some(line) = lines.next() {
+        let Some(recipient) = lone_address(line) else { continue };
+        let mut explanation = String::new();
+        while let Some(next) = lines.peek() {
+            if next.trim().is_empty() || lone_address(next).is_some() {
+                break;
+            }
+            explanation.push_str(next);
+            explanation.push('\n');
+            lines.next();
+        }
+        out.push(crate::mta::text::failed_loose(&recipient, &fold(&explanation)));
+    }
+    out
 }
 
 /// The recipients read so far, each address once.
@@ -137,6 +169,15 @@ fn reply_2007(recipient: &str, lines: &[&str]) -> Option<RecipientReport> {
     let mut host = String::new();
     for (i, line) in lines.iter().enumerate() {
         let trimmed = line.trim();
+        // Exchange 2010: `#< #5.1.1 smtp;550 5.1.1 RESOLVER.ADR.RecipNotFound; not found> #SMTP#`.
+        if trimmed.starts_with("#<")
+            && let Some(at) = crate::mta::text::find_ignore_case(trimmed, "smtp;")
+        {
+            let rest = trimmed.get(at + "smtp;".len()..).unwrap_or("");
+            let reply = rest.rsplit_once('>').map_or(rest, |(reply, _)| reply);
+            return Some(with_host(recipient, reply, host));
+        }
+        // Exchange 2007: `#550 5.1.1 RESOLVER.ADR.RecipNotFound; not found ##`.
         if let Some(hashed) = trimmed
             .strip_prefix('#')
             .filter(|t| t.starts_with(|c: char| c.is_ascii_digit()))
@@ -257,5 +298,45 @@ mod tests {
         assert!(got[0].diagnostic.ends_with("it's not found"));
         let other = "From: a@example.net\nSubject: hi\n\nbob@example.org\nThanks, see you.\n";
         assert!(read(other, &EXCHANGE2007).is_empty());
+    }
+
+    #[test]
+    fn exchange_2010_codes_and_reports_without_an_administrators_section_are_read() {
+        let raw = "From: postmaster@example.com\nSubject: Undeliverable: hi\n\n\
+            Diagnostic information for administrators:\n\nGenerating server: gen.example.com\n\n\
+            ann@example.org\n#< #5.1.1 smtp;550 5.1.1 RESOLVER.ADR.RecipNotFound; not found> #SMTP#\n\n\
+            Original message headers:\n";
+        let got = read(raw, &EXCHANGE2007);
+        assert_eq!(got.len(), 1);
+        assert_eq!((got[0].reply_code, got[0].status.as_str()), (550, "5.1.1"));
+        assert_eq!(got[0].diagnostic, "550 5.1.1 RESOLVER.ADR.RecipNotFound; not found");
+
+        let listed = "From: postmaster@example.com\nSubject: Undeliverable: hi\n\n\
+            Delivery has failed to these recipients or groups:\n\n\
+            bob@example.org<mailto:bob@example.org>\nThe recipient's mailbox is full.\n\n\
+            Carol<mailto:carol@example.org>\nNot a lone address, not read.\n";
+        let got = read(listed, &EXCHANGE2007);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].recipient, "bob@example.org");
+        assert_eq!(
+            (got[0].reply_code, got[0].diagnostic.as_str()),
+            (0, "The recipient's mailbox is full.")
+        );
+    }
+
+    #[test]
+    fn office_365_is_read_from_its_html_when_it_sends_no_text() {
+        let raw = "From: Microsoft Outlook <postmaster@outlook.com>\nSubject: Undeliverable: hi\n\
+            MIME-Version: 1.0\nContent-Type: text/html; charset=utf-8\n\n\
+            <html><body><p><b>Delivery has failed to these recipients or groups:</b></p>\
+            <p><a href=\"mailto:ann@example.org\">ann@example.org</a><br>The email address couldn&#39;t be found.</p>\
+            <p><b>Diagnostic information for administrators:</b></p>\
+            <p>Generating server: BN1PR0101MB.prod.outlook.com<br><br>ann@example.org<br>\
+            Remote Server returned &#39;550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found&#39;<br><br></p>\
+            <p>Original message headers:</p><pre>Received: from a by b</pre></body></html>\n";
+        let got = read(raw, &EXCHANGE2007);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].recipient, "ann@example.org");
+        assert_eq!((got[0].reply_code, got[0].status.as_str()), (550, "5.1.10"));
     }
 }
