@@ -3,11 +3,16 @@
 use super::Reader;
 
 mod amazon;
+mod biglobe;
 mod domino;
 mod exchange;
 mod google;
-mod misc;
+mod mimecast;
+mod mxlogic;
+mod united_internet;
+mod verizon;
 mod yahoo;
+mod zoho;
 
 /// This group's readers, most specific first: the services whose cues name them (a sender
 /// address or a wording of their own) before Exchange, whose wording other systems quote.
@@ -21,13 +26,13 @@ pub(crate) static READERS: &[Reader] = &[
     amazon::WORKMAIL,
     domino::DOMINO,
     domino::NOTES,
-    misc::GMX,
-    misc::EINSUNDEINS,
-    misc::ZOHO,
-    misc::MIMECAST,
-    misc::VERIZON,
-    misc::BIGLOBE,
-    misc::MXLOGIC,
+    united_internet::GMX,
+    united_internet::EINSUNDEINS,
+    zoho::ZOHO,
+    mimecast::MIMECAST,
+    verizon::VERIZON,
+    biglobe::BIGLOBE,
+    mxlogic::MXLOGIC,
     exchange::EXCHANGE2003,
     exchange::EXCHANGE2007,
 ];
