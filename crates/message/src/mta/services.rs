@@ -1,4 +1,6 @@
-//! Non-DSN report readers for hosted services and Exchange: Office 365, Outlook.com, Gmail, Yahoo, Amazon SES, Domino and the rest.
+//! Non-DSN report readers for hosted services and Exchange: Exchange 2003 to Office 365 and
+//! Outlook.com, Gmail, Google Workspace and Groups, Yahoo, Amazon SES and WorkMail, Domino and
+//! Notes, GMX and 1&1, Zoho, Mimecast, Verizon, MX Logic and BIGLOBE; one file per family.
 
 use super::Reader;
 
