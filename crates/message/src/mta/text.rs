@@ -161,7 +161,7 @@ pub(crate) fn loose_code(text: &str) -> Option<(u16, Option<String>)> {
 /// The most of a diagnostic a report reader keeps, in bytes. SMTP reply lines are at most
 /// 512 bytes (RFC 5321); a report that gives one long text to many recipients would otherwise
 /// cost recipients times text.
-pub(crate) const MAX_DIAGNOSTIC_BYTES: usize = 8192;
+pub(crate) const MAX_DIAGNOSTIC_BYTES: usize = 4096;
 
 /// `text` cut to at most `max` bytes, at a char boundary.
 pub(crate) fn at_most(text: &str, max: usize) -> &str {
