@@ -18,7 +18,11 @@ pub(in crate::mta) const SES_NOTIFICATION: Reader = Reader {
         from: &["@sns.amazonaws.com"],
         subject: &[],
         headers: &[],
-        body: &["\"notificationtype\":\"bounce\"", "\"eventtype\":\"bounce\""],
+        body: &[
+            "\"notificationtype\":\"bounce\"",
+            "\"eventtype\":\"bounce\"",
+            "\"eventtype\":\"deliverydelay\"",
+        ],
     },
     read: read_notification,
 };
@@ -56,15 +60,18 @@ fn read_notification(mail: &Mail<'_>) -> Vec<RecipientReport> {
         .or_else(|| document.get("eventType"))
         .and_then(Value::as_str)
         .unwrap_or("");
-    // Complaints and deliveries carry no failed recipient.
-    if !kind.eq_ignore_ascii_case("bounce") {
-        return Vec::new();
-    }
-    let Some(bounce) = document.get("bounce") else {
+    // Complaints and deliveries carry no failed recipient; a delay (event publishing's
+    // `DeliveryDelay`) carries delayed ones.
+    let (event, list, action) = match kind.to_ascii_lowercase().as_str() {
+        "bounce" => ("bounce", "bouncedRecipients", Action::Failed),
+        "deliverydelay" => ("deliveryDelay", "delayedRecipients", Action::Delayed),
+        _ => return Vec::new(),
+    };
+    let Some(event) = document.get(event) else {
         return Vec::new();
     };
-    let remote = bounce.get("remoteMtaIp").and_then(Value::as_str).unwrap_or("");
-    let Some(recipients) = bounce.get("bouncedRecipients").and_then(Value::as_array) else {
+    let remote = event.get("remoteMtaIp").and_then(Value::as_str).unwrap_or("");
+    let Some(recipients) = event.get(list).and_then(Value::as_array) else {
         return Vec::new();
     };
     recipients
@@ -72,11 +79,11 @@ fn read_notification(mail: &Mail<'_>) -> Vec<RecipientReport> {
         .filter_map(|r| {
             let address = r.get("emailAddress").and_then(Value::as_str)?;
             let field = |name: &str| r.get(name).and_then(Value::as_str).unwrap_or("");
-            let diagnostic = field("diagnosticCode");
-            let (kind, reply) = diagnostic.split_once(';').unwrap_or(("", diagnostic));
-            let mut report = failed_loose(address, reply.trim());
-            if !kind.trim().is_empty() && !reply.trim().is_empty() {
-                report.diagnostic_type = kind.trim().to_ascii_lowercase();
+            let (kind, reply) = typed(field("diagnosticCode"));
+            let mut report = failed_loose(address, reply);
+            report.action = Some(action);
+            if !kind.is_empty() && !reply.is_empty() {
+                report.diagnostic_type = kind.to_ascii_lowercase();
             }
             apply_fields(&mut report, field("action"), field("status"));
             if report.remote_mta.is_empty() {
@@ -85,6 +92,17 @@ fn read_notification(mail: &Mail<'_>) -> Vec<RecipientReport> {
             Some(report)
         })
         .collect()
+}
+
+/// A DSN-style value `type; value` (`smtp; 550 ...`, `rfc822; bob@example.com`) as its type and
+/// value; a value without a one-word type before its first `;` is all value.
+fn typed(value: &str) -> (&str, &str) {
+    match value.split_once(';') {
+        Some((kind, rest)) if !kind.trim().is_empty() && !kind.trim().contains(char::is_whitespace) => {
+            (kind.trim(), rest.trim())
+        }
+        _ => ("", value.trim()),
+    }
 }
 
 /// The notification's JSON document: SNS breaks lines longer than the mail limit with `!`, a
@@ -137,14 +155,14 @@ fn read_ses_dsn(mail: &Mail<'_>) -> Vec<RecipientReport> {
             let Some((name, value)) = line.split_once(':') else {
                 continue;
             };
-            let typed = value.split_once(';').map_or(value, |(_, v)| v).trim();
+            let (_, bare) = typed(value);
             match name.trim().to_ascii_lowercase().as_str() {
                 "final-recipient" => {
                     finish_ses(&mut recipient, &mut diagnostic, &mut out);
-                    recipient = typed.to_string();
+                    recipient = bare.to_string();
                 }
                 "diagnostic-code" => {
-                    diagnostic = typed.to_string();
+                    diagnostic = bare.to_string();
                     in_diagnostic = true;
                 }
                 _ => {}
@@ -199,15 +217,15 @@ fn read_workmail(mail: &Mail<'_>) -> Vec<RecipientReport> {
             };
             let value = value.trim();
             // `rfc822; bob@example.com`, `smtp; 550 ...`, `dns; mx.example.com`: the value after the type.
-            let typed = value.split_once(';').map_or(value, |(_, v)| v.trim());
+            let (_, bare) = typed(value);
             last = "";
             match name.trim().to_ascii_lowercase().as_str() {
-                "final-recipient" => recipient = typed,
+                "final-recipient" => recipient = bare,
                 "action" => action = value,
                 "status" => status = value,
-                "remote-mta" => remote = typed,
+                "remote-mta" => remote = bare,
                 "diagnostic-code" => {
-                    diagnostic = typed.to_string();
+                    diagnostic = bare.to_string();
                     last = "diagnostic-code";
                 }
                 _ => {}
@@ -252,6 +270,19 @@ mod tests {
         assert_eq!(got[0].recipient, "ann@example.org");
         assert_eq!((got[0].reply_code, got[0].status.as_str()), (550, "5.1.1"));
         assert_eq!(got[0].diagnostic, "550 5.1.1 user unknown");
+
+        let delay = "From: no-reply@sns.amazonaws.com\nSubject: AWS Notification Message\n\n\
+            {\"eventType\":\"DeliveryDelay\",\"deliveryDelay\":{\"delayType\":\"TransientCommunicationFailure\",\
+            \"delayedRecipients\":[{\"emailAddress\":\"bob@example.org\",\"status\":\"4.4.1\",\
+            \"diagnosticCode\":\"smtp; 421 4.4.1 Unable to connect; try later\"}]}}\n";
+        let got = read(delay, &SES_NOTIFICATION);
+        assert_eq!(got.len(), 1);
+        assert_eq!(
+            (got[0].action, got[0].reply_code, got[0].status.as_str()),
+            (Some(Action::Delayed), 421, "4.4.1")
+        );
+        assert_eq!(got[0].diagnostic, "421 4.4.1 Unable to connect; try later");
+        assert_eq!(typed("550 5.1.1 RESOLVER.ADR.RecipNotFound; not found").0, "");
 
         let complaint = bounce.replace("\"notificationType\":\"Bounce\"", "\"notificationType\":\"Complaint\"");
         assert!(read(&complaint, &SES_NOTIFICATION).is_empty());
