@@ -140,26 +140,38 @@ fn read_gmail_current(mail: &Mail<'_>) -> Vec<RecipientReport> {
         return Vec::new();
     };
     let delayed = heading.eq_ignore_ascii_case("** delivery incomplete **");
-    // The recipient is the address right after `delivered to` in the first sentence naming one.
-    let recipient = NAMED_IN.iter().find_map(|m| {
+    // The recipient is the address right after `delivered to` in the first sentence naming one;
+    // a report whose sentence names none (`Send mail as` misconfigured) lists it only in
+    // `X-Failed-Recipients`.
+    let named = NAMED_IN.iter().find_map(|m| {
         let at = find_ignore_case(body, m)?;
         let named = body.get(at + m.len()..)?.split_whitespace().next()?;
         let named = named.trim_end_matches(['.', ',']);
         crate::mta::text::is_address(named).then(|| named.to_string())
     });
-    let Some(recipient) = recipient else {
-        return Vec::new();
+    let recipients: Vec<String> = match named {
+        Some(named) => vec![named],
+        None => mail
+            .header("X-Failed-Recipients")
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|a| crate::mta::text::is_address(a))
+            .map(str::to_string)
+            .collect(),
     };
     let reply = RESPONSE
         .iter()
         .find_map(|m| after_line_with(body, m))
         .map(|r| fold(r.trim_start_matches('\n').split("\n\n").next().unwrap_or("")))
         .unwrap_or_default();
-    let mut report = failed_loose(&recipient, &reply);
+    let mut reports = failed_each(recipients.iter().map(String::as_str), &reply);
     if delayed {
-        report.action = Some(Action::Delayed);
+        for r in &mut reports {
+            r.action = Some(Action::Delayed);
+        }
     }
-    vec![report]
+    reports
 }
 
 fn read_groups(mail: &Mail<'_>) -> Vec<RecipientReport> {
@@ -239,6 +251,14 @@ mod tests {
             (got[0].recipient.as_str(), got[0].action),
             ("bob@example.org", Some(Action::Delayed))
         );
+
+        let unnamed = "From: mailer-daemon@googlemail.com\nX-Failed-Recipients: team@example.org\nSubject: x\n\n\
+            ** Message not delivered **\n\nYour 'Send mail as' settings are misconfigured.\n\n\
+            The response was:\n\nUnspecified Error (SENT_SECOND_EHLO): Smtp server does not advertise AUTH\n";
+        let got = read(unnamed, &GMAIL_CURRENT);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].recipient, "team@example.org");
+        assert!(got[0].diagnostic.starts_with("Unspecified Error"));
 
         let other = "From: a@example.net\nSubject: hi\n\n** Important **\n\nPlease write to ann@example.org.\n";
         assert!(read(other, &GMAIL_CURRENT).is_empty());
