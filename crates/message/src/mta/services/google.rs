@@ -5,9 +5,7 @@
 //! refused a post (any language; the group is named in `X-Failed-Recipients`).
 
 use crate::mime::Mail;
-use crate::mta::text::{
-    after_line_with, before_line_starting, failed_each, failed_loose, find_ignore_case, fold, lone_address,
-};
+use crate::mta::text::{after_line_with, before_line_starting, failed_each, find_ignore_case, fold, lone_address};
 use crate::mta::{Cues, Reader};
 use crate::report::{Action, RecipientReport};
 
