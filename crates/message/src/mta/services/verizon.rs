@@ -19,11 +19,19 @@ pub(in crate::mta) const VERIZON: Reader = Reader {
 };
 
 fn read_verizon(mail: &Mail<'_>) -> Vec<RecipientReport> {
+    let from_body = verizon_report(&mail.body);
+    if !from_body.is_empty() {
+        return from_body;
+    }
     // Its MMS gateway folds the multipart's boundary badly, leaving the report in a part the
-    // MIME view does not take for text: each top-level part is tried in turn.
-    let texts =
-        std::iter::once(mail.body.as_str()).chain(mail.parts.iter().filter(|p| p.depth == 0).map(|p| p.text.as_ref()));
-    texts.map(verizon_report).find(|r| !r.is_empty()).unwrap_or_default()
+    // MIME view does not take for text: each top-level part is tried in turn, line ends
+    // normalised as the body's are.
+    mail.parts
+        .iter()
+        .filter(|p| p.depth == 0)
+        .map(|p| verizon_report(&crate::mime::normalise_line_ends(p.text.to_string())))
+        .find(|r| !r.is_empty())
+        .unwrap_or_default()
 }
 
 fn verizon_report(body: &str) -> Vec<RecipientReport> {
