@@ -123,7 +123,7 @@ fn rejecting_host(details: &str) -> Option<String> {
 }
 
 /// Where the sentence naming the recipient puts it.
-const NAMED_IN: [&str; 2] = ["delivered to ", "delivering your message to "];
+const NAMED_IN: [&str; 3] = ["delivered to ", "delivering your message to ", "your message to "];
 
 /// Where the reply starts.
 const RESPONSE: [&str; 2] = ["the response from the remote server was:", "the response was:"];
@@ -257,6 +257,16 @@ mod tests {
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].recipient, "team@example.org");
         assert!(got[0].diagnostic.starts_with("Unspecified Error"));
+
+        let blocked = "From: mailer-daemon@googlemail.com\nSubject: x\n\n** Message blocked **\n\n\
+            Your message to carol@example.org has been blocked. See technical details below.\n\n\
+            The response was:\n550 5.7.1 Message rejected by policy\n";
+        let got = read(blocked, &GMAIL_CURRENT);
+        assert_eq!(got.len(), 1);
+        assert_eq!(
+            (got[0].recipient.as_str(), got[0].status.as_str()),
+            ("carol@example.org", "5.7.1")
+        );
 
         let other = "From: a@example.net\nSubject: hi\n\n** Important **\n\nPlease write to ann@example.org.\n";
         assert!(read(other, &GMAIL_CURRENT).is_empty());
