@@ -81,6 +81,131 @@ pub(crate) fn failed(recipient: &str, diagnostic: &str) -> RecipientReport {
     }
 }
 
+/// Where `needle` (lower-case ASCII) starts in `text`, ignoring ASCII case. Linear in `text`
+/// for a needle of fixed length; the offset is a char boundary since the needle is ASCII.
+pub(crate) fn find_ignore_case(text: &str, needle: &str) -> Option<usize> {
+    let needle = needle.as_bytes();
+    if needle.is_empty() {
+        return Some(0);
+    }
+    text.as_bytes()
+        .windows(needle.len())
+        .position(|w| w.eq_ignore_ascii_case(needle))
+}
+
+/// The text after the line that holds `marker` (lower-case ASCII, case ignored), from the
+/// next line on; `None` when no line holds it.
+pub(crate) fn after_line_with<'t>(text: &'t str, marker: &str) -> Option<&'t str> {
+    let at = find_ignore_case(text, marker)?;
+    let rest = text.get(at..)?;
+    Some(rest.split_once('\n').map_or("", |(_, after)| after))
+}
+
+/// `text` up to the first line that starts (after leading white space) with any of `ends`
+/// (lower-case ASCII, case ignored); all of it when none does.
+pub(crate) fn before_line_starting<'t>(text: &'t str, ends: &[&str]) -> &'t str {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start().as_bytes();
+        if ends.iter().any(|e| {
+            trimmed
+                .get(..e.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(e.as_bytes()))
+        }) {
+            return text.get(..offset).unwrap_or(text);
+        }
+        offset += line.len();
+    }
+    text
+}
+
+/// The line, trimmed, when it is one address and nothing else (`bob@example.com`,
+/// `<bob@example.com>`, `"bob@example.com":`, `bob@example.com<mailto:bob@example.com>`).
+pub(crate) fn lone_address(line: &str) -> Option<String> {
+    let word = line
+        .trim()
+        .trim_end_matches(':')
+        .trim_matches(|c: char| matches!(c, '"' | '\'' | '<' | '>'));
+    if is_address(word) {
+        return Some(word.to_string());
+    }
+    // Outlook's `address<mailto:address>`: both halves name the same mailbox.
+    let (shown, link) = word.split_once("<mailto:")?;
+    let link = link.trim_end_matches('>');
+    (is_address(shown) && shown.eq_ignore_ascii_case(link)).then(|| shown.to_string())
+}
+
+/// The reply code at the start of `text` written `550:` or `550 -` (forms some services use
+/// that the reply parser does not take for a code), with the enhanced status right after it.
+pub(crate) fn loose_code(text: &str) -> Option<(u16, Option<String>)> {
+    let text = text.trim_start();
+    let digits = text.get(..3)?;
+    let code: u16 = digits.parse().ok()?;
+    if !(200..600).contains(&code) {
+        return None;
+    }
+    let rest = text.get(3..)?;
+    let rest = rest
+        .strip_prefix(':')
+        .or_else(|| rest.trim_start().strip_prefix('-'))
+        .or_else(|| rest.strip_prefix(' '))?;
+    let status = rest
+        .split_whitespace()
+        .next()
+        .and_then(|w| rebound_engine::Enhanced::parse(w.trim_end_matches([',', ';', ':'])))
+        .filter(|e| u16::from(e.class) == code / 100)
+        .map(|e| e.to_string());
+    Some((code, status))
+}
+
+/// The most of a diagnostic a report reader keeps, in bytes. SMTP reply lines are at most
+/// 512 bytes (RFC 5321); a report that gives one long text to many recipients would otherwise
+/// cost recipients times text.
+pub(crate) const MAX_DIAGNOSTIC_BYTES: usize = 4096;
+
+/// `text` cut to at most `max` bytes, at a char boundary.
+pub(crate) fn at_most(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.get(..end).unwrap_or("")
+}
+
+/// [`failed`] on at most [`MAX_DIAGNOSTIC_BYTES`] of the diagnostic, then the reply's own
+/// leading code and status when the reply parser took none: the loose `550:` form, or a status
+/// the parser dropped because a later quoted reply (`... -> 550 #5.1.0 ...`) carried none.
+pub(crate) fn failed_loose(recipient: &str, diagnostic: &str) -> RecipientReport {
+    let mut report = failed(recipient, at_most(diagnostic.trim(), MAX_DIAGNOSTIC_BYTES));
+    if let Some((code, status)) = loose_code(&report.diagnostic)
+        && (report.reply_code == 0 || report.reply_code == code)
+    {
+        report.reply_code = code;
+        if report.status.is_empty() {
+            report.status = status.unwrap_or_default();
+        }
+    }
+    report
+}
+
+/// One failure reported for several recipients: the diagnostic is read once.
+pub(crate) fn failed_each<'a>(recipients: impl IntoIterator<Item = &'a str>, diagnostic: &str) -> Vec<RecipientReport> {
+    let mut model: Option<RecipientReport> = None;
+    recipients
+        .into_iter()
+        .map(|recipient| {
+            let model = model.get_or_insert_with(|| failed_loose(recipient, diagnostic));
+            RecipientReport {
+                recipient: recipient.trim().trim_matches(['<', '>']).to_string(),
+                ..model.clone()
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
