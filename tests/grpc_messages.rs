@@ -191,6 +191,29 @@ async fn verp_is_compiled_and_a_bad_pattern_names_the_field() {
     let answer = client.classify_message(request).await.unwrap().into_inner();
     assert!(answer.error.is_none(), "{:?}", answer.error);
     assert_eq!(answer.id, "v-1");
+    // A failure notice naming no recipient, sent back to a VERP address: the pattern gives the
+    // recipient; without it there is none.
+    let notice = b"From: MAILER-DAEMON@mx.example.net\n\
+        To: bounces+dave=example.com@sender.example.org\n\
+        Subject: failure notice\n\
+        Date: Sun, 6 Dec 2026 10:00:02 +0000\n\
+        \n\
+        Sorry, your message could not be delivered.\n"
+        .to_vec();
+    let request = pb::ClassifyMessageRequest {
+        verp: "bounces+{local}={domain}@sender.example.org".into(),
+        ..message("v-3", notice.clone())
+    };
+    let answer = client.classify_message(request).await.unwrap().into_inner();
+    let recipients: Vec<&str> = answer.recipients.iter().map(|r| r.recipient.as_str()).collect();
+    assert_eq!(recipients, ["dave@example.com"], "{answer:?}");
+    assert_eq!(answer.format, "verp");
+    let answer = client
+        .classify_message(message("v-4", notice))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(answer.recipients.is_empty(), "{answer:?}");
     let request = pb::ClassifyMessageRequest {
         verp: "bounces@sender.example.org".into(),
         ..message("v-2", dsn(&[UNKNOWN], 0))
