@@ -95,7 +95,13 @@ async fn serve<I, A: prost::Message, Fut: Future<Output = A>>(
             None => return Err(gone()),
         };
         stops.progress();
-        let answer = answer(item).await;
+        // A reply's answer is ready at the first poll, and costs no race; an email's may wait for
+        // the blocking pool, and the stream's stops (draining, its deadline) end that wait.
+        let mut pending = std::pin::pin!(answer(item));
+        let answer = match std::future::poll_fn(|cx| Poll::Ready(pending.as_mut().poll(cx))).await {
+            Poll::Ready(answer) => answer,
+            Poll::Pending => stops.race(pending).await?,
+        };
         // An answer larger than the whole buffer takes all of it: it waits for an empty one.
         let bytes = u32::try_from(prost::Message::encoded_len(&answer))
             .unwrap_or(u32::MAX)
