@@ -163,10 +163,12 @@ fn walk<'a>(
             Some((kind, None)) => kind,
             None => "text/plain".to_string(),
         };
-        // A multipart whose boundaries never appear comes back as one text part: its text is
+        // A multipart whose boundaries never appear, or whose `boundary=` was not read (an
+        // unindented continuation line), comes back as one text or binary part: its raw text is
         // the message's text (broken MTAs send such reports).
         let content_type = match &part.body {
-            PartType::Text(_) if content_type.starts_with("multipart/") => "text/plain".to_string(),
+            PartType::Multipart(_) | PartType::Message(_) => content_type,
+            _ if content_type.starts_with("multipart/") => "text/plain".to_string(),
             _ => content_type,
         };
         let (text, nested) = match &part.body {

@@ -12,8 +12,18 @@ use crate::report::Original;
 /// `Message-ID`, or `From` and `Subject`, to be taken for one.
 const IDENTIFYING: [&str; 5] = ["message-id", "from", "to", "subject", "date"];
 
+/// A returned original as found in a bounce.
+pub(crate) struct Found {
+    /// Its identifying and asked-for headers.
+    pub original: Original,
+    /// Where in the bounce it was found.
+    pub from: &'static str,
+    /// The addresses of its `To` and `Cc`, in order.
+    pub recipients: Vec<String>,
+}
+
 /// The original and where it was found, when the bounce carries one.
-pub(crate) fn find(mail: &Mail<'_>, asked: &[String]) -> Option<(Original, &'static str)> {
+pub(crate) fn find(mail: &Mail<'_>, asked: &[String]) -> Option<Found> {
     // An attached message of the report itself first; one nested deeper only when the top
     // level has none (a forwarded bounce).
     let attached = mail
@@ -22,7 +32,7 @@ pub(crate) fn find(mail: &Mail<'_>, asked: &[String]) -> Option<(Original, &'sta
         .filter_map(|p| p.message.map(|m| (p.depth, m)))
         .min_by_key(|(depth, _)| *depth);
     if let Some((_, m)) = attached {
-        return Some((original_of(m, asked), "message/rfc822 part"));
+        return Some(found(m, asked, "message/rfc822 part"));
     }
     let parser = MessageParser::default();
     if let Some(p) = mail
@@ -39,12 +49,12 @@ pub(crate) fn find(mail: &Mail<'_>, asked: &[String]) -> Option<(Original, &'sta
     {
         let text = header_block(&p.text);
         if let Some(m) = parser.parse_headers(text.as_bytes()) {
-            return Some((original_of(&m, asked), "text/rfc822-headers part"));
+            return Some(found(&m, asked, "text/rfc822-headers part"));
         }
     }
     let quoted = quoted_headers(&mail.body)?;
     let m = parser.parse_headers(quoted.as_bytes())?;
-    Some((original_of(&m, asked), "headers quoted in the body"))
+    Some(found(&m, asked, "headers quoted in the body"))
 }
 
 /// The header block of `text`, ending at the first blank line, with a blank line appended so
@@ -113,6 +123,22 @@ fn quoted_headers(body: &str) -> Option<String> {
         run.push('\n');
         run
     })
+}
+
+fn found(m: &Message<'_>, asked: &[String], from: &'static str) -> Found {
+    let recipients = [m.to(), m.cc()]
+        .into_iter()
+        .flatten()
+        .flat_map(|a| a.iter())
+        .filter_map(|a| a.address.as_deref())
+        .filter(|a| a.contains('@'))
+        .map(str::to_string)
+        .collect();
+    Found {
+        original: original_of(m, asked),
+        from,
+        recipients,
+    }
 }
 
 /// The identifying headers of `m` and the asked-for ones.

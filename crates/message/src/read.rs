@@ -49,11 +49,18 @@ pub fn read(raw: &[u8], options: &ReadOptions<'_>) -> Result<Report, MessageErro
         recipients: Vec::new(),
         trace: Vec::new(),
     };
-    let original = original::find(&mail, options.headers);
-    if let Some((o, from)) = &original {
-        trace(&mut report, format!("original message_id {}", o.message_id), from);
-    }
-    let original_ref = original.as_ref().map(|(o, _)| o);
+    let (original, original_recipients) = match original::find(&mail, options.headers) {
+        Some(found) => {
+            trace(
+                &mut report,
+                format!("original message_id {}", found.original.message_id),
+                found.from,
+            );
+            (Some(found.original), found.recipients)
+        }
+        None => (None, Vec::new()),
+    };
+    let original_ref = original.as_ref();
 
     if let Some(c) = arf::read(&mail, original_ref) {
         report.kind = Kind::Feedback;
@@ -68,7 +75,7 @@ pub fn read(raw: &[u8], options: &ReadOptions<'_>) -> Result<Report, MessageErro
             });
         }
         report.feedback = Some(c.feedback);
-        report.original = original.map(|(o, _)| o);
+        report.original = original;
         return Ok(report);
     }
 
@@ -111,6 +118,27 @@ pub fn read(raw: &[u8], options: &ReadOptions<'_>) -> Result<Report, MessageErro
         r.action.get_or_insert(Action::Failed);
     }
 
+    // A failure report that names no recipient (`Delivery report unavailable`, a transcript
+    // naming only the host) returns the message that failed: when that message was addressed
+    // to one recipient alone, that recipient is the one whose delivery failed. With several
+    // recipients the report does not say which, so none is guessed.
+    if report.recipients.is_empty()
+        && let [sole] = original_recipients.as_slice()
+        && reports_a_failure(&mail)
+    {
+        report.format = "returned_original";
+        trace(
+            &mut report,
+            format!("recipient {sole}"),
+            "the sole recipient of the returned original, in a failure report naming none",
+        );
+        report.recipients.push(RecipientReport {
+            recipient: sole.clone(),
+            action: Some(Action::Failed),
+            ..RecipientReport::default()
+        });
+    }
+
     // Bounces often carry auto-reply cues too (Exim writes `Auto-Submitted: auto-replied`): a
     // message that reports a delivery failure is never read as an auto-reply or a challenge.
     if report.recipients.is_empty() && !reports_a_failure(&mail) {
@@ -119,7 +147,7 @@ pub fn read(raw: &[u8], options: &ReadOptions<'_>) -> Result<Report, MessageErro
             report.format = "rfc3834";
             trace(&mut report, "kind auto_reply".to_string(), &cue);
             replier(&mail, None, &mut report, &cue);
-            report.original = original.map(|(o, _)| o);
+            report.original = original;
             return Ok(report);
         }
         if let Some(cue) = autoreply::challenge(&mail) {
@@ -128,7 +156,7 @@ pub fn read(raw: &[u8], options: &ReadOptions<'_>) -> Result<Report, MessageErro
             trace(&mut report, "kind challenge".to_string(), &cue);
             let on_behalf = autoreply::sent_by_service(mail.from_address());
             replier(&mail, on_behalf.then_some(original_ref).flatten(), &mut report, &cue);
-            report.original = original.map(|(o, _)| o);
+            report.original = original;
             return Ok(report);
         }
     }
@@ -152,7 +180,7 @@ pub fn read(raw: &[u8], options: &ReadOptions<'_>) -> Result<Report, MessageErro
     };
     let what = format!("kind {}", report.kind.as_str());
     trace(&mut report, what, why);
-    report.original = original.map(|(o, _)| o);
+    report.original = original;
     Ok(report)
 }
 

@@ -385,3 +385,73 @@ fn an_opt_out_report_names_its_removal_recipient_never_a_placeholder() {
     let nameless = text.replace("Removal-Recipient: bob@example.com\n", "");
     assert!(read_text(&nameless).recipients.is_empty());
 }
+
+/// A Postfix report whose delivery-status part names no recipient, returning `returned`.
+fn report_naming_no_recipient(returned: &str) -> String {
+    format!(
+        "From: MAILER-DAEMON@mx.example.net\nTo: sender@example.org\nSubject: Undelivered Mail Returned to Sender\n\
+         MIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\n\n\
+         --B\nContent-Type: text/plain\n\nThis is the mail system at host mx.example.net.\n\n\
+         \t--- Delivery report unavailable ---\n\n\
+         --B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.net\n\n\
+         --B\nContent-Type: message/rfc822\n\n{returned}\n--B--\n"
+    )
+}
+
+#[test]
+fn a_failure_report_naming_no_recipient_takes_the_returned_original_s_sole_recipient() {
+    let returned = "Message-ID: <m1@example.org>\nFrom: sender@example.org\nTo: Bob <bob@example.com>\n\
+                    Subject: Hello\n\nHi\n";
+    let r = read_text(&report_naming_no_recipient(returned));
+    assert_eq!(r.kind, Kind::Bounce);
+    assert_eq!(r.format, "returned_original");
+    let got: Vec<_> = r.recipients.iter().map(|x| (x.recipient.as_str(), x.action)).collect();
+    assert_eq!(got, [("bob@example.com", Some(Action::Failed))]);
+    assert!(
+        r.trace
+            .iter()
+            .any(|t| t.what == "recipient bob@example.com" && t.from.contains("sole recipient")),
+        "{:?}",
+        r.trace
+    );
+}
+
+#[test]
+fn a_failure_report_naming_no_recipient_guesses_none_among_several() {
+    for returned in [
+        "Message-ID: <m1@example.org>\nFrom: sender@example.org\nTo: bob@example.com, carol@example.com\n\
+         Subject: Hello\n\nHi\n",
+        "Message-ID: <m1@example.org>\nFrom: sender@example.org\nTo: bob@example.com\nCc: carol@example.com\n\
+         Subject: Hello\n\nHi\n",
+    ] {
+        let r = read_text(&report_naming_no_recipient(returned));
+        assert_eq!(r.kind, Kind::NotBounce, "{returned}");
+        assert!(r.recipients.is_empty(), "{:?}", r.recipients);
+    }
+}
+
+#[test]
+fn a_message_that_reports_no_failure_takes_no_recipient_from_a_forwarded_one() {
+    // A person forwarding a message is no failure report, whoever the forwarded one was for.
+    let text = "From: ann@example.org\nTo: carl@example.net\nSubject: Fwd: Hello\nMIME-Version: 1.0\n\
+                Content-Type: multipart/mixed; boundary=\"B\"\n\n--B\nContent-Type: text/plain\n\nSee below.\n\n\
+                --B\nContent-Type: message/rfc822\n\nMessage-ID: <m1@example.org>\nFrom: sender@example.org\n\
+                To: bob@example.com\nSubject: Hello\n\nHi\n\n--B--\n";
+    let r = read_text(text);
+    assert_eq!(r.kind, Kind::NotBounce);
+    assert!(r.recipients.is_empty(), "{:?}", r.recipients);
+}
+
+#[test]
+fn a_multipart_whose_boundary_was_not_read_is_read_as_text() {
+    // The inner multipart's `boundary=` is on an unindented line: not a parameter, so the part
+    // has no boundary and its raw text must still reach the readers.
+    let text = "From: postmaster@mx.example.net\nTo: sender@example.org\nSubject: Delivery failure\n\
+                MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"OUT\"\n\n--OUT\n\
+                Content-Type: multipart/alternative;\nboundary=\"IN\"\n\n--IN\nContent-Type: text/plain\n\n\
+                Your message was not delivered.\nThe mail system\n\n<bob@example.com>: host mx.example.com said: \
+                550 5.1.1 User unknown (in reply to RCPT TO command)\n\n--IN--\n\n--OUT--\n";
+    let message = mime::parse(text.as_bytes(), &Limits::default()).unwrap();
+    let mail = Mail::new(&message, &Limits::default()).unwrap();
+    assert!(mail.body.contains("550 5.1.1 User unknown"), "{:?}", mail.body);
+}
