@@ -223,7 +223,7 @@ mod text_tools {
         assert_eq!(loose_code("421 5.0.0 class differs"), Some((421, None)));
         assert_eq!(loose_code("mailbox 550"), None);
         assert_eq!(loose_code("999: no"), None);
-        let r = failed_loose("bob@example.com", "501: 5.1.8 Sender address rejected");
+        let r = failed("bob@example.com", "501: 5.1.8 Sender address rejected");
         assert_eq!((r.reply_code, r.status.as_str()), (501, "5.1.8"));
     }
 }

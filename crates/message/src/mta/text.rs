@@ -59,13 +59,18 @@ pub(crate) fn fold(text: &str) -> String {
     out
 }
 
-/// A failed recipient with its diagnostic; the reply code, status and remote host are read
-/// from the diagnostic the way the engine reads a reply (wrappers such as `host X said:` and
-/// transcripts included).
+/// A failed recipient with its diagnostic (at most [`MAX_DIAGNOSTIC_BYTES`] of it, folded onto
+/// one line). The reply code, status and remote host are read the way the engine reads a reply
+/// (wrappers such as `host X said:` and transcripts included), from the lines before they are
+/// folded so a reply code opening a line starts a reply (`550-...` lines); then the reply's own
+/// leading code and status when the reply parser took none: the loose `550:` form, or a status
+/// the parser dropped because a later quoted reply (`... -> 550 #5.1.0 ...`) carried none. The
+/// refused command is read from the wrapper's words.
 pub(crate) fn failed(recipient: &str, diagnostic: &str) -> RecipientReport {
-    let diagnostic = fold(diagnostic);
-    let reply = Reply::from_text(&diagnostic);
-    RecipientReport {
+    let lines = clip(diagnostic.trim());
+    let reply = Reply::from_text(lines);
+    let diagnostic = fold(lines);
+    let mut report = RecipientReport {
         recipient: recipient.trim().trim_matches(['<', '>']).to_string(),
         action: Some(Action::Failed),
         status: reply.enhanced.map(|e| e.to_string()).unwrap_or_default(),
@@ -76,9 +81,38 @@ pub(crate) fn failed(recipient: &str, diagnostic: &str) -> RecipientReport {
         } else {
             "smtp".to_string()
         },
+        command: command_in(&diagnostic).to_string(),
         diagnostic,
         ..RecipientReport::default()
+    };
+    if let Some((code, status)) = loose_code(&report.diagnostic)
+        && (report.reply_code == 0 || report.reply_code == code)
+    {
+        report.reply_code = code;
+        if report.status.is_empty() {
+            report.status = status.unwrap_or_default();
+        }
     }
+    report
+}
+
+/// One failure reported for several recipients: the diagnostic is read once.
+pub(crate) fn failed_each<R: AsRef<str>>(
+    recipients: impl IntoIterator<Item = R>,
+    diagnostic: &str,
+) -> Vec<RecipientReport> {
+    let mut model: Option<RecipientReport> = None;
+    recipients
+        .into_iter()
+        .map(|recipient| {
+            let recipient = recipient.as_ref();
+            let model = model.get_or_insert_with(|| failed(recipient, diagnostic));
+            RecipientReport {
+                recipient: recipient.trim().trim_matches(['<', '>']).to_string(),
+                ..model.clone()
+            }
+        })
+        .collect()
 }
 
 /// Where `needle` (lower-case ASCII) starts in `text`, ignoring ASCII case. Linear in `text`
@@ -159,51 +193,20 @@ pub(crate) fn loose_code(text: &str) -> Option<(u16, Option<String>)> {
 }
 
 /// The most of a diagnostic a report reader keeps, in bytes. SMTP reply lines are at most
-/// 512 bytes (RFC 5321); a report that gives one long text to many recipients would otherwise
-/// cost recipients times text.
+/// 512 bytes (RFC 5321); a longer text is a layout read too far, or hostile, and a report that
+/// gives one long text to many recipients would otherwise cost recipients times text.
 pub(crate) const MAX_DIAGNOSTIC_BYTES: usize = 4096;
 
-/// `text` cut to at most `max` bytes, at a char boundary.
-pub(crate) fn at_most(text: &str, max: usize) -> &str {
-    if text.len() <= max {
+/// `text` cut to at most [`MAX_DIAGNOSTIC_BYTES`] bytes, at a character boundary.
+pub(crate) fn clip(text: &str) -> &str {
+    if text.len() <= MAX_DIAGNOSTIC_BYTES {
         return text;
     }
-    let mut end = max;
+    let mut end = MAX_DIAGNOSTIC_BYTES;
     while !text.is_char_boundary(end) {
         end -= 1;
     }
     text.get(..end).unwrap_or("")
-}
-
-/// [`failed`] on at most [`MAX_DIAGNOSTIC_BYTES`] of the diagnostic, then the reply's own
-/// leading code and status when the reply parser took none: the loose `550:` form, or a status
-/// the parser dropped because a later quoted reply (`... -> 550 #5.1.0 ...`) carried none.
-pub(crate) fn failed_loose(recipient: &str, diagnostic: &str) -> RecipientReport {
-    let mut report = failed(recipient, at_most(diagnostic.trim(), MAX_DIAGNOSTIC_BYTES));
-    if let Some((code, status)) = loose_code(&report.diagnostic)
-        && (report.reply_code == 0 || report.reply_code == code)
-    {
-        report.reply_code = code;
-        if report.status.is_empty() {
-            report.status = status.unwrap_or_default();
-        }
-    }
-    report
-}
-
-/// One failure reported for several recipients: the diagnostic is read once.
-pub(crate) fn failed_each<'a>(recipients: impl IntoIterator<Item = &'a str>, diagnostic: &str) -> Vec<RecipientReport> {
-    let mut model: Option<RecipientReport> = None;
-    recipients
-        .into_iter()
-        .map(|recipient| {
-            let model = model.get_or_insert_with(|| failed_loose(recipient, diagnostic));
-            RecipientReport {
-                recipient: recipient.trim().trim_matches(['<', '>']).to_string(),
-                ..model.clone()
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -287,56 +290,6 @@ pub(crate) fn command_in(text: &str) -> &'static str {
     first.map_or("", |(_, named)| named)
 }
 
-/// A failed recipient as [`failed`] reads it, but with the reply read from the diagnostic's
-/// lines before they are folded (a reply code opening a line starts a reply: `550-...` lines),
-/// and its command read from the wrapper's words.
-pub(crate) fn failed_with_command(recipient: &str, diagnostic: &str) -> RecipientReport {
-    let diagnostic = clip(diagnostic);
-    let mut report = failed(recipient, diagnostic);
-    let reply = Reply::from_text(diagnostic);
-    report.status = reply.enhanced.map(|e| e.to_string()).unwrap_or_default();
-    report.reply_code = reply.code;
-    report.remote_mta = reply.remote_host;
-    report.command = command_in(&report.diagnostic).to_string();
-    report
-}
-
-/// The longest diagnostic a report reader keeps, in bytes. A server's reply is a few lines; a
-/// longer text is a layout read too far, or hostile, and reading it again for each of many
-/// recipients would make a report's cost grow faster than the message.
-pub(crate) const MAX_DIAGNOSTIC: usize = 4096;
-
-/// `text` cut to at most [`MAX_DIAGNOSTIC`] bytes, at a character boundary.
-pub(crate) fn clip(text: &str) -> &str {
-    if text.len() <= MAX_DIAGNOSTIC {
-        return text;
-    }
-    let mut end = MAX_DIAGNOSTIC;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text.get(..end).unwrap_or("")
-}
-
-/// One failed recipient per address, all with the same diagnostic, read once.
-pub(crate) fn each_failed(addresses: impl IntoIterator<Item = String>, diagnostic: &str) -> Vec<RecipientReport> {
-    let mut template: Option<RecipientReport> = None;
-    addresses
-        .into_iter()
-        .map(|address| match &template {
-            Some(t) => RecipientReport {
-                recipient: address.trim().trim_matches(['<', '>']).to_string(),
-                ..t.clone()
-            },
-            None => {
-                let r = failed_with_command(&address, diagnostic);
-                template = Some(r.clone());
-                r
-            }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod command_tests {
     use super::*;
@@ -360,10 +313,10 @@ mod command_tests {
 
     #[test]
     fn long_diagnostics_are_clipped_at_a_character_boundary() {
-        let long = "\u{e9}".repeat(MAX_DIAGNOSTIC);
-        assert!(clip(&long).len() <= MAX_DIAGNOSTIC && clip(&long).len() > MAX_DIAGNOSTIC - 2);
+        let long = "\u{e9}".repeat(MAX_DIAGNOSTIC_BYTES);
+        assert!(clip(&long).len() <= MAX_DIAGNOSTIC_BYTES && clip(&long).len() > MAX_DIAGNOSTIC_BYTES - 2);
         assert_eq!(clip("550 short"), "550 short");
-        let shared = each_failed(
+        let shared = failed_each(
             ["<a@example.net>".to_string(), "b@example.net".to_string()],
             "550 5.1.1 no",
         );
@@ -371,5 +324,33 @@ mod command_tests {
             (shared[1].recipient.as_str(), shared[1].status.as_str()),
             ("b@example.net", "5.1.1")
         );
+    }
+}
+
+#[cfg(test)]
+mod reply_tests {
+    use super::*;
+
+    #[test]
+    fn a_multi_line_reply_is_read_before_its_lines_are_folded() {
+        let r = failed(
+            "bob@example.com",
+            "SMTP error from remote mail server after RCPT TO:<bob@example.com>:\n\
+             550-5.1.1 The email account that you tried to reach does not exist.\n\
+             550 5.1.1 Please try double-checking the recipient's email address",
+        );
+        assert_eq!(
+            (r.reply_code, r.status.as_str(), r.command.as_str()),
+            (550, "5.1.1", "RCPT")
+        );
+        assert!(!r.diagnostic.contains('\n'), "{}", r.diagnostic);
+    }
+
+    #[test]
+    fn a_loose_leading_code_is_taken_when_the_reply_parser_takes_none() {
+        let r = failed("bob@example.com", "550: 5.1.1 mailbox unavailable");
+        assert_eq!((r.reply_code, r.status.as_str()), (550, "5.1.1"));
+        let r = failed("bob@example.com", "no code here, mailbox unavailable");
+        assert_eq!((r.reply_code, r.status.as_str()), (0, ""));
     }
 }

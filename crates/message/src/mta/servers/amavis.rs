@@ -5,7 +5,7 @@
 
 use super::layout::{after_line, before_line};
 use crate::mime::Mail;
-use crate::mta::text::{address_in, each_failed, failed_with_command};
+use crate::mta::text::{address_in, failed, failed_each};
 use crate::report::RecipientReport;
 
 const OPENING: &[&str] = &["the message was not relayed to:", "could not be delivered to:"];
@@ -31,10 +31,7 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
             said.push('\n');
         }
     }
-    blocks
-        .iter()
-        .map(|(address, said)| failed_with_command(address, said))
-        .collect()
+    blocks.iter().map(|(address, said)| failed(address, said)).collect()
 }
 
 /// The `-> address` lines of a content-filter notice, with the verdict that follows them.
@@ -49,7 +46,7 @@ fn notice(body: &str) -> Vec<RecipientReport> {
             break;
         }
     }
-    each_failed(addresses, verdict)
+    failed_each(addresses, verdict)
 }
 
 #[cfg(test)]

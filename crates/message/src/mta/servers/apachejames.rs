@@ -4,7 +4,7 @@
 
 use super::layout::{after_line, before_line};
 use crate::mime::Mail;
-use crate::mta::text::{address_in, each_failed};
+use crate::mta::text::{address_in, failed_each};
 use crate::report::RecipientReport;
 
 const BELOW: &[&str] = &["error message below:"];
@@ -20,7 +20,7 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
         .lines()
         .filter_map(|line| line.trim().strip_prefix("RCPT TO:"))
         .filter_map(address_in);
-    each_failed(addresses, said)
+    failed_each(addresses, said)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use super::layout::{after_line, before_line};
 use crate::mime::Mail;
-use crate::mta::text::{address_in, each_failed};
+use crate::mta::text::{address_in, failed_each};
 use crate::report::RecipientReport;
 
 const LIST: &[&str] = &["----- the following addresses had delivery problems -----"];
@@ -26,7 +26,7 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
         .map(str::trim)
         .filter(|l| !l.contains(' '))
         .filter_map(address_in);
-    each_failed(addresses, &reason)
+    failed_each(addresses, &reason)
 }
 
 #[cfg(test)]

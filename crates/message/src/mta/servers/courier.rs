@@ -5,7 +5,7 @@
 
 use super::layout::{after_line, before_line, contains_any};
 use crate::mime::Mail;
-use crate::mta::text::{address_in, failed_with_command};
+use crate::mta::text::{address_in, failed};
 use crate::report::{Action, RecipientReport};
 
 const OPENINGS: &[&str] = &[
@@ -54,7 +54,7 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
     blocks
         .into_iter()
         .map(|(address, host, said)| {
-            let mut r = failed_with_command(&address, &said);
+            let mut r = failed(&address, &said);
             if !host.is_empty() {
                 r.remote_mta = host.to_ascii_lowercase();
             }

@@ -3,7 +3,7 @@
 
 use super::layout::{before_line, find_any};
 use crate::mime::Mail;
-use crate::mta::text::{address_in, failed_with_command};
+use crate::mta::text::{address_in, failed};
 use crate::report::RecipientReport;
 
 const OPENING: &str = "there was an error delivering your mail to ";
@@ -22,7 +22,7 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
     let Some(address) = address_in(line) else {
         return Vec::new();
     };
-    vec![failed_with_command(&address, before_line(below, CLOSINGS))]
+    vec![failed(&address, before_line(below, CLOSINGS))]
 }
 
 #[cfg(test)]

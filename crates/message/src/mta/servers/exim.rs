@@ -4,7 +4,7 @@
 
 use super::layout::{after_line, before_line, blank, contains_any, indent};
 use crate::mime::Mail;
-use crate::mta::text::{address_in, failed_with_command};
+use crate::mta::text::{address_in, failed};
 use crate::report::{Action, RecipientReport};
 
 /// Lines that introduce the recipient list, lower-case.
@@ -141,7 +141,7 @@ fn recipient(first: &str, rest: &[&str], listed: Option<&String>, delayed: bool)
 }
 
 fn recipient_of(address: &str, diagnostic: &str, delayed: bool) -> RecipientReport {
-    let mut r = failed_with_command(address, diagnostic);
+    let mut r = failed(address, diagnostic);
     if delayed {
         r.action = Some(Action::Delayed);
     }

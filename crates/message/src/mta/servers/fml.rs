@@ -4,7 +4,7 @@
 //! <list@example.org>.") and says why.
 
 use crate::mime::Mail;
-use crate::mta::text::{address_in, clip, failed};
+use crate::mta::text::{address_in, failed};
 use crate::report::RecipientReport;
 
 /// Openings of fml's refusal notices, lower-case.
@@ -41,7 +41,7 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
     else {
         return Vec::new();
     };
-    vec![failed(&address, clip(&paragraph.join("\n")))]
+    vec![failed(&address, &paragraph.join("\n"))]
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 
 use super::layout::{after_line, before_line, find_any};
 use crate::mime::Mail;
-use crate::mta::text::{address_in, each_failed, failed_with_command};
+use crate::mta::text::{address_in, failed, failed_each};
 use crate::report::RecipientReport;
 
 const CLOSING: &[&str] = &["original message follows."];
@@ -26,7 +26,7 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
             let (reason, named) = line.trim().rsplit_once(": ")?;
             let address = address_in(named).filter(|_| !named.trim().contains(' '))?;
             // The reply, when the remote server gave one, follows the reason on the same line.
-            Some(failed_with_command(&address, reason))
+            Some(failed(&address, reason))
         })
         .collect()
 }
@@ -43,7 +43,7 @@ fn responses(body: &str) -> Vec<RecipientReport> {
         .lines()
         .filter_map(|line| line.trim().strip_prefix("undeliverable to "))
         .filter_map(address_in);
-    each_failed(addresses, &reply.join("\n"))
+    failed_each(addresses, &reply.join("\n"))
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use super::layout::find_any;
 use crate::mime::Mail;
-use crate::mta::text::{address_in, failed_with_command};
+use crate::mta::text::{address_in, failed};
 use crate::report::{Action, RecipientReport};
 
 const AUONE: &str = "could not be delivered to:";
@@ -23,7 +23,7 @@ pub(super) fn read_auone(mail: &Mail<'_>) -> Vec<RecipientReport> {
             continue;
         };
         let reason = lines.next().unwrap_or("").trim();
-        out.push(failed_with_command(&address, reason));
+        out.push(failed(&address, reason));
     }
     out
 }
@@ -66,14 +66,14 @@ pub(super) fn read_ezweb(mail: &Mail<'_>) -> Vec<RecipientReport> {
     let mut out: Vec<RecipientReport> = Vec::new();
     for (address, said) in recipients {
         if !said.is_empty() {
-            out.push(failed_with_command(&address, &said));
+            out.push(failed(&address, &said));
         } else if let Some(t) = &template {
             out.push(RecipientReport {
                 recipient: address,
                 ..t.clone()
             });
         } else {
-            let r = failed_with_command(&address, shared);
+            let r = failed(&address, shared);
             template = Some(r.clone());
             out.push(r);
         }

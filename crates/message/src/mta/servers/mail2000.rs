@@ -3,7 +3,7 @@
 
 use super::layout::after_line;
 use crate::mime::Mail;
-use crate::mta::text::{address_in, failed_with_command};
+use crate::mta::text::{address_in, failed};
 use crate::report::RecipientReport;
 
 const OPENING: &[&str] = &["---the following addresses had delivery errors---"];
@@ -20,10 +20,7 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
         .filter_map(|line| {
             let (head, reason) = line.split_once(" [")?;
             let address = address_in(head).filter(|_| !head.contains(' '))?;
-            Some(failed_with_command(
-                &address,
-                reason.strip_suffix(']').unwrap_or(reason),
-            ))
+            Some(failed(&address, reason.strip_suffix(']').unwrap_or(reason)))
         })
         .collect()
 }

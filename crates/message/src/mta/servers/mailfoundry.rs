@@ -3,7 +3,7 @@
 
 use super::layout::after_line;
 use crate::mime::Mail;
-use crate::mta::text::{address_in, each_failed};
+use crate::mta::text::{address_in, failed_each};
 use crate::report::RecipientReport;
 
 const OPENING: &str = "Unable to deliver message to:";
@@ -27,7 +27,7 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
         .lines()
         .filter_map(|line| line.trim().strip_prefix(OPENING))
         .filter_map(address_in);
-    each_failed(addresses, said)
+    failed_each(addresses, said)
 }
 
 #[cfg(test)]

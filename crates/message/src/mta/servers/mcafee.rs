@@ -3,7 +3,7 @@
 
 use super::layout::after_line;
 use crate::mime::Mail;
-use crate::mta::text::{address_in, failed_with_command};
+use crate::mta::text::{address_in, failed};
 use crate::report::RecipientReport;
 
 const OPENING: &[&str] = &["--- the following addresses had delivery problems ---"];
@@ -31,7 +31,7 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
             let (named, reason) = line.split_once(['(', ' ']).map_or((line, ""), |(a, r)| (a, r));
             let address = address_in(named.trim())?;
             let reason = reason.trim().trim_start_matches('(').trim_end_matches(')');
-            Some(failed_with_command(&address, reason))
+            Some(failed(&address, reason))
         })
         .collect()
 }

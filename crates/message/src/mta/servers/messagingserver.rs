@@ -4,7 +4,7 @@
 
 use super::layout::{after_line, contains_any};
 use crate::mime::Mail;
-use crate::mta::text::{address_in, failed_with_command};
+use crate::mta::text::{address_in, failed};
 use crate::report::{Action, RecipientReport};
 
 const OPENINGS: &[&str] = &[
@@ -78,7 +78,7 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
             } else {
                 &b.diagnostic
             };
-            let mut r = failed_with_command(&b.address, said);
+            let mut r = failed(&b.address, said);
             if !b.remote.is_empty() {
                 r.remote_mta = b.remote;
             }

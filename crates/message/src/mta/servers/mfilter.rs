@@ -3,7 +3,7 @@
 
 use super::layout::find_any;
 use crate::mime::Mail;
-use crate::mta::text::{address_in, each_failed};
+use crate::mta::text::{address_in, failed_each};
 use crate::report::RecipientReport;
 
 const SERVER: &str = "-------server message";
@@ -34,7 +34,7 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
     } else {
         ""
     };
-    let mut out = each_failed(addresses.into_iter().rev(), said);
+    let mut out = failed_each(addresses.into_iter().rev(), said);
     out.iter_mut().for_each(|r| r.command = command.to_ascii_uppercase());
     out
 }

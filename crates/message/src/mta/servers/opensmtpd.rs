@@ -4,7 +4,7 @@
 
 use super::layout::{after_line, before_line, contains_any};
 use crate::mime::Mail;
-use crate::mta::text::{address_in, failed_with_command};
+use crate::mta::text::{address_in, failed};
 use crate::report::{Action, RecipientReport};
 
 const OPENINGS: &[&str] = &["following list of recipients:", "list of recipients:"];
@@ -31,7 +31,7 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
         .filter_map(|line| {
             let (head, reason) = line.split_once(": ")?;
             let address = address_in(head).filter(|_| !head.contains(' '))?;
-            let mut r = failed_with_command(&address, reason);
+            let mut r = failed(&address, reason);
             if delayed {
                 r.action = Some(Action::Delayed);
             }

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use super::layout::{after_line, blank, contains_any};
 use crate::mime::Mail;
-use crate::mta::text::{address_in, each_failed, failed_with_command};
+use crate::mta::text::{address_in, failed, failed_each};
 use crate::report::{Action, RecipientReport};
 
 /// Lines that open the report, lower-case.
@@ -38,7 +38,7 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
     out.extend(current.take());
     out.into_iter()
         .map(|(address, text)| {
-            let mut r = failed_with_command(&address, &text);
+            let mut r = failed(&address, &text);
             if delayed {
                 r.action = Some(Action::Delayed);
             }
@@ -89,7 +89,7 @@ pub(super) fn read_smtpd_transcript(mail: &Mail<'_>) -> Vec<RecipientReport> {
     let Some((reply, command)) = failure else {
         return Vec::new();
     };
-    let mut out = each_failed(recipients, &reply);
+    let mut out = failed_each(recipients, &reply);
     out.iter_mut().for_each(|r| r.command.clone_from(&command));
     out
 }

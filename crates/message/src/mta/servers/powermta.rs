@@ -3,7 +3,7 @@
 //! reply itself is only in the DSN part beside it.
 
 use crate::mime::Mail;
-use crate::mta::text::{address_in, failed_with_command};
+use crate::mta::text::{address_in, failed};
 use crate::report::{Action, RecipientReport};
 
 pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
@@ -18,7 +18,7 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
             if !lower.starts_with("delivery ") {
                 return None;
             }
-            let mut r = failed_with_command(&address_in(named.trim_start_matches('<'))?, said);
+            let mut r = failed(&address_in(named.trim_start_matches('<'))?, said);
             if lower.starts_with("delivery delayed") {
                 r.action = Some(Action::Delayed);
             }

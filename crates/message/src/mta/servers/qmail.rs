@@ -7,7 +7,7 @@
 
 use super::layout::{after_line, before_line, blank};
 use crate::mime::Mail;
-use crate::mta::text::{address_in, failed_with_command};
+use crate::mta::text::{address_in, failed};
 use crate::report::RecipientReport;
 
 /// Lines that open the recipient paragraphs, lower-case.
@@ -78,7 +78,7 @@ fn recipient_line(line: &str) -> Option<String> {
 }
 
 fn report(address: &str, diagnostic: &str) -> RecipientReport {
-    let mut r = failed_with_command(address, diagnostic);
+    let mut r = failed(address, diagnostic);
     if r.command.is_empty() {
         let lower = r.diagnostic.to_ascii_lowercase();
         if let Some((_, command)) = STAGES.iter().find(|(words, _)| lower.contains(words)) {

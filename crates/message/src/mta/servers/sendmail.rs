@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use super::layout::{before_line, from_line};
 use crate::mime::Mail;
-use crate::mta::text::{address_in, clip, failed, fold};
+use crate::mta::text::{address_in, failed, fold};
 use crate::report::{Action, RecipientReport};
 
 /// Lines that open the report's sections, lower-case.
@@ -190,7 +190,7 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
                         .find(|d| !d.trim().is_empty())
                 })
                 .map_or("", |d| d.as_str());
-            let mut r = failed(&e.address, clip(diagnostic));
+            let mut r = failed(&e.address, diagnostic);
             if !e.host.is_empty() {
                 r.remote_mta = e.host;
             }

@@ -3,7 +3,7 @@
 
 use super::layout::after_line;
 use crate::mime::Mail;
-use crate::mta::text::{address_in, each_failed};
+use crate::mta::text::{address_in, failed_each};
 use crate::report::RecipientReport;
 
 const ORIGINAL: &[&str] = &["original message:"];
@@ -29,7 +29,7 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
         .take_while(|l| !l.is_empty())
         .filter_map(|l| l.strip_prefix("To:"))
         .flat_map(|to| to.split(',').filter_map(address_in).collect::<Vec<_>>());
-    each_failed(addresses, error)
+    failed_each(addresses, error)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 
 use super::layout::{after_line, before_line, contains_any};
 use crate::mime::Mail;
-use crate::mta::text::{address_in, each_failed};
+use crate::mta::text::{address_in, failed_each};
 use crate::report::{Action, RecipientReport};
 
 const OPENINGS: &[&str] = &[
@@ -28,7 +28,7 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
     let addresses = before_line(section, RULE)
         .lines()
         .filter_map(|line| line.trim().strip_prefix("* ").and_then(address_in));
-    let mut out = each_failed(addresses, details);
+    let mut out = failed_each(addresses, details);
     if delayed {
         out.iter_mut().for_each(|r| r.action = Some(Action::Delayed));
     }

@@ -136,7 +136,7 @@ fn listed_2007(body: &str) -> Vec<RecipientReport> {
             explanation.push('\n');
             lines.next();
         }
-        out.push(crate::mta::text::failed_loose(&recipient, &fold(&explanation)));
+        out.push(crate::mta::text::failed(&recipient, &fold(&explanation)));
     }
     out
 }
@@ -226,7 +226,7 @@ fn is_host(word: &str) -> bool {
 }
 
 fn with_host(recipient: &str, reply: &str, host: String) -> RecipientReport {
-    let mut report = crate::mta::text::failed_loose(recipient, &fold(reply));
+    let mut report = crate::mta::text::failed(recipient, &fold(reply));
     if !host.is_empty() {
         report.remote_mta = host;
     }

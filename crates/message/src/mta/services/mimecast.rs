@@ -2,7 +2,7 @@
 //! to be :` and `Additional information follows :`, each value on a `-- ` line.
 
 use crate::mime::Mail;
-use crate::mta::text::{after_line_with, failed_loose, is_address};
+use crate::mta::text::{after_line_with, failed, is_address};
 use crate::mta::{Cues, Reader};
 use crate::report::RecipientReport;
 
@@ -46,7 +46,7 @@ fn read_mimecast(mail: &Mail<'_>) -> Vec<RecipientReport> {
     let detail = value_after("additional information follows");
     let problem = value_after("the problem appears to be");
     let reply = if detail.is_empty() { problem } else { detail };
-    vec![failed_loose(address, &reply)]
+    vec![failed(address, &reply)]
 }
 
 #[cfg(test)]

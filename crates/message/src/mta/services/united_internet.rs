@@ -3,7 +3,7 @@
 //! reply, or `Reason:` and a text, up to `--- The header of the original message is following. ---`.
 
 use crate::mime::Mail;
-use crate::mta::text::{after_line_with, before_line_starting, failed_loose, lone_address};
+use crate::mta::text::{after_line_with, before_line_starting, failed, lone_address};
 use crate::mta::{Cues, Reader};
 use crate::report::RecipientReport;
 
@@ -92,7 +92,7 @@ fn united_internet_recipient(address: &str, lines: &[&str]) -> RecipientReport {
             reply.push(' ');
         }
     }
-    let mut report = failed_loose(address, reply.trim());
+    let mut report = failed(address, reply.trim());
     report.command = command.to_string();
     if !host.is_empty() {
         report.remote_mta = host;

@@ -2,7 +2,7 @@
 //! recipient in `RCPT TO:` (or the returned message's `To:`).
 
 use crate::mime::Mail;
-use crate::mta::text::{after_line_with, failed_loose, fold};
+use crate::mta::text::{after_line_with, failed, fold};
 use crate::mta::{Cues, Reader};
 use crate::report::RecipientReport;
 
@@ -55,7 +55,7 @@ fn verizon_report(body: &str) -> Vec<RecipientReport> {
     if reply.is_empty() {
         return Vec::new();
     }
-    vec![failed_loose(&recipient, &reply)]
+    vec![failed(&recipient, &reply)]
 }
 
 #[cfg(test)]

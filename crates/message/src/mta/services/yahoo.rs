@@ -3,7 +3,7 @@
 //! command in brackets (`[RCPT_TO]`).
 
 use crate::mime::Mail;
-use crate::mta::text::{after_line_with, before_line_starting, failed_loose, find_ignore_case, fold};
+use crate::mta::text::{after_line_with, before_line_starting, failed, find_ignore_case, fold};
 use crate::mta::{Cues, Reader};
 use crate::report::RecipientReport;
 
@@ -69,7 +69,7 @@ fn flush(current: &mut Option<(String, String)>, out: &mut Vec<RecipientReport>)
         Some(at) => text.get(at + "remote host said:".len()..).unwrap_or(""),
         None => &text,
     };
-    let mut report = failed_loose(&recipient, reply.trim());
+    let mut report = failed(&recipient, reply.trim());
     report.command = command.to_string();
     out.push(report);
 }
