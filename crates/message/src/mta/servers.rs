@@ -5,14 +5,12 @@
 mod amavis;
 mod apachejames;
 mod barracuda;
-mod biglobe;
 mod courier;
 mod dragonfly;
 mod exim;
 mod fml;
 mod imailserver;
 mod kddi;
-mod layout;
 mod mail2000;
 mod mailfoundry;
 mod mailmarshal;
@@ -233,16 +231,6 @@ pub(crate) static READERS: &[Reader] = &[
             body: &["delivery failed for the following reason:"],
         },
         read: mailfoundry::read,
-    },
-    Reader {
-        name: "biglobe",
-        cues: Cues {
-            from: &[],
-            subject: &[],
-            headers: &[],
-            body: &["----- the following addresses had delivery problems -----"],
-        },
-        read: biglobe::read,
     },
     Reader {
         name: "mailmarshal",

@@ -196,11 +196,11 @@ mod text_tools {
     #[test]
     fn sections_and_lone_addresses_are_found_ignoring_case() {
         let text = "Intro\nDiagnostic Information:\nbob@example.com\nReceived: from x\n";
-        let after = after_line_with(text, "diagnostic information:").unwrap();
+        let after = after_line(text, &["diagnostic information:"]).unwrap();
         assert_eq!(after, "bob@example.com\nReceived: from x\n");
         assert_eq!(before_line_starting(after, &["received:"]), "bob@example.com\n");
         assert_eq!(find_ignore_case("aé Bc", "bc"), Some(4));
-        assert_eq!(after_line_with(text, "absent"), None);
+        assert_eq!(after_line(text, &["absent"]), None);
         assert_eq!(
             lone_address("  \"bob@example.com\":").as_deref(),
             Some("bob@example.com")

@@ -1,5 +1,6 @@
-//! Small text tools every report reader needs: finding an address in a line, folding a
-//! diagnostic onto one line, and reading the reply code and status out of it.
+//! Small text tools every report reader needs: cutting a report's body to the section between
+//! its opening and closing lines, finding an address in a line, folding a diagnostic onto one
+//! line, and reading the reply code and status out of it. All scans are single passes.
 
 use rebound_engine::Reply;
 
@@ -127,14 +128,6 @@ pub(crate) fn find_ignore_case(text: &str, needle: &str) -> Option<usize> {
         .position(|w| w.eq_ignore_ascii_case(needle))
 }
 
-/// The text after the line that holds `marker` (lower-case ASCII, case ignored), from the
-/// next line on; `None` when no line holds it.
-pub(crate) fn after_line_with<'t>(text: &'t str, marker: &str) -> Option<&'t str> {
-    let at = find_ignore_case(text, marker)?;
-    let rest = text.get(at..)?;
-    Some(rest.split_once('\n').map_or("", |(_, after)| after))
-}
-
 /// `text` up to the first line that starts (after leading white space) with any of `ends`
 /// (lower-case ASCII, case ignored); all of it when none does.
 pub(crate) fn before_line_starting<'t>(text: &'t str, ends: &[&str]) -> &'t str {
@@ -190,6 +183,74 @@ pub(crate) fn loose_code(text: &str) -> Option<(u16, Option<String>)> {
         .filter(|e| u16::from(e.class) == code / 100)
         .map(|e| e.to_string());
     Some((code, status))
+}
+
+/// The byte offset in `text` of the first of `cues` (lower-case), matched ASCII case-insensitively.
+pub(crate) fn find_any(text: &str, cues: &[&str]) -> Option<usize> {
+    find_cue(text, cues).map(|(at, _)| at)
+}
+
+/// Where the first of `cues` (lower-case) starts and ends in `text`, ASCII case-insensitively.
+fn find_cue(text: &str, cues: &[&str]) -> Option<(usize, usize)> {
+    let lower = text.to_ascii_lowercase();
+    cues.iter()
+        .filter_map(|c| lower.find(c).map(|at| (at, at + c.len())))
+        .min()
+}
+
+/// Whether `text` holds any of `cues` (lower-case), ASCII case-insensitively.
+pub(crate) fn contains_any(text: &str, cues: &[&str]) -> bool {
+    find_any(text, cues).is_some()
+}
+
+/// The text after the line where the first of `cues` ends (a cue may span lines); `None` when
+/// no cue is there.
+pub(crate) fn after_line<'t>(text: &'t str, cues: &[&str]) -> Option<&'t str> {
+    let (_, end) = find_cue(text, cues)?;
+    let rest = text.get(end..)?;
+    Some(rest.split_once('\n').map_or("", |(_, after)| after))
+}
+
+/// The text from the start of the line that holds the first of `cues`; `None` when no cue is there.
+pub(crate) fn from_line<'t>(text: &'t str, cues: &[&str]) -> Option<&'t str> {
+    let at = find_any(text, cues)?;
+    let start = text.get(..at)?.rfind('\n').map_or(0, |n| n + 1);
+    text.get(start..)
+}
+
+/// The text before the line that holds the first of `cues` (the copy of the returned message
+/// that closes most reports), or all of it.
+pub(crate) fn before_line<'t>(text: &'t str, cues: &[&str]) -> &'t str {
+    let Some(at) = find_any(text, cues) else { return text };
+    let start = text.get(..at).and_then(|t| t.rfind('\n')).map_or(0, |n| n + 1);
+    text.get(..start).unwrap_or(text)
+}
+
+/// How many columns of white space open `line` (a tab counts as eight).
+pub(crate) fn indent(line: &str) -> usize {
+    let mut n = 0;
+    for c in line.chars() {
+        match c {
+            ' ' => n += 1,
+            '\t' => n += 8,
+            _ => break,
+        }
+    }
+    n
+}
+
+/// Whether `line` is empty or white space only.
+pub(crate) fn blank(line: &str) -> bool {
+    line.trim().is_empty()
+}
+
+/// The first paragraph of `text`: its lines trimmed, from the first non-blank one to the
+/// next blank one.
+pub(crate) fn paragraph(text: &str) -> impl Iterator<Item = &str> {
+    text.lines()
+        .map(str::trim)
+        .skip_while(|l| l.is_empty())
+        .take_while(|l| !l.is_empty())
 }
 
 /// The most of a diagnostic a report reader keeps, in bytes. SMTP reply lines are at most
@@ -352,5 +413,31 @@ mod reply_tests {
         assert_eq!((r.reply_code, r.status.as_str()), (550, "5.1.1"));
         let r = failed("bob@example.com", "no code here, mailbox unavailable");
         assert_eq!((r.reply_code, r.status.as_str()), (0, ""));
+    }
+}
+
+#[cfg(test)]
+mod layout_tests {
+    use super::*;
+
+    #[test]
+    fn sections_are_cut_at_the_lines_holding_their_cues() {
+        let text = "Intro\nThe following FAILED:\n  a@b.example\n--- Below this line is a copy\nrest";
+        let section = after_line(text, &["failed:"]).unwrap_or_default();
+        assert_eq!(before_line(section, &["--- below this line"]), "  a@b.example\n");
+        assert_eq!(
+            from_line(text, &["below this"]),
+            Some("--- Below this line is a copy\nrest")
+        );
+        assert_eq!(after_line(text, &["absent"]), None);
+        assert_eq!(before_line("é\nx", &["absent"]), "é\nx");
+        assert_eq!((indent("\t  x"), indent("x"), blank("  ")), (10, 0, true));
+    }
+
+    #[test]
+    fn the_first_paragraph_starts_at_the_first_line_with_words() {
+        let got: Vec<&str> = paragraph("\n  \n  550 no\n  such user\n\nlater\n").collect();
+        assert_eq!(got, ["550 no", "such user"]);
+        assert_eq!(paragraph("").count(), 0);
     }
 }

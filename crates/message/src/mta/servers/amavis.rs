@@ -3,9 +3,8 @@
 //! content-filter notice ("A message from <sender> to:") lists `-> address` lines instead, with
 //! the verdict on the line after them ("was considered unsolicited bulk e-mail (UBE).").
 
-use super::layout::{after_line, before_line};
 use crate::mime::Mail;
-use crate::mta::text::{address_in, failed, failed_each};
+use crate::mta::text::{address_in, after_line, before_line, failed, failed_each};
 use crate::report::RecipientReport;
 
 const OPENING: &[&str] = &["the message was not relayed to:", "could not be delivered to:"];

@@ -3,9 +3,8 @@
 //! paragraph per recipient, `<address>:` at the margin, then the host and the session
 //! (`>>> RCPT TO:<...>`, `<<< 550 ...`), up to the next rule of dashes.
 
-use super::layout::{after_line, before_line, contains_any};
 use crate::mime::Mail;
-use crate::mta::text::{address_in, failed};
+use crate::mta::text::{address_in, after_line, before_line, contains_any, failed};
 use crate::report::{Action, RecipientReport};
 
 const OPENINGS: &[&str] = &[

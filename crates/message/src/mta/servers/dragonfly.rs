@@ -1,9 +1,8 @@
 //! DragonFly Mail Agent's (dma) report: "There was an error delivering your mail to <address>.",
 //! the remote host's reply below it, then "Message headers follow."
 
-use super::layout::{before_line, find_any};
 use crate::mime::Mail;
-use crate::mta::text::{address_in, failed};
+use crate::mta::text::{address_in, before_line, failed, find_any};
 use crate::report::RecipientReport;
 
 const OPENING: &str = "there was an error delivering your mail to ";

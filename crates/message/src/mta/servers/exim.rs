@@ -2,9 +2,8 @@
 //! delivered is:" in a delay warning), each recipient on a line indented two spaces, its
 //! diagnostic on the lines below indented four, then the copy of the message.
 
-use super::layout::{after_line, before_line, blank, contains_any, indent};
 use crate::mime::Mail;
-use crate::mta::text::{address_in, failed};
+use crate::mta::text::{address_in, after_line, before_line, blank, contains_any, failed, indent};
 use crate::report::{Action, RecipientReport};
 
 /// Lines that introduce the recipient list, lower-case.

@@ -2,9 +2,8 @@
 //! the reason on the next line) and EZweb's (`<address>` lines with the reason in the lines
 //! around them, or a `Recipient: <address>` block with its `>>>`/`<<<` session).
 
-use super::layout::find_any;
 use crate::mime::Mail;
-use crate::mta::text::{address_in, failed};
+use crate::mta::text::{address_in, failed, find_any};
 use crate::report::{Action, RecipientReport};
 
 const AUONE: &str = "could not be delivered to:";

@@ -1,9 +1,8 @@
 //! MailMarshal's report: the reply under "Could not be delivered because of", the recipients
 //! under "The following recipients were affected:", then "Additional Information".
 
-use super::layout::{after_line, before_line};
 use crate::mime::Mail;
-use crate::mta::text::{address_in, failed_each};
+use crate::mta::text::{address_in, after_line, before_line, failed_each};
 use crate::report::RecipientReport;
 
 const BECAUSE: &[&str] = &["could not be delivered because of"];

@@ -2,9 +2,8 @@
 //! delivered to the following recipients:", a field block per recipient (`Recipient address:`,
 //! `Reason:`, `Diagnostic code: smtp; ...`, `Remote system: dns; host ...`).
 
-use super::layout::{after_line, contains_any};
 use crate::mime::Mail;
-use crate::mta::text::{address_in, failed};
+use crate::mta::text::{address_in, after_line, contains_any, failed};
 use crate::report::{Action, RecipientReport};
 
 const OPENINGS: &[&str] = &[

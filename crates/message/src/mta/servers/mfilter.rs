@@ -1,9 +1,8 @@
 //! m-FILTER's report: the failed address alone on a line, then `-------server message` with the
 //! reply, `-------SMTP command` with the command, and `-------original message` (or `...mail info`).
 
-use super::layout::find_any;
 use crate::mime::Mail;
-use crate::mta::text::{address_in, failed_each};
+use crate::mta::text::{address_in, failed_each, find_any};
 use crate::report::RecipientReport;
 
 const SERVER: &str = "-------server message";

@@ -2,9 +2,8 @@
 //! the following address has been failed.": a `Delivery failed: address` line per recipient with
 //! the session's words below it (`Remote host said[Response Message]: 554 ...`, `STEP: DATA SEND`).
 
-use super::layout::after_line;
 use crate::mime::Mail;
-use crate::mta::text::{address_in, failed};
+use crate::mta::text::{address_in, after_line, failed};
 use crate::report::RecipientReport;
 
 const OPENING: &[&str] = &["your delivery to the following address has been failed"];

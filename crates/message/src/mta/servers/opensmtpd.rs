@@ -2,9 +2,8 @@
 //! following list of recipients:" one `address: reason` line each, up to "Below is a copy of
 //! the original message". Its delay warning has the same layout.
 
-use super::layout::{after_line, before_line, contains_any};
 use crate::mime::Mail;
-use crate::mta::text::{address_in, failed};
+use crate::mta::text::{address_in, after_line, before_line, contains_any, failed};
 use crate::report::{Action, RecipientReport};
 
 const OPENINGS: &[&str] = &["following list of recipients:", "list of recipients:"];

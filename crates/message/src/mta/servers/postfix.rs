@@ -5,9 +5,8 @@
 
 use std::collections::HashSet;
 
-use super::layout::{after_line, blank, contains_any};
 use crate::mime::Mail;
-use crate::mta::text::{address_in, failed, failed_each};
+use crate::mta::text::{address_in, after_line, blank, contains_any, failed, failed_each};
 use crate::report::{Action, RecipientReport};
 
 /// Lines that open the report, lower-case.

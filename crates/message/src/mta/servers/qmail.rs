@@ -5,9 +5,8 @@
 //! the following address(es).", "Your mail message to the following address(es) could not be
 //! delivered."): [`read_qsbmf`] reads those.
 
-use super::layout::{after_line, before_line, blank};
 use crate::mime::Mail;
-use crate::mta::text::{address_in, failed};
+use crate::mta::text::{address_in, after_line, before_line, blank, failed};
 use crate::report::RecipientReport;
 
 /// Lines that open the recipient paragraphs, lower-case.

@@ -5,9 +5,8 @@
 
 use std::collections::HashMap;
 
-use super::layout::{before_line, from_line};
 use crate::mime::Mail;
-use crate::mta::text::{address_in, failed, fold};
+use crate::mta::text::{address_in, before_line, failed, fold, from_line};
 use crate::report::{Action, RecipientReport};
 
 /// Lines that open the report's sections, lower-case.

@@ -2,9 +2,8 @@
 //! the message follows.", then per attempt `address: [ip], 550 reply` after "Failed to send to
 //! identified host,", up to "--- Message non-deliverable."
 
-use super::layout::{after_line, before_line};
 use crate::mime::Mail;
-use crate::mta::text::{address_in, failed};
+use crate::mta::text::{address_in, after_line, before_line, failed};
 use crate::report::RecipientReport;
 
 const OPENING: &[&str] = &["a transcript of the attempts to send the message follows"];

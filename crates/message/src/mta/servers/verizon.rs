@@ -1,9 +1,8 @@
 //! Verizon Wireless's MMS gateway report ("Message could not be delivered to mobile."): the
 //! reason on the `Error:` line, the recipient on the `To:` line under "Original Message:".
 
-use super::layout::after_line;
 use crate::mime::Mail;
-use crate::mta::text::{address_in, failed_each};
+use crate::mta::text::{address_in, after_line, failed_each};
 use crate::report::RecipientReport;
 
 const ORIGINAL: &[&str] = &["original message:"];

@@ -3,9 +3,8 @@
 //! failed permanently:" (or "...was aborted after N hour(s):"), then a "Technical details:" frame
 //! holding the reply.
 
-use super::layout::{after_line, before_line, contains_any};
 use crate::mime::Mail;
-use crate::mta::text::{address_in, failed_each};
+use crate::mta::text::{address_in, after_line, before_line, contains_any, failed_each};
 use crate::report::{Action, RecipientReport};
 
 const OPENINGS: &[&str] = &[

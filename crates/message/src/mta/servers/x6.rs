@@ -3,9 +3,8 @@
 //! address. Reason: ... [reply]" or "SMTP Server <host> rejected recipient <address> (...). It
 //! responded as follows: [reply]".
 
-use super::layout::{after_line, before_line};
 use crate::mime::Mail;
-use crate::mta::text::{address_in, command_in, failed};
+use crate::mta::text::{address_in, after_line, before_line, command_in, failed};
 use crate::report::RecipientReport;
 
 const OPENING: &[&str] = &["we had trouble delivering your message. full details follow:"];

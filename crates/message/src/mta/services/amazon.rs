@@ -7,7 +7,7 @@
 use serde_json::Value;
 
 use crate::mime::Mail;
-use crate::mta::text::{after_line_with, before_line_starting, failed, fold, is_address};
+use crate::mta::text::{after_line, before_line_starting, failed, fold, is_address};
 use crate::mta::{Cues, Reader};
 use crate::report::{Action, RecipientReport};
 
@@ -199,7 +199,7 @@ fn ses_quoted_reply(diagnostic: &str) -> Option<String> {
 }
 
 fn read_workmail(mail: &Mail<'_>) -> Vec<RecipientReport> {
-    let fields = after_line_with(&mail.body, "technical report:").unwrap_or("");
+    let fields = after_line(&mail.body, &["technical report:"]).unwrap_or("");
     let mut out = Vec::new();
     // One group of fields per recipient, groups separated by blank lines.
     for group in fields.split("\n\n") {
@@ -242,7 +242,7 @@ fn read_workmail(mail: &Mail<'_>) -> Vec<RecipientReport> {
     }
     if out.is_empty() {
         // No fields (Amazon SES puts them in a DSN part instead): the addresses listed, with no reply.
-        let list = after_line_with(&mail.body, "to the following recipients:").unwrap_or("");
+        let list = after_line(&mail.body, &["to the following recipients:"]).unwrap_or("");
         out = before_line_starting(list, &["technical report:"])
             .lines()
             .filter_map(crate::mta::text::lone_address)

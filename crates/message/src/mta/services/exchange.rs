@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 
 use crate::mime::Mail;
-use crate::mta::text::{after_line_with, before_line_starting, fold, lone_address};
+use crate::mta::text::{after_line, before_line_starting, fold, lone_address};
 use crate::mta::{Cues, Reader};
 use crate::report::RecipientReport;
 
@@ -49,7 +49,7 @@ const LIST_2003: [&str; 2] = [
 ];
 
 fn read_2003(mail: &Mail<'_>) -> Vec<RecipientReport> {
-    let Some(section) = LIST_2003.iter().find_map(|m| after_line_with(&mail.body, m)) else {
+    let Some(section) = LIST_2003.iter().find_map(|m| after_line(&mail.body, &[m])) else {
         return Vec::new();
     };
     let mut out: Vec<RecipientReport> = Vec::new();
@@ -91,7 +91,7 @@ const HEADERS_2007: [&str; 3] = ["original message headers", "received:", "retur
 fn read_2007(mail: &Mail<'_>) -> Vec<RecipientReport> {
     // The administrators' section when it is labelled in English; otherwise (a translated
     // report) the whole text, where only an address followed by a server's reply counts.
-    let section = after_line_with(&mail.body, "diagnostic information for administrators").unwrap_or(&mail.body);
+    let section = after_line(&mail.body, &["diagnostic information for administrators"]).unwrap_or(&mail.body);
     let section = before_line_starting(section, &HEADERS_2007);
     let mut out = Recipients2007::default();
     let mut block: Option<(String, Vec<&str>)> = None;
@@ -116,7 +116,7 @@ fn read_2007(mail: &Mail<'_>) -> Vec<RecipientReport> {
 /// failed to these recipients or groups:`, each with the explanation under it (Exchange's
 /// words: there is no server reply to give).
 fn listed_2007(body: &str) -> Vec<RecipientReport> {
-    let Some(list) = after_line_with(body, "delivery has failed to these recipients or") else {
+    let Some(list) = after_line(body, &["delivery has failed to these recipients or"]) else {
         return Vec::new();
     };
     let list = before_line_starting(
