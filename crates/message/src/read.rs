@@ -112,6 +112,7 @@ pub fn read(raw: &[u8], options: &ReadOptions<'_>) -> Result<Report, MessageErro
         }
         report.recipients = dsn.recipients;
         fill_from_mta(&mail, &mut report);
+        fill_from_transcript(&mail, &mut report);
     }
     for r in &mut report.recipients {
         // A report that names a recipient without saying what happened reports a failure.
@@ -286,6 +287,48 @@ fn fill_from_mta(mail: &Mail<'_>, report: &mut Report) {
     for what in notes {
         trace(report, what, &from);
     }
+}
+
+/// Fills the reply code of a DSN's only recipient from the report's text when its status part
+/// gives none (no `Diagnostic-Code`, or a program's exit code): the one reply the transcript
+/// quotes (`554 "|/usr/bin/x"... Service unavailable`) is that recipient's. Only when every
+/// reply line of the text carries the same failure code, of the status's class.
+fn fill_from_transcript(mail: &Mail<'_>, report: &mut Report) {
+    let [r] = report.recipients.as_mut_slice() else {
+        return;
+    };
+    let Some(class) = r.status.get(..1).filter(|c| matches!(*c, "4" | "5")) else {
+        return;
+    };
+    if r.reply_code != 0 {
+        return;
+    }
+    let mut found: Option<(u16, &str)> = None;
+    for line in mail.body.lines().map(str::trim) {
+        let Some(code) = reply_line_code(line) else { continue };
+        match found {
+            Some((seen, _)) if seen != code => return,
+            Some(_) => {}
+            None => found = Some((code, line)),
+        }
+    }
+    let Some((code, line)) = found.filter(|(code, _)| code.to_string().get(..1) == Some(class)) else {
+        return;
+    };
+    r.reply_code = code;
+    if r.diagnostic.is_empty() {
+        r.diagnostic = mta::text::fold(line);
+        r.diagnostic_type = "smtp".to_string();
+    }
+    let what = format!("reply code of {}", r.recipient);
+    trace(report, what, "the one reply the report's text quotes");
+}
+
+/// The failure reply code opening `line` (`550 ...`, `550-...`).
+fn reply_line_code(line: &str) -> Option<u16> {
+    let code: u16 = line.get(..3)?.parse().ok()?;
+    let after = line.get(3..4)?;
+    ((400..600).contains(&code) && (after == " " || after == "-")).then_some(code)
 }
 
 /// The replying party of an auto-reply or challenge: its `From` (or, for a service answering

@@ -455,3 +455,42 @@ fn a_multipart_whose_boundary_was_not_read_is_read_as_text() {
     let mail = Mail::new(&message, &Limits::default()).unwrap();
     assert!(mail.body.contains("550 5.1.1 User unknown"), "{:?}", mail.body);
 }
+
+/// A Sendmail-like DSN for one recipient whose status part gives no reply, with `transcript`
+/// in its text part.
+fn dsn_with_transcript(transcript: &str) -> String {
+    format!(
+        "From: MAILER-DAEMON@mx.example.net\nTo: sender@example.org\nSubject: Returned mail: Service unavailable\n\
+         MIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\n\n\
+         --B\nContent-Type: text/plain\n\n   ----- Transcript of session follows -----\n{transcript}\n\n\
+         --B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.net\n\n\
+         Final-Recipient: rfc822; bob@example.net\nAction: failed\nStatus: 5.5.0\nDiagnostic-Code: X-Unix; 71\n\n--B--\n"
+    )
+}
+
+#[test]
+fn the_one_reply_a_report_quotes_is_its_only_recipient_s() {
+    let r = read_text(&dsn_with_transcript("554 \"|/usr/bin/filter\"... Service unavailable"));
+    let got = &r.recipients[0];
+    assert_eq!(
+        (got.status.as_str(), got.reply_code, got.diagnostic.as_str()),
+        ("5.5.0", 554, "71")
+    );
+    assert!(
+        r.trace.iter().any(|t| t.what == "reply code of bob@example.net"),
+        "{:?}",
+        r.trace
+    );
+}
+
+#[test]
+fn a_report_quoting_different_replies_or_another_class_gives_no_code() {
+    for transcript in [
+        "554 \"|/usr/bin/filter\"... Service unavailable\n550 5.1.1 <eve@example.net>... User unknown",
+        "451 4.0.0 Operating system error",
+        "no reply here",
+    ] {
+        let r = read_text(&dsn_with_transcript(transcript));
+        assert_eq!(r.recipients[0].reply_code, 0, "{transcript}");
+    }
+}
