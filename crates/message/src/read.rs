@@ -138,6 +138,7 @@ pub fn read(raw: &[u8], options: &ReadOptions<'_>) -> Result<Report, MessageErro
             action: Some(Action::Failed),
             ..RecipientReport::default()
         });
+        fill_from_transcript(&mail, &mut report);
     }
 
     // Bounces often carry auto-reply cues too (Exim writes `Auto-Submitted: auto-replied`): a
@@ -289,18 +290,18 @@ fn fill_from_mta(mail: &Mail<'_>, report: &mut Report) {
     }
 }
 
-/// Fills the reply code of a DSN's only recipient from the report's text when its status part
-/// gives none (no `Diagnostic-Code`, or a program's exit code): the one reply the transcript
-/// quotes (`554 "|/usr/bin/x"... Service unavailable`) is that recipient's. Only when every
-/// reply line of the text carries the same failure code, of the status's class.
+/// Fills the reply code of a report's only recipient from the report's text when the rest of
+/// the report gives none (no `Diagnostic-Code`, a program's exit code, no recipient named): the
+/// one reply the transcript quotes (`554 "|/usr/bin/x"... Service unavailable`) is that
+/// recipient's. Only when every reply line of the text carries the same failure code, of the
+/// status's class when there is a status.
 fn fill_from_transcript(mail: &Mail<'_>, report: &mut Report) {
     let [r] = report.recipients.as_mut_slice() else {
         return;
     };
-    let Some(class) = r.status.get(..1).filter(|c| matches!(*c, "4" | "5")) else {
-        return;
-    };
-    if r.reply_code != 0 {
+    // No status: any failure class (a report naming no recipient gives none).
+    let class = r.status.get(..1).unwrap_or("");
+    if r.reply_code != 0 || !matches!(class, "" | "4" | "5") {
         return;
     }
     let mut found: Option<(u16, &str)> = None;
@@ -312,7 +313,8 @@ fn fill_from_transcript(mail: &Mail<'_>, report: &mut Report) {
             None => found = Some((code, line)),
         }
     }
-    let Some((code, line)) = found.filter(|(code, _)| code.to_string().get(..1) == Some(class)) else {
+    let Some((code, line)) = found.filter(|(code, _)| class.is_empty() || code.to_string().get(..1) == Some(class))
+    else {
         return;
     };
     r.reply_code = code;

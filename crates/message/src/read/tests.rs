@@ -405,6 +405,10 @@ fn a_failure_report_naming_no_recipient_takes_the_returned_original_s_sole_recip
     let r = read_text(&report_naming_no_recipient(returned));
     assert_eq!(r.kind, Kind::Bounce);
     assert_eq!(r.format, "returned_original");
+    assert_eq!(
+        (r.recipients[0].reply_code, r.recipients[0].diagnostic.as_str()),
+        (0, "")
+    );
     let got: Vec<_> = r.recipients.iter().map(|x| (x.recipient.as_str(), x.action)).collect();
     assert_eq!(got, [("bob@example.com", Some(Action::Failed))]);
     assert!(
@@ -493,4 +497,25 @@ fn a_report_quoting_different_replies_or_another_class_gives_no_code() {
         let r = read_text(&dsn_with_transcript(transcript));
         assert_eq!(r.recipients[0].reply_code, 0, "{transcript}");
     }
+}
+
+#[test]
+fn a_report_naming_no_recipient_gives_the_returned_recipient_its_transcript_s_reply() {
+    let text = "From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.net>\nTo: sender@example.org\n\
+                Subject: Returned mail: Cannot send message for 4 days\n\n\
+                \x20  ----- Transcript of session follows -----\n\
+                421 example.com (smtp)... Deferred: Connection timed out\n\n\
+                \x20  ----- Unsent message follows -----\nFrom: sender@example.org\nTo: bob@example.com\n\
+                Subject: Hello\n\nHi\n";
+    let r = read_text(text);
+    assert_eq!(r.format, "returned_original");
+    let got = &r.recipients[0];
+    assert_eq!(
+        (got.recipient.as_str(), got.reply_code, got.diagnostic.as_str()),
+        (
+            "bob@example.com",
+            421,
+            "421 example.com (smtp)... Deferred: Connection timed out"
+        )
+    );
 }
