@@ -25,6 +25,7 @@ mod postfix;
 mod powermta;
 mod qmail;
 mod sendmail;
+mod smail;
 mod surfcontrol;
 mod trendmicro;
 mod verizon;
@@ -47,6 +48,16 @@ pub(crate) static READERS: &[Reader] = &[
             ],
         },
         read: qmail::read,
+    },
+    Reader {
+        name: "smail",
+        cues: Cues {
+            from: &[],
+            subject: &[],
+            headers: &[],
+            body: &["------------------------- failed addresses follow:"],
+        },
+        read: smail::read,
     },
     Reader {
         name: "dragonfly",

@@ -65,4 +65,7 @@ pub(crate) const PIECES: &[&str] = &[
     "<@>:",
     "a@b",
     "Delay reason: 451 4.7.1 later",
+    "|------------------------- Failed addresses follow: ---------------------|",
+    " bob@example.net ... unknown host",
+    "|------------------------- Message text follows: ------------------------|",
 ];
