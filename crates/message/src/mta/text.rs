@@ -97,6 +97,25 @@ pub(crate) fn failed(recipient: &str, diagnostic: &str) -> RecipientReport {
     report
 }
 
+impl RecipientReport {
+    /// The same report as delayed when the report is a delay warning.
+    pub(crate) fn delayed_if(mut self, delayed: bool) -> Self {
+        if delayed {
+            self.action = Some(Action::Delayed);
+        }
+        self
+    }
+
+    /// The same report with `host` as the remote MTA when the report names one; else the host
+    /// the reply itself named.
+    pub(crate) fn at_host(mut self, host: String) -> Self {
+        if !host.is_empty() {
+            self.remote_mta = host;
+        }
+        self
+    }
+}
+
 /// One failure reported for several recipients: the diagnostic is read once.
 pub(crate) fn failed_each<R: AsRef<str>>(
     recipients: impl IntoIterator<Item = R>,
@@ -405,6 +424,23 @@ mod reply_tests {
             (550, "5.1.1", "RCPT")
         );
         assert!(!r.diagnostic.contains('\n'), "{}", r.diagnostic);
+    }
+
+    #[test]
+    fn a_named_host_replaces_the_reply_s_own_and_a_warning_delays() {
+        let said = "host mx.example.com[192.0.2.1] said: 452 4.2.2 full";
+        let r = failed("bob@example.com", said).at_host(String::new()).delayed_if(false);
+        assert_eq!(
+            (r.remote_mta.as_str(), r.action),
+            ("mx.example.com", Some(Action::Failed))
+        );
+        let r = failed("bob@example.com", said)
+            .at_host("relay.example.com".to_string())
+            .delayed_if(true);
+        assert_eq!(
+            (r.remote_mta.as_str(), r.action),
+            ("relay.example.com", Some(Action::Delayed))
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use crate::mime::Mail;
 use crate::mta::text::{address_in, after_line, before_line, contains_any, failed};
-use crate::report::{Action, RecipientReport};
+use crate::report::RecipientReport;
 
 const OPENINGS: &[&str] = &[
     "your message to the following recipients cannot be delivered:",
@@ -53,14 +53,9 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
     blocks
         .into_iter()
         .map(|(address, host, said)| {
-            let mut r = failed(&address, &said);
-            if !host.is_empty() {
-                r.remote_mta = host.to_ascii_lowercase();
-            }
-            if delayed {
-                r.action = Some(Action::Delayed);
-            }
-            r
+            failed(&address, &said)
+                .at_host(host.to_ascii_lowercase())
+                .delayed_if(delayed)
         })
         .collect()
 }

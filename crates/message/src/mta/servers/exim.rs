@@ -4,7 +4,7 @@
 
 use crate::mime::Mail;
 use crate::mta::text::{address_in, after_line, before_line, blank, contains_any, failed, indent};
-use crate::report::{Action, RecipientReport};
+use crate::report::RecipientReport;
 
 /// Lines that introduce the recipient list, lower-case.
 const OPENINGS: &[&str] = &[
@@ -140,17 +140,14 @@ fn recipient(first: &str, rest: &[&str], listed: Option<&String>, delayed: bool)
 }
 
 fn recipient_of(address: &str, diagnostic: &str, delayed: bool) -> RecipientReport {
-    let mut r = failed(address, diagnostic);
-    if delayed {
-        r.action = Some(Action::Delayed);
-    }
-    r
+    failed(address, diagnostic).delayed_if(delayed)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::mta::servers::tests::mail_of;
+    use crate::report::Action;
 
     #[test]
     fn each_indented_address_is_a_recipient_with_the_lines_below_as_its_diagnostic() {

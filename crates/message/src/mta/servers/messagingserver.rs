@@ -4,7 +4,7 @@
 
 use crate::mime::Mail;
 use crate::mta::text::{address_in, after_line, contains_any, failed};
-use crate::report::{Action, RecipientReport};
+use crate::report::RecipientReport;
 
 const OPENINGS: &[&str] = &[
     "cannot be delivered to the following recipients:",
@@ -77,14 +77,7 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
             } else {
                 &b.diagnostic
             };
-            let mut r = failed(&b.address, said);
-            if !b.remote.is_empty() {
-                r.remote_mta = b.remote;
-            }
-            if delayed {
-                r.action = Some(Action::Delayed);
-            }
-            r
+            failed(&b.address, said).at_host(b.remote).delayed_if(delayed)
         })
         .collect()
 }

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use crate::mime::Mail;
 use crate::mta::text::{address_in, after_line, blank, contains_any, failed, failed_each};
-use crate::report::{Action, RecipientReport};
+use crate::report::RecipientReport;
 
 /// Lines that open the report, lower-case.
 const OPENINGS: &[&str] = &["this is the mail system at host", "this is the postfix program at host"];
@@ -36,13 +36,7 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
     }
     out.extend(current.take());
     out.into_iter()
-        .map(|(address, text)| {
-            let mut r = failed(&address, &text);
-            if delayed {
-                r.action = Some(Action::Delayed);
-            }
-            r
-        })
+        .map(|(address, text)| failed(&address, &text).delayed_if(delayed))
         // A delivery report the sender asked for lists the recipients that succeeded.
         .filter(|r| r.reply_code / 100 != 2 && !r.status.starts_with("2."))
         .collect()

@@ -245,11 +245,7 @@ fn is_host(word: &str) -> bool {
 }
 
 fn with_host(recipient: &str, reply: &str, host: String) -> RecipientReport {
-    let mut report = crate::mta::text::failed(recipient, &fold(reply));
-    if !host.is_empty() {
-        report.remote_mta = host;
-    }
-    report
+    crate::mta::text::failed(recipient, &fold(reply)).at_host(host)
 }
 
 #[cfg(test)]

@@ -92,11 +92,8 @@ fn united_internet_recipient(address: &str, lines: &[&str]) -> RecipientReport {
             reply.push(' ');
         }
     }
-    let mut report = failed(address, reply.trim());
+    let mut report = failed(address, reply.trim()).at_host(host);
     report.command = command.to_string();
-    if !host.is_empty() {
-        report.remote_mta = host;
-    }
     report
 }
 
