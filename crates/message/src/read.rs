@@ -244,7 +244,11 @@ fn delivery_status(mail: &Mail<'_>) -> (Dsn, &'static str) {
 /// reader's entry for the same recipient, when the DSN lacks some of it.
 fn fill_from_mta(mail: &Mail<'_>, report: &mut Report) {
     let lacking = |r: &RecipientReport| {
-        r.diagnostic.is_empty() || r.status.is_empty() || r.remote_mta.is_empty() || r.reply_code == 0
+        r.diagnostic.is_empty()
+            || r.status.is_empty()
+            || generic(&r.status)
+            || r.remote_mta.is_empty()
+            || r.reply_code == 0
     };
     if !report.recipients.iter().any(lacking) {
         return;
@@ -272,7 +276,10 @@ fn fill_from_mta(mail: &Mail<'_>, report: &mut Report) {
             r.reply_code = e.reply_code;
             notes.push(format!("reply code of {}", r.recipient));
         }
-        if r.status.is_empty() && !e.status.is_empty() {
+        // `5.0.0` says only "failed": the server's own reply in the text names the cause.
+        let specific = !e.status.is_empty() && !generic(&e.status);
+        let same_class = r.status.get(..1) == e.status.get(..1);
+        if r.status.is_empty() && !e.status.is_empty() || generic(&r.status) && specific && same_class {
             r.status.clone_from(&e.status);
             notes.push(format!("status of {}", r.recipient));
         }
@@ -288,6 +295,11 @@ fn fill_from_mta(mail: &Mail<'_>, report: &mut Report) {
     for what in notes {
         trace(report, what, &from);
     }
+}
+
+/// Whether `status` is a class's catch-all (`4.0.0`, `5.0.0`), naming no cause.
+fn generic(status: &str) -> bool {
+    status.ends_with(".0.0")
 }
 
 /// Fills the reply code of a report's only recipient from the report's text when the rest of

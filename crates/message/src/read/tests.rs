@@ -519,3 +519,25 @@ fn a_report_naming_no_recipient_gives_the_returned_recipient_its_transcript_s_re
         )
     );
 }
+
+#[test]
+fn a_catch_all_status_gives_way_to_the_reply_the_text_quotes() {
+    let text = "From: MAILER-DAEMON@mx.example.net\nTo: sender@example.org\nSubject: Undelivered Mail Returned to Sender\n\
+                MIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\n\n\
+                --B\nContent-Type: text/plain\n\nThis is the mail system at host mx.example.net.\n\n\
+                <bob@example.com>: host mx.example.com[192.0.2.1] said: 550 5.1.1 <bob@example.com>: User unknown \
+                (in reply to RCPT TO command)\n\n\
+                <eve@example.com>: host mx.example.com[192.0.2.1] said: 450 4.2.2 Mailbox full (in reply to RCPT TO \
+                command)\n\n\
+                --B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.net\n\n\
+                Final-Recipient: rfc822; bob@example.com\nAction: failed\nStatus: 5.0.0\n\n\
+                Final-Recipient: rfc822; eve@example.com\nAction: failed\nStatus: 5.0.0\n\n--B--\n";
+    let r = read_text(text);
+    let got: Vec<_> = r
+        .recipients
+        .iter()
+        .map(|x| (x.recipient.as_str(), x.status.as_str()))
+        .collect();
+    // The class of a status is the DSN's: a 4.x.x reply does not turn a failure into a delay.
+    assert_eq!(got, [("bob@example.com", "5.1.1"), ("eve@example.com", "5.0.0")]);
+}
