@@ -330,9 +330,13 @@ fn fill_from_transcript(mail: &Mail<'_>, report: &mut Report) {
         return;
     };
     r.reply_code = code;
+    let quoted = mta::text::failed(&r.recipient, line);
+    if (r.status.is_empty() || generic(&r.status)) && quoted.status.get(..1) == code.to_string().get(..1) {
+        r.status = quoted.status;
+    }
     if r.diagnostic.is_empty() {
-        r.diagnostic = mta::text::fold(line);
-        r.diagnostic_type = "smtp".to_string();
+        r.diagnostic = quoted.diagnostic;
+        r.diagnostic_type = quoted.diagnostic_type;
     }
     let what = format!("reply code of {}", r.recipient);
     trace(report, what, "the one reply the report's text quotes");

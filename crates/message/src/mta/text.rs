@@ -69,7 +69,11 @@ pub(crate) fn fold(text: &str) -> String {
 /// refused command is read from the wrapper's words.
 pub(crate) fn failed(recipient: &str, diagnostic: &str) -> RecipientReport {
     let lines = clip(diagnostic.trim());
-    let reply = Reply::from_text(lines);
+    let reply = if exit_status(lines) {
+        Reply::default()
+    } else {
+        Reply::from_text(lines)
+    };
     let diagnostic = fold(lines);
     let mut report = RecipientReport {
         recipient: recipient.trim().trim_matches(['<', '>']).to_string(),
@@ -88,6 +92,7 @@ pub(crate) fn failed(recipient: &str, diagnostic: &str) -> RecipientReport {
     };
     if let Some((code, status)) = loose_code(&report.diagnostic)
         && (report.reply_code == 0 || report.reply_code == code)
+        && !exit_status(&report.diagnostic)
     {
         report.reply_code = code;
         if report.status.is_empty() {
@@ -114,6 +119,13 @@ impl RecipientReport {
         }
         self
     }
+}
+
+/// Whether `diagnostic` is a bare number that is no failure reply: a delivery program's exit
+/// status (`(reason: 255)`, `X-Unix; 255`), where a bare `421` is a server's reply.
+pub(crate) fn exit_status(diagnostic: &str) -> bool {
+    let text = diagnostic.trim();
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) && !text.starts_with(['4', '5'])
 }
 
 /// One failure reported for several recipients: the diagnostic is read once.
@@ -441,6 +453,13 @@ mod reply_tests {
             (r.remote_mta.as_str(), r.action),
             ("relay.example.com", Some(Action::Delayed))
         );
+    }
+
+    #[test]
+    fn a_bare_number_is_an_exit_status_not_a_reply() {
+        let r = failed("bob@example.com", " 255 ");
+        assert_eq!((r.reply_code, r.status.as_str(), r.diagnostic.as_str()), (0, "", "255"));
+        assert_eq!(failed("bob@example.com", "421").reply_code, 421);
     }
 
     #[test]
