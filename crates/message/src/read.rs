@@ -90,7 +90,7 @@ pub fn read(raw: &[u8], options: &ReadOptions<'_>) -> Result<Report, MessageErro
     } else {
         None
     };
-    if let Some((name, recipients)) = from_mta {
+    if let Some((name, mut recipients)) = from_mta {
         report.format = name;
         for r in &recipients {
             trace(
@@ -98,6 +98,22 @@ pub fn read(raw: &[u8], options: &ReadOptions<'_>) -> Result<Report, MessageErro
                 format!("recipient {}", r.recipient),
                 &format!("{name} report"),
             );
+        }
+        // The MTA's text named better the one recipient the DSN named by its mailbox path: the
+        // DSN's status and remote MTA are still that recipient's.
+        if let ([r], [d]) = (recipients.as_mut_slice(), dsn.recipients.as_slice())
+            && mta_first
+        {
+            if r.status.is_empty() && !d.status.is_empty() {
+                r.status.clone_from(&d.status);
+                let what = format!("status of {}", r.recipient);
+                trace(&mut report, what, dsn_from);
+            }
+            if r.remote_mta.is_empty() && !d.remote_mta.is_empty() {
+                r.remote_mta.clone_from(&d.remote_mta);
+                let what = format!("remote_mta of {}", r.recipient);
+                trace(&mut report, what, dsn_from);
+            }
         }
         report.recipients = recipients;
     } else if !dsn.recipients.is_empty() {
