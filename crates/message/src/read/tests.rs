@@ -520,6 +520,14 @@ fn a_report_naming_no_recipient_gives_the_returned_recipient_its_transcript_s_re
     );
 }
 
+/// Each recipient with its status.
+fn statuses(r: &Report) -> Vec<(&str, &str)> {
+    r.recipients
+        .iter()
+        .map(|x| (x.recipient.as_str(), x.status.as_str()))
+        .collect()
+}
+
 #[test]
 fn a_catch_all_status_gives_way_to_the_reply_the_text_quotes() {
     let text = "From: MAILER-DAEMON@mx.example.net\nTo: sender@example.org\nSubject: Undelivered Mail Returned to Sender\n\
@@ -533,11 +541,7 @@ fn a_catch_all_status_gives_way_to_the_reply_the_text_quotes() {
                 Final-Recipient: rfc822; bob@example.com\nAction: failed\nStatus: 5.0.0\n\n\
                 Final-Recipient: rfc822; eve@example.com\nAction: failed\nStatus: 5.0.0\n\n--B--\n";
     let r = read_text(text);
-    let got: Vec<_> = r
-        .recipients
-        .iter()
-        .map(|x| (x.recipient.as_str(), x.status.as_str()))
-        .collect();
+    let got = statuses(&r);
     // The class of a status is the DSN's: a 4.x.x reply does not turn a failure into a delay.
     assert_eq!(got, [("bob@example.com", "5.1.1"), ("eve@example.com", "5.0.0")]);
 }
@@ -554,10 +558,6 @@ fn a_dsn_recipient_named_by_its_mailbox_path_keeps_its_status_under_the_mta_s_na
                 --B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.net\n\n\
                 Action: failed\nFinal-Recipient: rfc822;/var/mail/bob\nStatus: 5.2.2\n\n--B--\n";
     let r = read_text(text);
-    let got: Vec<_> = r
-        .recipients
-        .iter()
-        .map(|x| (x.recipient.as_str(), x.status.as_str()))
-        .collect();
+    let got = statuses(&r);
     assert_eq!(got, [("bob@example.net", "5.2.2")]);
 }
