@@ -59,10 +59,14 @@ impl<'a> Mail<'a> {
         let mut parts = Vec::new();
         walk(message, 0, limits, &mut parts, &mut 0)?;
         let mut body = String::new();
-        let plain: Vec<&Part<'_>> = parts
-            .iter()
-            .filter(|p| p.depth == 0 && p.content_type == "text/plain" && !is_attachment(p))
-            .collect();
+        let top_plain = |p: &&Part<'_>| p.depth == 0 && p.content_type == "text/plain" && p.message.is_none();
+        let mut plain: Vec<&Part<'_>> = parts.iter().filter(top_plain).filter(|p| !is_attachment(p)).collect();
+        let has_html = parts.iter().any(|p| p.depth == 0 && p.content_type == "text/html");
+        if plain.is_empty() && !has_html {
+            // Some gateways mark their only text as an attachment (`deliveryproblems.txt`):
+            // it is still the message's text.
+            plain = parts.iter().filter(top_plain).collect();
+        }
         if plain.is_empty() {
             for p in parts.iter().filter(|p| p.depth == 0 && p.content_type == "text/html") {
                 body.push_str(&html_to_text(&p.text));

@@ -561,3 +561,24 @@ fn a_dsn_recipient_named_by_its_mailbox_path_keeps_its_status_under_the_mta_s_na
     let got = statuses(&r);
     assert_eq!(got, [("bob@example.net", "5.2.2")]);
 }
+
+#[test]
+fn a_message_whose_only_text_is_an_attachment_reads_that_text() {
+    let text = "From: postmaster@mx.example.net\nTo: sender@example.org\nSubject: Delivery failure\n\
+                MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"B\"\n\n--B\n\
+                Content-Type: text/plain; name=\"problems.txt\"\nContent-Disposition: attachment\n\n\
+                The following addresses had delivery problems\n--B\n\
+                Content-Type: text/plain; name=\"notes.txt\"\nContent-Disposition: inline\n\nInline words\n--B--\n";
+    let message = mime::parse(text.as_bytes(), &Limits::default()).unwrap();
+    let mail = Mail::new(&message, &Limits::default()).unwrap();
+    // With inline text, the attachment stays out of the body.
+    assert_eq!(mail.body, "Inline words\n");
+    let only = text.replace("Content-Disposition: inline", "Content-Disposition: attachment");
+    let message = mime::parse(only.as_bytes(), &Limits::default()).unwrap();
+    let mail = Mail::new(&message, &Limits::default()).unwrap();
+    assert!(
+        mail.body.starts_with("The following addresses had delivery problems\n"),
+        "{:?}",
+        mail.body
+    );
+}
