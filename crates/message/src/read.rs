@@ -135,28 +135,6 @@ pub fn read(raw: &[u8], options: &ReadOptions<'_>) -> Result<Report, MessageErro
         r.action.get_or_insert(Action::Failed);
     }
 
-    // A failure report that names no recipient (`Delivery report unavailable`, a transcript
-    // naming only the host) returns the message that failed: when that message was addressed
-    // to one recipient alone, that recipient is the one whose delivery failed. With several
-    // recipients the report does not say which, so none is guessed.
-    if report.recipients.is_empty()
-        && let [sole] = original_recipients.as_slice()
-        && reports_a_failure(&mail)
-    {
-        report.format = "returned_original";
-        trace(
-            &mut report,
-            format!("recipient {sole}"),
-            "the sole recipient of the returned original, in a failure report naming none",
-        );
-        report.recipients.push(RecipientReport {
-            recipient: sole.clone(),
-            action: Some(Action::Failed),
-            ..RecipientReport::default()
-        });
-        fill_from_transcript(&mail, &mut report);
-    }
-
     // Bounces often carry auto-reply cues too (Exim writes `Auto-Submitted: auto-replied`): a
     // message that reports a delivery failure is never read as an auto-reply or a challenge.
     if report.recipients.is_empty() && !reports_a_failure(&mail) {
@@ -182,6 +160,29 @@ pub fn read(raw: &[u8], options: &ReadOptions<'_>) -> Result<Report, MessageErro
         && let Some(pattern) = options.verp
     {
         verp(&mail, pattern, &mut report);
+    }
+
+    // A failure report that names no recipient (`Delivery report unavailable`, a transcript
+    // naming only the host) returns the message that failed: when that message was addressed
+    // to one recipient alone, that recipient is the one whose delivery failed. With several
+    // recipients the report does not say which, so none is guessed. The caller's VERP address,
+    // when it decodes, names the recipient exactly and is read first.
+    if report.recipients.is_empty()
+        && let [sole] = original_recipients.as_slice()
+        && reports_a_failure(&mail)
+    {
+        report.format = "returned_original";
+        trace(
+            &mut report,
+            format!("recipient {sole}"),
+            "the sole recipient of the returned original, in a failure report naming none",
+        );
+        report.recipients.push(RecipientReport {
+            recipient: sole.clone(),
+            action: Some(Action::Failed),
+            ..RecipientReport::default()
+        });
+        fill_from_transcript(&mail, &mut report);
     }
 
     let failed = report

@@ -582,3 +582,21 @@ fn a_message_whose_only_text_is_an_attachment_reads_that_text() {
         mail.body
     );
 }
+
+#[test]
+fn the_caller_s_verp_address_comes_before_the_returned_original_s_recipient() {
+    let pattern = VerpPattern::new("bounces+{local}={domain}@example.org").unwrap();
+    let returned = "Message-ID: <m1@example.org>\nFrom: sender@example.org\nTo: list@example.com\n\
+                    Subject: Hello\n\nHi\n";
+    let text = report_naming_no_recipient(returned)
+        .replace("To: sender@example.org", "To: bounces+bob=example.com@example.org");
+    let options = ReadOptions {
+        verp: Some(&pattern),
+        ..ReadOptions::default()
+    };
+    let r = read(text.as_bytes(), &options).unwrap();
+    assert_eq!((r.format, r.recipients.len()), ("verp", 1));
+    assert_eq!(r.recipients[0].recipient, "bob@example.com");
+    // Without the pattern, the returned original's sole recipient.
+    assert_eq!(read_text(&text).recipients[0].recipient, "list@example.com");
+}
