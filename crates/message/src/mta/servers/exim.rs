@@ -15,6 +15,7 @@ const OPENINGS: &[&str] = &[
     "have not yet been delivered are:",
     "incorrectly constructed:",
     "following address(es)\nfailed:",
+    "following\naddress(es) failed:",
 ];
 
 /// Lines that end the report's text.
@@ -250,5 +251,33 @@ The following address(es) failed:
 none at all
 "#;
         assert!(mail_of(raw, read).is_empty());
+    }
+
+    #[test]
+    fn a_list_whose_opening_wraps_before_its_last_words_is_read() {
+        let raw = r#"From: Mail Delivery System <Mailer-Daemon@mx.example.org>
+Subject: Mail delivery failed: returning message to sender
+X-Failed-Recipients: bob@example.net
+
+This message was created automatically by mail delivery software.
+
+A message sent by
+
+  <ann@example.org>
+
+could not be delivered to one or more of its recipients. The following
+address(es) failed:
+
+  bob@example.net
+    (ultimately generated from carol@example.net)
+    all hosts have been failing for a long time and were last tried after this message arrived
+"#;
+        let got = mail_of(raw, read);
+        assert_eq!(got.len(), 1);
+        assert!(
+            got[0].diagnostic.starts_with("all hosts have been failing"),
+            "{}",
+            got[0].diagnostic
+        );
     }
 }
