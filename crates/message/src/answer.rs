@@ -184,7 +184,7 @@ mod tests {
             headers: vec![("X-Campaign-Id".to_string(), "c-42".to_string())],
             ..Original::default()
         });
-        let outcomes = crate::classify(&rules, &r);
+        let outcomes = crate::classify(rules, &r);
         let answer = MessageAnswer {
             id: "one",
             report: &r,

@@ -109,13 +109,17 @@ fn reply(r: &RecipientReport) -> Reply {
 #[cfg(test)]
 pub(crate) mod tests {
     use std::path::Path;
+    use std::sync::LazyLock;
 
     use rebound_engine::{BounceType, Evidence, Responsible, RuleSet, Suppression};
 
     use crate::report::{Action, Kind, RecipientReport, Report};
 
-    pub(crate) fn rules() -> RuleSet {
-        RuleSet::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules")).unwrap()
+    /// The project's rules, loaded once for all the tests (loading them takes seconds in debug).
+    pub(crate) fn rules() -> &'static RuleSet {
+        static RULES: LazyLock<RuleSet> =
+            LazyLock::new(|| RuleSet::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules")).unwrap());
+        &RULES
     }
 
     pub(crate) fn report(kind: Kind, recipients: Vec<RecipientReport>) -> Report {
@@ -149,7 +153,7 @@ pub(crate) mod tests {
             Kind::Bounce,
             vec![recipient(Action::Failed, "5.1.1", 550, "550 5.1.1 User unknown")],
         );
-        let o = &super::classify(&rules, &r)[0];
+        let o = &super::classify(rules, &r)[0];
         assert!(o.suppress_recipient, "{o:?}");
         assert_eq!(o.bounce_type, BounceType::Hard);
     }
@@ -162,7 +166,7 @@ pub(crate) mod tests {
             Kind::Bounce,
             vec![recipient(Action::Delayed, "5.1.1", 550, "550 5.1.1 User unknown")],
         );
-        let (o, explanation) = &super::explain(&rules, &r)[0];
+        let (o, explanation) = &super::explain(rules, &r)[0];
         assert!(!o.suppress_recipient);
         assert!(o.retryable);
         assert_eq!(o.suppression, Suppression::Delayed);
@@ -184,7 +188,7 @@ pub(crate) mod tests {
                 ..RecipientReport::default()
             }],
         );
-        let o = &super::classify(&rules, &r)[0];
+        let o = &super::classify(rules, &r)[0];
         assert_eq!(o.category.id, rebound_engine::COMPLAINT);
         assert!(o.suppress_recipient);
         assert!(!o.retryable);
@@ -209,7 +213,7 @@ pub(crate) mod tests {
             vec![recipient(Action::Delivered, "2.0.0", 250, "250 ok")],
         );
         for r in [auto, delivered] {
-            let o = &super::classify(&rules, &r)[0];
+            let o = &super::classify(rules, &r)[0];
             assert_eq!(o.category.id, rebound_engine::NOT_BOUNCE, "{:?}", r.kind);
             assert!(!o.suppress_recipient);
         }

@@ -4,7 +4,7 @@
 
 use rebound_engine::{Enhanced, Reply};
 
-use crate::mta::text::{address_in, fold, is_address};
+use crate::mta::text::{address_in, exit_status, fold, is_address};
 use crate::report::{Action, RecipientReport};
 
 /// What one delivery-status text says.
@@ -262,12 +262,17 @@ impl Group {
         if r.original_recipient.eq_ignore_ascii_case(&r.recipient) {
             r.original_recipient.clear();
         }
-        let reply = Reply::from_text(&r.diagnostic);
+        let program = exit_status(&r.diagnostic);
+        let reply = if program {
+            Reply::default()
+        } else {
+            Reply::from_text(&r.diagnostic)
+        };
         r.reply_code = reply.code;
         // The engine reads `550 5.1.1`; `550 #5.1.0` and `(5.1.1)` are read here, and a reply
         // quoted inside the reporter's own words (`5.1.0 - Unknown address error 550-'5.7.1
         // ...'`), whose codes are the remote server's and so say more than the wrapper's.
-        let quoted = if reply.code == 0 {
+        let quoted = if reply.code == 0 && !program {
             quoted_reply(&r.diagnostic)
         } else {
             None
@@ -424,6 +429,18 @@ mod tests {
             ]
         );
         assert_eq!(dsn.recipients[1].will_retry_until, "tomorrow");
+    }
+
+    #[test]
+    fn a_program_s_exit_status_is_no_reply_code() {
+        let dsn = parse(
+            "Final-Recipient: rfc822;bob@example.com\nAction: failed\nStatus: 5.0.0\nDiagnostic-Code: X-Unix; 255\n",
+        );
+        let r = &dsn.recipients[0];
+        assert_eq!(
+            (r.status.as_str(), r.reply_code, r.diagnostic.as_str()),
+            ("5.0.0", 0, "255")
+        );
     }
 
     #[test]

@@ -59,10 +59,14 @@ impl<'a> Mail<'a> {
         let mut parts = Vec::new();
         walk(message, 0, limits, &mut parts, &mut 0)?;
         let mut body = String::new();
-        let plain: Vec<&Part<'_>> = parts
-            .iter()
-            .filter(|p| p.depth == 0 && p.content_type == "text/plain" && !is_attachment(p))
-            .collect();
+        let top_plain = |p: &&Part<'_>| p.depth == 0 && p.content_type == "text/plain" && p.message.is_none();
+        let mut plain: Vec<&Part<'_>> = parts.iter().filter(top_plain).filter(|p| !is_attachment(p)).collect();
+        let has_html = parts.iter().any(|p| p.depth == 0 && p.content_type == "text/html");
+        if plain.is_empty() && !has_html {
+            // Some gateways mark their only text as an attachment (`deliveryproblems.txt`):
+            // it is still the message's text.
+            plain = parts.iter().filter(top_plain).collect();
+        }
         if plain.is_empty() {
             for p in parts.iter().filter(|p| p.depth == 0 && p.content_type == "text/html") {
                 body.push_str(&html_to_text(&p.text));
@@ -163,10 +167,12 @@ fn walk<'a>(
             Some((kind, None)) => kind,
             None => "text/plain".to_string(),
         };
-        // A multipart whose boundaries never appear comes back as one text part: its text is
+        // A multipart whose boundaries never appear, or whose `boundary=` was not read (an
+        // unindented continuation line), comes back as one text or binary part: its raw text is
         // the message's text (broken MTAs send such reports).
         let content_type = match &part.body {
-            PartType::Text(_) if content_type.starts_with("multipart/") => "text/plain".to_string(),
+            PartType::Multipart(_) | PartType::Message(_) => content_type,
+            _ if content_type.starts_with("multipart/") => "text/plain".to_string(),
             _ => content_type,
         };
         let (text, nested) = match &part.body {

@@ -12,8 +12,18 @@ use crate::report::Original;
 /// `Message-ID`, or `From` and `Subject`, to be taken for one.
 const IDENTIFYING: [&str; 5] = ["message-id", "from", "to", "subject", "date"];
 
+/// A returned original as found in a bounce.
+pub(crate) struct Found {
+    /// Its identifying and asked-for headers.
+    pub original: Original,
+    /// Where in the bounce it was found.
+    pub from: &'static str,
+    /// The addresses of its `To` and `Cc`, in order.
+    pub recipients: Vec<String>,
+}
+
 /// The original and where it was found, when the bounce carries one.
-pub(crate) fn find(mail: &Mail<'_>, asked: &[String]) -> Option<(Original, &'static str)> {
+pub(crate) fn find(mail: &Mail<'_>, asked: &[String]) -> Option<Found> {
     // An attached message of the report itself first; one nested deeper only when the top
     // level has none (a forwarded bounce).
     let attached = mail
@@ -22,7 +32,7 @@ pub(crate) fn find(mail: &Mail<'_>, asked: &[String]) -> Option<(Original, &'sta
         .filter_map(|p| p.message.map(|m| (p.depth, m)))
         .min_by_key(|(depth, _)| *depth);
     if let Some((_, m)) = attached {
-        return Some((original_of(m, asked), "message/rfc822 part"));
+        return Some(found(m, asked, "message/rfc822 part"));
     }
     let parser = MessageParser::default();
     if let Some(p) = mail
@@ -39,12 +49,12 @@ pub(crate) fn find(mail: &Mail<'_>, asked: &[String]) -> Option<(Original, &'sta
     {
         let text = header_block(&p.text);
         if let Some(m) = parser.parse_headers(text.as_bytes()) {
-            return Some((original_of(&m, asked), "text/rfc822-headers part"));
+            return Some(found(&m, asked, "text/rfc822-headers part"));
         }
     }
     let quoted = quoted_headers(&mail.body)?;
     let m = parser.parse_headers(quoted.as_bytes())?;
-    Some((original_of(&m, asked), "headers quoted in the body"))
+    Some(found(&m, asked, "headers quoted in the body"))
 }
 
 /// The header block of `text`, ending at the first blank line, with a blank line appended so
@@ -76,24 +86,46 @@ fn header_name(line: &str) -> Option<&str> {
     ok.then_some(name)
 }
 
+/// Whether `line` looks like `Some Words: value`, a labelled field whose name has spaces.
+fn spaced_field(line: &str) -> bool {
+    line.split_once(':').is_some_and(|(name, _)| {
+        name.contains(' ')
+            && name.len() <= 40
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, ' ' | '-' | '(' | ')'))
+    })
+}
+
 /// The first run of header lines in `body` that identifies a message: one pass over the lines.
 /// Quoting (`> `) and the indentation some MTAs give the pasted headers are removed.
 fn quoted_headers(body: &str) -> Option<String> {
     let mut run = String::new();
     let mut seen = [false; IDENTIFYING.len()];
     let mut lines = 0usize;
+    // How far the run's header lines are indented: a continuation line is indented further.
+    // In an indented block (`  Subject: x`, `  Sent date: y`) a field whose name has spaces is
+    // the block's own, passed over, not a continuation of the field above.
+    let mut margin = 0usize;
     let identifies = |seen: &[bool; 5]| seen[0] || seen[1] && seen[3];
     for raw in body.lines() {
         let quoted = raw.strip_prefix('>').map(|l| l.strip_prefix(' ').unwrap_or(l));
         let line = quoted.unwrap_or(raw);
-        let continuation = line.starts_with([' ', '\t']) && !line.trim().is_empty();
         let trimmed = line.trim_start();
+        let indent = line.len() - trimmed.len();
+        if lines > 0 && margin > 0 && indent == margin && spaced_field(trimmed) {
+            continue;
+        }
+        let continuation = indent > margin && !trimmed.is_empty();
         if lines > 0 && continuation && header_name(trimmed).is_none() {
             run.push_str(line);
             run.push('\n');
             continue;
         }
         if let Some(name) = header_name(trimmed) {
+            if lines == 0 {
+                margin = indent;
+            }
             if let Some(i) = IDENTIFYING.iter().position(|h| name.eq_ignore_ascii_case(h)) {
                 seen[i] = true;
             }
@@ -108,11 +140,28 @@ fn quoted_headers(body: &str) -> Option<String> {
         run.clear();
         seen = [false; IDENTIFYING.len()];
         lines = 0;
+        margin = 0;
     }
     (lines >= 2 && identifies(&seen)).then(|| {
         run.push('\n');
         run
     })
+}
+
+fn found(m: &Message<'_>, asked: &[String], from: &'static str) -> Found {
+    let recipients = [m.to(), m.cc()]
+        .into_iter()
+        .flatten()
+        .flat_map(|a| a.iter())
+        .filter_map(|a| a.address.as_deref())
+        .filter(|a| a.contains('@'))
+        .map(str::to_string)
+        .collect();
+    Found {
+        original: original_of(m, asked),
+        from,
+        recipients,
+    }
 }
 
 /// The identifying headers of `m` and the asked-for ones.
@@ -183,6 +232,15 @@ mod tests {
                     Subject: Hello\n\nbody\n";
         let run = quoted_headers(body).unwrap_or_default();
         assert!(run.starts_with("Received: from a\n  by b\nMessage-ID"), "{run}");
+    }
+
+    #[test]
+    fn fields_of_an_indented_block_are_not_continuations_of_each_other() {
+        let body = "Message details:\n  Subject: Test message\n  Sent date: Wed Jun 12 02:21:53 GMT 2013\n\
+                    \x20 MAIL FROM: ann@example.org\n  From: ann@example.org\n    folded on\n\
+                    \x20 Size (in bytes): 39\n\nbody\n";
+        let run = quoted_headers(body).unwrap_or_default();
+        assert_eq!(run, "Subject: Test message\nFrom: ann@example.org\n    folded on\n\n");
     }
 
     #[test]

@@ -49,11 +49,18 @@ pub fn read(raw: &[u8], options: &ReadOptions<'_>) -> Result<Report, MessageErro
         recipients: Vec::new(),
         trace: Vec::new(),
     };
-    let original = original::find(&mail, options.headers);
-    if let Some((o, from)) = &original {
-        trace(&mut report, format!("original message_id {}", o.message_id), from);
-    }
-    let original_ref = original.as_ref().map(|(o, _)| o);
+    let (original, original_recipients) = match original::find(&mail, options.headers) {
+        Some(found) => {
+            trace(
+                &mut report,
+                format!("original message_id {}", found.original.message_id),
+                found.from,
+            );
+            (Some(found.original), found.recipients)
+        }
+        None => (None, Vec::new()),
+    };
+    let original_ref = original.as_ref();
 
     if let Some(c) = arf::read(&mail, original_ref) {
         report.kind = Kind::Feedback;
@@ -68,7 +75,7 @@ pub fn read(raw: &[u8], options: &ReadOptions<'_>) -> Result<Report, MessageErro
             });
         }
         report.feedback = Some(c.feedback);
-        report.original = original.map(|(o, _)| o);
+        report.original = original;
         return Ok(report);
     }
 
@@ -83,7 +90,7 @@ pub fn read(raw: &[u8], options: &ReadOptions<'_>) -> Result<Report, MessageErro
     } else {
         None
     };
-    if let Some((name, recipients)) = from_mta {
+    if let Some((name, mut recipients)) = from_mta {
         report.format = name;
         for r in &recipients {
             trace(
@@ -91,6 +98,22 @@ pub fn read(raw: &[u8], options: &ReadOptions<'_>) -> Result<Report, MessageErro
                 format!("recipient {}", r.recipient),
                 &format!("{name} report"),
             );
+        }
+        // The MTA's text named better the one recipient the DSN named by its mailbox path: the
+        // DSN's status and remote MTA are still that recipient's.
+        if let ([r], [d]) = (recipients.as_mut_slice(), dsn.recipients.as_slice())
+            && mta_first
+        {
+            if r.status.is_empty() && !d.status.is_empty() {
+                r.status.clone_from(&d.status);
+                let what = format!("status of {}", r.recipient);
+                trace(&mut report, what, dsn_from);
+            }
+            if r.remote_mta.is_empty() && !d.remote_mta.is_empty() {
+                r.remote_mta.clone_from(&d.remote_mta);
+                let what = format!("remote_mta of {}", r.recipient);
+                trace(&mut report, what, dsn_from);
+            }
         }
         report.recipients = recipients;
     } else if !dsn.recipients.is_empty() {
@@ -105,6 +128,7 @@ pub fn read(raw: &[u8], options: &ReadOptions<'_>) -> Result<Report, MessageErro
         }
         report.recipients = dsn.recipients;
         fill_from_mta(&mail, &mut report);
+        fill_from_transcript(&mail, &mut report);
     }
     for r in &mut report.recipients {
         // A report that names a recipient without saying what happened reports a failure.
@@ -119,7 +143,7 @@ pub fn read(raw: &[u8], options: &ReadOptions<'_>) -> Result<Report, MessageErro
             report.format = "rfc3834";
             trace(&mut report, "kind auto_reply".to_string(), &cue);
             replier(&mail, None, &mut report, &cue);
-            report.original = original.map(|(o, _)| o);
+            report.original = original;
             return Ok(report);
         }
         if let Some(cue) = autoreply::challenge(&mail) {
@@ -128,7 +152,7 @@ pub fn read(raw: &[u8], options: &ReadOptions<'_>) -> Result<Report, MessageErro
             trace(&mut report, "kind challenge".to_string(), &cue);
             let on_behalf = autoreply::sent_by_service(mail.from_address());
             replier(&mail, on_behalf.then_some(original_ref).flatten(), &mut report, &cue);
-            report.original = original.map(|(o, _)| o);
+            report.original = original;
             return Ok(report);
         }
     }
@@ -136,6 +160,29 @@ pub fn read(raw: &[u8], options: &ReadOptions<'_>) -> Result<Report, MessageErro
         && let Some(pattern) = options.verp
     {
         verp(&mail, pattern, &mut report);
+    }
+
+    // A failure report that names no recipient (`Delivery report unavailable`, a transcript
+    // naming only the host) returns the message that failed: when that message was addressed
+    // to one recipient alone, that recipient is the one whose delivery failed. With several
+    // recipients the report does not say which, so none is guessed. The caller's VERP address,
+    // when it decodes, names the recipient exactly and is read first.
+    if report.recipients.is_empty()
+        && let [sole] = original_recipients.as_slice()
+        && reports_a_failure(&mail)
+    {
+        report.format = "returned_original";
+        trace(
+            &mut report,
+            format!("recipient {sole}"),
+            "the sole recipient of the returned original, in a failure report naming none",
+        );
+        report.recipients.push(RecipientReport {
+            recipient: sole.clone(),
+            action: Some(Action::Failed),
+            ..RecipientReport::default()
+        });
+        fill_from_transcript(&mail, &mut report);
     }
 
     let failed = report
@@ -152,7 +199,7 @@ pub fn read(raw: &[u8], options: &ReadOptions<'_>) -> Result<Report, MessageErro
     };
     let what = format!("kind {}", report.kind.as_str());
     trace(&mut report, what, why);
-    report.original = original.map(|(o, _)| o);
+    report.original = original;
     Ok(report)
 }
 
@@ -214,7 +261,11 @@ fn delivery_status(mail: &Mail<'_>) -> (Dsn, &'static str) {
 /// reader's entry for the same recipient, when the DSN lacks some of it.
 fn fill_from_mta(mail: &Mail<'_>, report: &mut Report) {
     let lacking = |r: &RecipientReport| {
-        r.diagnostic.is_empty() || r.status.is_empty() || r.remote_mta.is_empty() || r.reply_code == 0
+        r.diagnostic.is_empty()
+            || r.status.is_empty()
+            || generic(&r.status)
+            || r.remote_mta.is_empty()
+            || r.reply_code == 0
     };
     if !report.recipients.iter().any(lacking) {
         return;
@@ -242,7 +293,10 @@ fn fill_from_mta(mail: &Mail<'_>, report: &mut Report) {
             r.reply_code = e.reply_code;
             notes.push(format!("reply code of {}", r.recipient));
         }
-        if r.status.is_empty() && !e.status.is_empty() {
+        // `5.0.0` says only "failed": the server's own reply in the text names the cause.
+        let specific = !e.status.is_empty() && !generic(&e.status);
+        let same_class = r.status.get(..1) == e.status.get(..1);
+        if r.status.is_empty() && !e.status.is_empty() || generic(&r.status) && specific && same_class {
             r.status.clone_from(&e.status);
             notes.push(format!("status of {}", r.recipient));
         }
@@ -258,6 +312,58 @@ fn fill_from_mta(mail: &Mail<'_>, report: &mut Report) {
     for what in notes {
         trace(report, what, &from);
     }
+}
+
+/// Whether `status` is a class's catch-all (`4.0.0`, `5.0.0`), naming no cause.
+fn generic(status: &str) -> bool {
+    status.ends_with(".0.0")
+}
+
+/// Fills the reply code of a report's only recipient from the report's text when the rest of
+/// the report gives none (no `Diagnostic-Code`, a program's exit code, no recipient named): the
+/// one reply the transcript quotes (`554 "|/usr/bin/x"... Service unavailable`) is that
+/// recipient's. Only when every reply line of the text carries the same failure code, of the
+/// status's class when there is a status.
+fn fill_from_transcript(mail: &Mail<'_>, report: &mut Report) {
+    let [r] = report.recipients.as_mut_slice() else {
+        return;
+    };
+    // No status: any failure class (a report naming no recipient gives none).
+    let class = r.status.get(..1).unwrap_or("");
+    if r.reply_code != 0 || !matches!(class, "" | "4" | "5") {
+        return;
+    }
+    let mut found: Option<(u16, &str)> = None;
+    for line in mail.body.lines().map(str::trim) {
+        let Some(code) = reply_line_code(line) else { continue };
+        match found {
+            Some((seen, _)) if seen != code => return,
+            Some(_) => {}
+            None => found = Some((code, line)),
+        }
+    }
+    let Some((code, line)) = found.filter(|(code, _)| class.is_empty() || code.to_string().get(..1) == Some(class))
+    else {
+        return;
+    };
+    r.reply_code = code;
+    let quoted = mta::text::failed(&r.recipient, line);
+    if (r.status.is_empty() || generic(&r.status)) && quoted.status.get(..1) == code.to_string().get(..1) {
+        r.status = quoted.status;
+    }
+    if r.diagnostic.is_empty() {
+        r.diagnostic = quoted.diagnostic;
+        r.diagnostic_type = quoted.diagnostic_type;
+    }
+    let what = format!("reply code of {}", r.recipient);
+    trace(report, what, "the one reply the report's text quotes");
+}
+
+/// The failure reply code opening `line` (`550 ...`, `550-...`).
+fn reply_line_code(line: &str) -> Option<u16> {
+    let code: u16 = line.get(..3)?.parse().ok()?;
+    let after = line.get(3..4)?;
+    ((400..600).contains(&code) && (after == " " || after == "-")).then_some(code)
 }
 
 /// The replying party of an auto-reply or challenge: its `From` (or, for a service answering

@@ -1,5 +1,6 @@
-//! Small text tools every report reader needs: finding an address in a line, folding a
-//! diagnostic onto one line, and reading the reply code and status out of it.
+//! Small text tools every report reader needs: cutting a report's body to the section between
+//! its opening and closing lines, finding an address in a line, folding a diagnostic onto one
+//! line, and reading the reply code and status out of it. All scans are single passes.
 
 use rebound_engine::Reply;
 
@@ -59,13 +60,22 @@ pub(crate) fn fold(text: &str) -> String {
     out
 }
 
-/// A failed recipient with its diagnostic; the reply code, status and remote host are read
-/// from the diagnostic the way the engine reads a reply (wrappers such as `host X said:` and
-/// transcripts included).
+/// A failed recipient with its diagnostic (at most [`MAX_DIAGNOSTIC_BYTES`] of it, folded onto
+/// one line). The reply code, status and remote host are read the way the engine reads a reply
+/// (wrappers such as `host X said:` and transcripts included), from the lines before they are
+/// folded so a reply code opening a line starts a reply (`550-...` lines); then the reply's own
+/// leading code and status when the reply parser took none: the loose `550:` form, or a status
+/// the parser dropped because a later quoted reply (`... -> 550 #5.1.0 ...`) carried none. The
+/// refused command is read from the wrapper's words.
 pub(crate) fn failed(recipient: &str, diagnostic: &str) -> RecipientReport {
-    let diagnostic = fold(diagnostic);
-    let reply = Reply::from_text(&diagnostic);
-    RecipientReport {
+    let lines = clip(diagnostic.trim());
+    let reply = if exit_status(lines) {
+        Reply::default()
+    } else {
+        Reply::from_text(lines)
+    };
+    let diagnostic = fold(lines);
+    let mut report = RecipientReport {
         recipient: recipient.trim().trim_matches(['<', '>']).to_string(),
         action: Some(Action::Failed),
         status: reply.enhanced.map(|e| e.to_string()).unwrap_or_default(),
@@ -76,9 +86,65 @@ pub(crate) fn failed(recipient: &str, diagnostic: &str) -> RecipientReport {
         } else {
             "smtp".to_string()
         },
+        command: command_in(&diagnostic).to_string(),
         diagnostic,
         ..RecipientReport::default()
+    };
+    if let Some((code, status)) = loose_code(&report.diagnostic)
+        && (report.reply_code == 0 || report.reply_code == code)
+        && !exit_status(&report.diagnostic)
+    {
+        report.reply_code = code;
+        if report.status.is_empty() {
+            report.status = status.unwrap_or_default();
+        }
     }
+    report
+}
+
+impl RecipientReport {
+    /// The same report as delayed when the report is a delay warning.
+    pub(crate) fn delayed_if(mut self, delayed: bool) -> Self {
+        if delayed {
+            self.action = Some(Action::Delayed);
+        }
+        self
+    }
+
+    /// The same report with `host` as the remote MTA when the report names one; else the host
+    /// the reply itself named.
+    pub(crate) fn at_host(mut self, host: String) -> Self {
+        if !host.is_empty() {
+            self.remote_mta = host;
+        }
+        self
+    }
+}
+
+/// Whether `diagnostic` is a bare number that is no failure reply: a delivery program's exit
+/// status (`(reason: 255)`, `X-Unix; 255`), where a bare `421` is a server's reply.
+pub(crate) fn exit_status(diagnostic: &str) -> bool {
+    let text = diagnostic.trim();
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) && !text.starts_with(['4', '5'])
+}
+
+/// One failure reported for several recipients: the diagnostic is read once.
+pub(crate) fn failed_each<R: AsRef<str>>(
+    recipients: impl IntoIterator<Item = R>,
+    diagnostic: &str,
+) -> Vec<RecipientReport> {
+    let mut model: Option<RecipientReport> = None;
+    recipients
+        .into_iter()
+        .map(|recipient| {
+            let recipient = recipient.as_ref();
+            let model = model.get_or_insert_with(|| failed(recipient, diagnostic));
+            RecipientReport {
+                recipient: recipient.trim().trim_matches(['<', '>']).to_string(),
+                ..model.clone()
+            }
+        })
+        .collect()
 }
 
 /// Where `needle` (lower-case ASCII) starts in `text`, ignoring ASCII case. Linear in `text`
@@ -91,14 +157,6 @@ pub(crate) fn find_ignore_case(text: &str, needle: &str) -> Option<usize> {
     text.as_bytes()
         .windows(needle.len())
         .position(|w| w.eq_ignore_ascii_case(needle))
-}
-
-/// The text after the line that holds `marker` (lower-case ASCII, case ignored), from the
-/// next line on; `None` when no line holds it.
-pub(crate) fn after_line_with<'t>(text: &'t str, marker: &str) -> Option<&'t str> {
-    let at = find_ignore_case(text, marker)?;
-    let rest = text.get(at..)?;
-    Some(rest.split_once('\n').map_or("", |(_, after)| after))
 }
 
 /// `text` up to the first line that starts (after leading white space) with any of `ends`
@@ -158,52 +216,89 @@ pub(crate) fn loose_code(text: &str) -> Option<(u16, Option<String>)> {
     Some((code, status))
 }
 
+/// The byte offset in `text` of the first of `cues` (lower-case), matched ASCII case-insensitively.
+pub(crate) fn find_any(text: &str, cues: &[&str]) -> Option<usize> {
+    find_cue(text, cues).map(|(at, _)| at)
+}
+
+/// Where the first of `cues` (lower-case) starts and ends in `text`, ASCII case-insensitively.
+fn find_cue(text: &str, cues: &[&str]) -> Option<(usize, usize)> {
+    let lower = text.to_ascii_lowercase();
+    cues.iter()
+        .filter_map(|c| lower.find(c).map(|at| (at, at + c.len())))
+        .min()
+}
+
+/// Whether `text` holds any of `cues` (lower-case), ASCII case-insensitively.
+pub(crate) fn contains_any(text: &str, cues: &[&str]) -> bool {
+    find_any(text, cues).is_some()
+}
+
+/// The text after the line where the first of `cues` ends (a cue may span lines); `None` when
+/// no cue is there.
+pub(crate) fn after_line<'t>(text: &'t str, cues: &[&str]) -> Option<&'t str> {
+    let (_, end) = find_cue(text, cues)?;
+    let rest = text.get(end..)?;
+    Some(rest.split_once('\n').map_or("", |(_, after)| after))
+}
+
+/// The text from the start of the line that holds the first of `cues`; `None` when no cue is there.
+pub(crate) fn from_line<'t>(text: &'t str, cues: &[&str]) -> Option<&'t str> {
+    let at = find_any(text, cues)?;
+    let start = text.get(..at)?.rfind('\n').map_or(0, |n| n + 1);
+    text.get(start..)
+}
+
+/// The text before the line that holds the first of `cues` (the copy of the returned message
+/// that closes most reports), or all of it.
+pub(crate) fn before_line<'t>(text: &'t str, cues: &[&str]) -> &'t str {
+    let Some(at) = find_any(text, cues) else { return text };
+    let start = text.get(..at).and_then(|t| t.rfind('\n')).map_or(0, |n| n + 1);
+    text.get(..start).unwrap_or(text)
+}
+
+/// How many columns of white space open `line` (a tab counts as eight).
+pub(crate) fn indent(line: &str) -> usize {
+    let mut n = 0;
+    for c in line.chars() {
+        match c {
+            ' ' => n += 1,
+            '\t' => n += 8,
+            _ => break,
+        }
+    }
+    n
+}
+
+/// Whether `line` is empty or white space only.
+pub(crate) fn blank(line: &str) -> bool {
+    line.trim().is_empty()
+}
+
+/// The first paragraph of `text`: its lines trimmed, from the first non-blank one to the
+/// next blank one.
+pub(crate) fn paragraph(text: &str) -> impl Iterator<Item = &str> {
+    text.lines()
+        .map(str::trim)
+        .skip_while(|l| l.is_empty())
+        .take_while(|l| !l.is_empty())
+}
+
 /// The most of a diagnostic a report reader keeps, in bytes. SMTP reply lines are at most
-/// 512 bytes (RFC 5321); a report that gives one long text to many recipients would otherwise
-/// cost recipients times text.
+/// 512 bytes (RFC 5321); a longer text is a layout read too far, or hostile, and a report that
+/// gives one long text to many recipients would otherwise cost recipients times text.
 pub(crate) const MAX_DIAGNOSTIC_BYTES: usize = 4096;
 
-/// `text` cut to at most `max` bytes, at a char boundary.
-pub(crate) fn at_most(text: &str, max: usize) -> &str {
-    if text.len() <= max {
+/// `text` cut to at most [`MAX_DIAGNOSTIC_BYTES`] bytes, at a character boundary.
+pub(crate) fn clip(text: &str) -> &str {
+    if text.len() <= MAX_DIAGNOSTIC_BYTES {
         return text;
     }
-    let mut end = max;
+    let mut end = MAX_DIAGNOSTIC_BYTES;
     while !text.is_char_boundary(end) {
         end -= 1;
     }
     text.get(..end).unwrap_or("")
-}
-
-/// [`failed`] on at most [`MAX_DIAGNOSTIC_BYTES`] of the diagnostic, then the reply's own
-/// leading code and status when the reply parser took none: the loose `550:` form, or a status
-/// the parser dropped because a later quoted reply (`... -> 550 #5.1.0 ...`) carried none.
-pub(crate) fn failed_loose(recipient: &str, diagnostic: &str) -> RecipientReport {
-    let mut report = failed(recipient, at_most(diagnostic.trim(), MAX_DIAGNOSTIC_BYTES));
-    if let Some((code, status)) = loose_code(&report.diagnostic)
-        && (report.reply_code == 0 || report.reply_code == code)
-    {
-        report.reply_code = code;
-        if report.status.is_empty() {
-            report.status = status.unwrap_or_default();
-        }
-    }
-    report
-}
-
-/// One failure reported for several recipients: the diagnostic is read once.
-pub(crate) fn failed_each<'a>(recipients: impl IntoIterator<Item = &'a str>, diagnostic: &str) -> Vec<RecipientReport> {
-    let mut model: Option<RecipientReport> = None;
-    recipients
-        .into_iter()
-        .map(|recipient| {
-            let model = model.get_or_insert_with(|| failed_loose(recipient, diagnostic));
-            RecipientReport {
-                recipient: recipient.trim().trim_matches(['<', '>']).to_string(),
-                ..model.clone()
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -287,56 +382,6 @@ pub(crate) fn command_in(text: &str) -> &'static str {
     first.map_or("", |(_, named)| named)
 }
 
-/// A failed recipient as [`failed`] reads it, but with the reply read from the diagnostic's
-/// lines before they are folded (a reply code opening a line starts a reply: `550-...` lines),
-/// and its command read from the wrapper's words.
-pub(crate) fn failed_with_command(recipient: &str, diagnostic: &str) -> RecipientReport {
-    let diagnostic = clip(diagnostic);
-    let mut report = failed(recipient, diagnostic);
-    let reply = Reply::from_text(diagnostic);
-    report.status = reply.enhanced.map(|e| e.to_string()).unwrap_or_default();
-    report.reply_code = reply.code;
-    report.remote_mta = reply.remote_host;
-    report.command = command_in(&report.diagnostic).to_string();
-    report
-}
-
-/// The longest diagnostic a report reader keeps, in bytes. A server's reply is a few lines; a
-/// longer text is a layout read too far, or hostile, and reading it again for each of many
-/// recipients would make a report's cost grow faster than the message.
-pub(crate) const MAX_DIAGNOSTIC: usize = 4096;
-
-/// `text` cut to at most [`MAX_DIAGNOSTIC`] bytes, at a character boundary.
-pub(crate) fn clip(text: &str) -> &str {
-    if text.len() <= MAX_DIAGNOSTIC {
-        return text;
-    }
-    let mut end = MAX_DIAGNOSTIC;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text.get(..end).unwrap_or("")
-}
-
-/// One failed recipient per address, all with the same diagnostic, read once.
-pub(crate) fn each_failed(addresses: impl IntoIterator<Item = String>, diagnostic: &str) -> Vec<RecipientReport> {
-    let mut template: Option<RecipientReport> = None;
-    addresses
-        .into_iter()
-        .map(|address| match &template {
-            Some(t) => RecipientReport {
-                recipient: address.trim().trim_matches(['<', '>']).to_string(),
-                ..t.clone()
-            },
-            None => {
-                let r = failed_with_command(&address, diagnostic);
-                template = Some(r.clone());
-                r
-            }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod command_tests {
     use super::*;
@@ -360,10 +405,10 @@ mod command_tests {
 
     #[test]
     fn long_diagnostics_are_clipped_at_a_character_boundary() {
-        let long = "\u{e9}".repeat(MAX_DIAGNOSTIC);
-        assert!(clip(&long).len() <= MAX_DIAGNOSTIC && clip(&long).len() > MAX_DIAGNOSTIC - 2);
+        let long = "\u{e9}".repeat(MAX_DIAGNOSTIC_BYTES);
+        assert!(clip(&long).len() <= MAX_DIAGNOSTIC_BYTES && clip(&long).len() > MAX_DIAGNOSTIC_BYTES - 2);
         assert_eq!(clip("550 short"), "550 short");
-        let shared = each_failed(
+        let shared = failed_each(
             ["<a@example.net>".to_string(), "b@example.net".to_string()],
             "550 5.1.1 no",
         );
@@ -371,5 +416,83 @@ mod command_tests {
             (shared[1].recipient.as_str(), shared[1].status.as_str()),
             ("b@example.net", "5.1.1")
         );
+    }
+}
+
+#[cfg(test)]
+mod reply_tests {
+    use super::*;
+
+    #[test]
+    fn a_multi_line_reply_is_read_before_its_lines_are_folded() {
+        let r = failed(
+            "bob@example.com",
+            "SMTP error from remote mail server after RCPT TO:<bob@example.com>:\n\
+             550-5.1.1 The email account that you tried to reach does not exist.\n\
+             550 5.1.1 Please try double-checking the recipient's email address",
+        );
+        assert_eq!(
+            (r.reply_code, r.status.as_str(), r.command.as_str()),
+            (550, "5.1.1", "RCPT")
+        );
+        assert!(!r.diagnostic.contains('\n'), "{}", r.diagnostic);
+    }
+
+    #[test]
+    fn a_named_host_replaces_the_reply_s_own_and_a_warning_delays() {
+        let said = "host mx.example.com[192.0.2.1] said: 452 4.2.2 full";
+        let r = failed("bob@example.com", said).at_host(String::new()).delayed_if(false);
+        assert_eq!(
+            (r.remote_mta.as_str(), r.action),
+            ("mx.example.com", Some(Action::Failed))
+        );
+        let r = failed("bob@example.com", said)
+            .at_host("relay.example.com".to_string())
+            .delayed_if(true);
+        assert_eq!(
+            (r.remote_mta.as_str(), r.action),
+            ("relay.example.com", Some(Action::Delayed))
+        );
+    }
+
+    #[test]
+    fn a_bare_number_is_an_exit_status_not_a_reply() {
+        let r = failed("bob@example.com", " 255 ");
+        assert_eq!((r.reply_code, r.status.as_str(), r.diagnostic.as_str()), (0, "", "255"));
+        assert_eq!(failed("bob@example.com", "421").reply_code, 421);
+    }
+
+    #[test]
+    fn a_loose_leading_code_is_taken_when_the_reply_parser_takes_none() {
+        let r = failed("bob@example.com", "550: 5.1.1 mailbox unavailable");
+        assert_eq!((r.reply_code, r.status.as_str()), (550, "5.1.1"));
+        let r = failed("bob@example.com", "no code here, mailbox unavailable");
+        assert_eq!((r.reply_code, r.status.as_str()), (0, ""));
+    }
+}
+
+#[cfg(test)]
+mod layout_tests {
+    use super::*;
+
+    #[test]
+    fn sections_are_cut_at_the_lines_holding_their_cues() {
+        let text = "Intro\nThe following FAILED:\n  a@b.example\n--- Below this line is a copy\nrest";
+        let section = after_line(text, &["failed:"]).unwrap_or_default();
+        assert_eq!(before_line(section, &["--- below this line"]), "  a@b.example\n");
+        assert_eq!(
+            from_line(text, &["below this"]),
+            Some("--- Below this line is a copy\nrest")
+        );
+        assert_eq!(after_line(text, &["absent"]), None);
+        assert_eq!(before_line("é\nx", &["absent"]), "é\nx");
+        assert_eq!((indent("\t  x"), indent("x"), blank("  ")), (10, 0, true));
+    }
+
+    #[test]
+    fn the_first_paragraph_starts_at_the_first_line_with_words() {
+        let got: Vec<&str> = paragraph("\n  \n  550 no\n  such user\n\nlater\n").collect();
+        assert_eq!(got, ["550 no", "such user"]);
+        assert_eq!(paragraph("").count(), 0);
     }
 }

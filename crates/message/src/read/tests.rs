@@ -385,3 +385,218 @@ fn an_opt_out_report_names_its_removal_recipient_never_a_placeholder() {
     let nameless = text.replace("Removal-Recipient: bob@example.com\n", "");
     assert!(read_text(&nameless).recipients.is_empty());
 }
+
+/// A Postfix report whose delivery-status part names no recipient, returning `returned`.
+fn report_naming_no_recipient(returned: &str) -> String {
+    format!(
+        "From: MAILER-DAEMON@mx.example.net\nTo: sender@example.org\nSubject: Undelivered Mail Returned to Sender\n\
+         MIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\n\n\
+         --B\nContent-Type: text/plain\n\nThis is the mail system at host mx.example.net.\n\n\
+         \t--- Delivery report unavailable ---\n\n\
+         --B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.net\n\n\
+         --B\nContent-Type: message/rfc822\n\n{returned}\n--B--\n"
+    )
+}
+
+#[test]
+fn a_failure_report_naming_no_recipient_takes_the_returned_original_s_sole_recipient() {
+    let returned = "Message-ID: <m1@example.org>\nFrom: sender@example.org\nTo: Bob <bob@example.com>\n\
+                    Subject: Hello\n\nHi\n";
+    let r = read_text(&report_naming_no_recipient(returned));
+    assert_eq!(r.kind, Kind::Bounce);
+    assert_eq!(r.format, "returned_original");
+    assert_eq!(
+        (r.recipients[0].reply_code, r.recipients[0].diagnostic.as_str()),
+        (0, "")
+    );
+    let got: Vec<_> = r.recipients.iter().map(|x| (x.recipient.as_str(), x.action)).collect();
+    assert_eq!(got, [("bob@example.com", Some(Action::Failed))]);
+    assert!(
+        r.trace
+            .iter()
+            .any(|t| t.what == "recipient bob@example.com" && t.from.contains("sole recipient")),
+        "{:?}",
+        r.trace
+    );
+}
+
+#[test]
+fn a_failure_report_naming_no_recipient_guesses_none_among_several() {
+    for returned in [
+        "Message-ID: <m1@example.org>\nFrom: sender@example.org\nTo: bob@example.com, carol@example.com\n\
+         Subject: Hello\n\nHi\n",
+        "Message-ID: <m1@example.org>\nFrom: sender@example.org\nTo: bob@example.com\nCc: carol@example.com\n\
+         Subject: Hello\n\nHi\n",
+    ] {
+        let r = read_text(&report_naming_no_recipient(returned));
+        assert_eq!(r.kind, Kind::NotBounce, "{returned}");
+        assert!(r.recipients.is_empty(), "{:?}", r.recipients);
+    }
+}
+
+#[test]
+fn a_message_that_reports_no_failure_takes_no_recipient_from_a_forwarded_one() {
+    // A person forwarding a message is no failure report, whoever the forwarded one was for.
+    let text = "From: ann@example.org\nTo: carl@example.net\nSubject: Fwd: Hello\nMIME-Version: 1.0\n\
+                Content-Type: multipart/mixed; boundary=\"B\"\n\n--B\nContent-Type: text/plain\n\nSee below.\n\n\
+                --B\nContent-Type: message/rfc822\n\nMessage-ID: <m1@example.org>\nFrom: sender@example.org\n\
+                To: bob@example.com\nSubject: Hello\n\nHi\n\n--B--\n";
+    let r = read_text(text);
+    assert_eq!(r.kind, Kind::NotBounce);
+    assert!(r.recipients.is_empty(), "{:?}", r.recipients);
+}
+
+#[test]
+fn a_multipart_whose_boundary_was_not_read_is_read_as_text() {
+    // The inner multipart's `boundary=` is on an unindented line: not a parameter, so the part
+    // has no boundary and its raw text must still reach the readers.
+    let text = "From: postmaster@mx.example.net\nTo: sender@example.org\nSubject: Delivery failure\n\
+                MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"OUT\"\n\n--OUT\n\
+                Content-Type: multipart/alternative;\nboundary=\"IN\"\n\n--IN\nContent-Type: text/plain\n\n\
+                Your message was not delivered.\nThe mail system\n\n<bob@example.com>: host mx.example.com said: \
+                550 5.1.1 User unknown (in reply to RCPT TO command)\n\n--IN--\n\n--OUT--\n";
+    let message = mime::parse(text.as_bytes(), &Limits::default()).unwrap();
+    let mail = Mail::new(&message, &Limits::default()).unwrap();
+    assert!(mail.body.contains("550 5.1.1 User unknown"), "{:?}", mail.body);
+}
+
+/// A Sendmail-like DSN for one recipient whose status part gives no reply, with `transcript`
+/// in its text part.
+fn dsn_with_transcript(transcript: &str) -> String {
+    format!(
+        "From: MAILER-DAEMON@mx.example.net\nTo: sender@example.org\nSubject: Returned mail: Service unavailable\n\
+         MIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\n\n\
+         --B\nContent-Type: text/plain\n\n   ----- Transcript of session follows -----\n{transcript}\n\n\
+         --B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.net\n\n\
+         Final-Recipient: rfc822; bob@example.net\nAction: failed\nStatus: 5.5.0\nDiagnostic-Code: X-Unix; 71\n\n--B--\n"
+    )
+}
+
+#[test]
+fn the_one_reply_a_report_quotes_is_its_only_recipient_s() {
+    let r = read_text(&dsn_with_transcript("554 \"|/usr/bin/filter\"... Service unavailable"));
+    let got = &r.recipients[0];
+    assert_eq!(
+        (got.status.as_str(), got.reply_code, got.diagnostic.as_str()),
+        ("5.5.0", 554, "71")
+    );
+    assert!(
+        r.trace.iter().any(|t| t.what == "reply code of bob@example.net"),
+        "{:?}",
+        r.trace
+    );
+}
+
+#[test]
+fn a_report_quoting_different_replies_or_another_class_gives_no_code() {
+    for transcript in [
+        "554 \"|/usr/bin/filter\"... Service unavailable\n550 5.1.1 <eve@example.net>... User unknown",
+        "451 4.0.0 Operating system error",
+        "no reply here",
+    ] {
+        let r = read_text(&dsn_with_transcript(transcript));
+        assert_eq!(r.recipients[0].reply_code, 0, "{transcript}");
+    }
+}
+
+#[test]
+fn a_report_naming_no_recipient_gives_the_returned_recipient_its_transcript_s_reply() {
+    let text = "From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.net>\nTo: sender@example.org\n\
+                Subject: Returned mail: Cannot send message for 4 days\n\n\
+                \x20  ----- Transcript of session follows -----\n\
+                421 example.com (smtp)... Deferred: Connection timed out\n\n\
+                \x20  ----- Unsent message follows -----\nFrom: sender@example.org\nTo: bob@example.com\n\
+                Subject: Hello\n\nHi\n";
+    let r = read_text(text);
+    assert_eq!(r.format, "returned_original");
+    let got = &r.recipients[0];
+    assert_eq!(
+        (got.recipient.as_str(), got.reply_code, got.diagnostic.as_str()),
+        (
+            "bob@example.com",
+            421,
+            "421 example.com (smtp)... Deferred: Connection timed out"
+        )
+    );
+}
+
+/// Each recipient with its status.
+fn statuses(r: &Report) -> Vec<(&str, &str)> {
+    r.recipients
+        .iter()
+        .map(|x| (x.recipient.as_str(), x.status.as_str()))
+        .collect()
+}
+
+#[test]
+fn a_catch_all_status_gives_way_to_the_reply_the_text_quotes() {
+    let text = "From: MAILER-DAEMON@mx.example.net\nTo: sender@example.org\nSubject: Undelivered Mail Returned to Sender\n\
+                MIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\n\n\
+                --B\nContent-Type: text/plain\n\nThis is the mail system at host mx.example.net.\n\n\
+                <bob@example.com>: host mx.example.com[192.0.2.1] said: 550 5.1.1 <bob@example.com>: User unknown \
+                (in reply to RCPT TO command)\n\n\
+                <eve@example.com>: host mx.example.com[192.0.2.1] said: 450 4.2.2 Mailbox full (in reply to RCPT TO \
+                command)\n\n\
+                --B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.net\n\n\
+                Final-Recipient: rfc822; bob@example.com\nAction: failed\nStatus: 5.0.0\n\n\
+                Final-Recipient: rfc822; eve@example.com\nAction: failed\nStatus: 5.0.0\n\n--B--\n";
+    let r = read_text(text);
+    let got = statuses(&r);
+    // The class of a status is the DSN's: a 4.x.x reply does not turn a failure into a delay.
+    assert_eq!(got, [("bob@example.com", "5.1.1"), ("eve@example.com", "5.0.0")]);
+}
+
+#[test]
+fn a_dsn_recipient_named_by_its_mailbox_path_keeps_its_status_under_the_mta_s_name() {
+    let text = "From: Mail Delivery System <Mailer-Daemon@mx.example.net>\nTo: sender@example.org\n\
+                Subject: Mail delivery failed: returning message to sender\nX-Failed-Recipients: bob@example.net\n\
+                MIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\n\n\
+                --B\nContent-Type: text/plain\n\nThis message was created automatically by mail delivery software.\n\n\
+                A message that you sent could not be delivered to one or more of its\n\
+                recipients. This is a permanent error. The following address(es) failed:\n\n\
+                \x20 save to /var/mail/bob\n    generated by bob@example.net\n    mailbox is full\n\n\
+                --B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.net\n\n\
+                Action: failed\nFinal-Recipient: rfc822;/var/mail/bob\nStatus: 5.2.2\n\n--B--\n";
+    let r = read_text(text);
+    let got = statuses(&r);
+    assert_eq!(got, [("bob@example.net", "5.2.2")]);
+}
+
+#[test]
+fn a_message_whose_only_text_is_an_attachment_reads_that_text() {
+    let text = "From: postmaster@mx.example.net\nTo: sender@example.org\nSubject: Delivery failure\n\
+                MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"B\"\n\n--B\n\
+                Content-Type: text/plain; name=\"problems.txt\"\nContent-Disposition: attachment\n\n\
+                The following addresses had delivery problems\n--B\n\
+                Content-Type: text/plain; name=\"notes.txt\"\nContent-Disposition: inline\n\nInline words\n--B--\n";
+    let message = mime::parse(text.as_bytes(), &Limits::default()).unwrap();
+    let mail = Mail::new(&message, &Limits::default()).unwrap();
+    // With inline text, the attachment stays out of the body.
+    assert_eq!(mail.body, "Inline words\n");
+    let only = text.replace("Content-Disposition: inline", "Content-Disposition: attachment");
+    let message = mime::parse(only.as_bytes(), &Limits::default()).unwrap();
+    let mail = Mail::new(&message, &Limits::default()).unwrap();
+    assert!(
+        mail.body.starts_with("The following addresses had delivery problems\n"),
+        "{:?}",
+        mail.body
+    );
+}
+
+#[test]
+fn the_caller_s_verp_address_comes_before_the_returned_original_s_recipient() {
+    let pattern = VerpPattern::new("bounces+{local}={domain}@example.org").unwrap();
+    let returned = "Message-ID: <m1@example.org>\nFrom: sender@example.org\nTo: list@example.com\n\
+                    Subject: Hello\n\nHi\n";
+    let text = report_naming_no_recipient(returned)
+        .replace("To: sender@example.org", "To: bounces+bob=example.com@example.org");
+    let options = ReadOptions {
+        verp: Some(&pattern),
+        ..ReadOptions::default()
+    };
+    let r = read(text.as_bytes(), &options).unwrap();
+    assert_eq!((r.format, r.recipients.len()), ("verp", 1));
+    assert_eq!(r.recipients[0].recipient, "bob@example.com");
+    // Without the pattern, the returned original's sole recipient.
+    assert_eq!(read_text(&text).recipients[0].recipient, "list@example.com");
+}

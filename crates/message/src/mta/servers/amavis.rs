@@ -3,9 +3,8 @@
 //! content-filter notice ("A message from <sender> to:") lists `-> address` lines instead, with
 //! the verdict on the line after them ("was considered unsolicited bulk e-mail (UBE).").
 
-use super::layout::{after_line, before_line};
 use crate::mime::Mail;
-use crate::mta::text::{address_in, each_failed, failed_with_command};
+use crate::mta::text::{address_in, after_line, before_line, failed, failed_each};
 use crate::report::RecipientReport;
 
 const OPENING: &[&str] = &["the message was not relayed to:", "could not be delivered to:"];
@@ -31,10 +30,7 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
             said.push('\n');
         }
     }
-    blocks
-        .iter()
-        .map(|(address, said)| failed_with_command(address, said))
-        .collect()
+    blocks.iter().map(|(address, said)| failed(address, said)).collect()
 }
 
 /// The `-> address` lines of a content-filter notice, with the verdict that follows them.
@@ -49,7 +45,7 @@ fn notice(body: &str) -> Vec<RecipientReport> {
             break;
         }
     }
-    each_failed(addresses, verdict)
+    failed_each(addresses, verdict)
 }
 
 #[cfg(test)]

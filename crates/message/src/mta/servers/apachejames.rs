@@ -2,9 +2,8 @@
 //! ...", the reply under "Error message below:", and under "Message details:" the envelope,
 //! whose `RCPT TO:` lines name the recipients.
 
-use super::layout::{after_line, before_line};
 use crate::mime::Mail;
-use crate::mta::text::{address_in, each_failed};
+use crate::mta::text::{address_in, after_line, before_line, failed_each};
 use crate::report::RecipientReport;
 
 const BELOW: &[&str] = &["error message below:"];
@@ -20,7 +19,7 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
         .lines()
         .filter_map(|line| line.trim().strip_prefix("RCPT TO:"))
         .filter_map(address_in);
-    each_failed(addresses, said)
+    failed_each(addresses, said)
 }
 
 #[cfg(test)]

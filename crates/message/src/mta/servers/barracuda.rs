@@ -2,7 +2,7 @@
 //! Firewall. ..." (with "Failed to delivery for the recipient address." at times).
 
 use crate::mime::Mail;
-use crate::mta::text::{address_in, failed_with_command};
+use crate::mta::text::{address_in, failed};
 use crate::report::RecipientReport;
 
 const TO: &str = "Your message to:";
@@ -18,7 +18,7 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
         if !verdict.to_ascii_lowercase().starts_with("was blocked by") {
             continue;
         }
-        out.push(failed_with_command(&address, verdict));
+        out.push(failed(&address, verdict));
     }
     out
 }

@@ -3,10 +3,9 @@
 //! paragraph per recipient, `<address>:` at the margin, then the host and the session
 //! (`>>> RCPT TO:<...>`, `<<< 550 ...`), up to the next rule of dashes.
 
-use super::layout::{after_line, before_line, contains_any};
 use crate::mime::Mail;
-use crate::mta::text::{address_in, failed_with_command};
-use crate::report::{Action, RecipientReport};
+use crate::mta::text::{address_in, after_line, before_line, contains_any, failed};
+use crate::report::RecipientReport;
 
 const OPENINGS: &[&str] = &[
     "your message to the following recipients cannot be delivered:",
@@ -54,14 +53,9 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
     blocks
         .into_iter()
         .map(|(address, host, said)| {
-            let mut r = failed_with_command(&address, &said);
-            if !host.is_empty() {
-                r.remote_mta = host.to_ascii_lowercase();
-            }
-            if delayed {
-                r.action = Some(Action::Delayed);
-            }
-            r
+            failed(&address, &said)
+                .at_host(host.to_ascii_lowercase())
+                .delayed_if(delayed)
         })
         .collect()
 }

@@ -1,9 +1,8 @@
 //! DragonFly Mail Agent's (dma) report: "There was an error delivering your mail to <address>.",
 //! the remote host's reply below it, then "Message headers follow."
 
-use super::layout::{before_line, find_any};
 use crate::mime::Mail;
-use crate::mta::text::{address_in, failed_with_command};
+use crate::mta::text::{address_in, before_line, failed, find_any};
 use crate::report::RecipientReport;
 
 const OPENING: &str = "there was an error delivering your mail to ";
@@ -22,7 +21,7 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
     let Some(address) = address_in(line) else {
         return Vec::new();
     };
-    vec![failed_with_command(&address, before_line(below, CLOSINGS))]
+    vec![failed(&address, before_line(below, CLOSINGS))]
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! <list@example.org>.") and says why.
 
 use crate::mime::Mail;
-use crate::mta::text::{address_in, clip, failed};
+use crate::mta::text::{address_in, failed, paragraph};
 use crate::report::RecipientReport;
 
 /// Openings of fml's refusal notices, lower-case.
@@ -21,14 +21,8 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
     {
         return Vec::new();
     }
-    let paragraph: Vec<&str> = mail
-        .body
-        .lines()
-        .map(str::trim)
-        .skip_while(|l| l.is_empty())
-        .take_while(|l| !l.is_empty())
-        .collect();
-    let Some(first) = paragraph.first() else {
+    let opening: Vec<&str> = paragraph(&mail.body).collect();
+    let Some(first) = opening.first() else {
         return Vec::new();
     };
     let lower = first.to_ascii_lowercase();
@@ -41,7 +35,7 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
     else {
         return Vec::new();
     };
-    vec![failed(&address, clip(&paragraph.join("\n")))]
+    vec![failed(&address, &opening.join("\n"))]
 }
 
 #[cfg(test)]

@@ -3,9 +3,8 @@
 //! reply the remote server gave, "undeliverable to address" and the reply below "Body of message
 //! generated response:".
 
-use super::layout::{after_line, before_line, find_any};
 use crate::mime::Mail;
-use crate::mta::text::{address_in, each_failed, failed_with_command};
+use crate::mta::text::{address_in, after_line, before_line, failed, failed_each, find_any, paragraph};
 use crate::report::RecipientReport;
 
 const CLOSING: &[&str] = &["original message follows."];
@@ -26,7 +25,7 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
             let (reason, named) = line.trim().rsplit_once(": ")?;
             let address = address_in(named).filter(|_| !named.trim().contains(' '))?;
             // The reply, when the remote server gave one, follows the reason on the same line.
-            Some(failed_with_command(&address, reason))
+            Some(failed(&address, reason))
         })
         .collect()
 }
@@ -34,16 +33,12 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
 /// `undeliverable to address` lines, each with the reply below "Body of message generated response:".
 fn responses(body: &str) -> Vec<RecipientReport> {
     let response = after_line(body, RESPONSE).unwrap_or("");
-    let reply: Vec<&str> = response
-        .lines()
-        .skip_while(|l| l.trim().is_empty())
-        .take_while(|l| !l.trim().is_empty())
-        .collect();
+    let reply: Vec<&str> = paragraph(response).collect();
     let addresses = body
         .lines()
         .filter_map(|line| line.trim().strip_prefix("undeliverable to "))
         .filter_map(address_in);
-    each_failed(addresses, &reply.join("\n"))
+    failed_each(addresses, &reply.join("\n"))
 }
 
 #[cfg(test)]

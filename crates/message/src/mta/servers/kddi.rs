@@ -2,10 +2,9 @@
 //! the reason on the next line) and EZweb's (`<address>` lines with the reason in the lines
 //! around them, or a `Recipient: <address>` block with its `>>>`/`<<<` session).
 
-use super::layout::find_any;
 use crate::mime::Mail;
-use crate::mta::text::{address_in, failed_with_command};
-use crate::report::{Action, RecipientReport};
+use crate::mta::text::{address_in, failed, find_any};
+use crate::report::RecipientReport;
 
 const AUONE: &str = "could not be delivered to:";
 
@@ -23,7 +22,7 @@ pub(super) fn read_auone(mail: &Mail<'_>) -> Vec<RecipientReport> {
             continue;
         };
         let reason = lines.next().unwrap_or("").trim();
-        out.push(failed_with_command(&address, reason));
+        out.push(failed(&address, reason));
     }
     out
 }
@@ -62,26 +61,23 @@ pub(super) fn read_ezweb(mail: &Mail<'_>) -> Vec<RecipientReport> {
     } else {
         session.as_str()
     };
-    let mut template: Option<RecipientReport> = None;
-    let mut out: Vec<RecipientReport> = Vec::new();
-    for (address, said) in recipients {
-        if !said.is_empty() {
-            out.push(failed_with_command(&address, &said));
-        } else if let Some(t) = &template {
-            out.push(RecipientReport {
-                recipient: address,
-                ..t.clone()
-            });
-        } else {
-            let r = failed_with_command(&address, shared);
-            template = Some(r.clone());
-            out.push(r);
-        }
-    }
-    if delayed {
-        out.iter_mut().for_each(|r| r.action = Some(Action::Delayed));
-    }
-    out
+    // The shared reply is read once.
+    let mut model: Option<RecipientReport> = None;
+    recipients
+        .into_iter()
+        .map(|(address, said)| {
+            let r = if said.is_empty() {
+                let model = model.get_or_insert_with(|| failed(&address, shared));
+                RecipientReport {
+                    recipient: address,
+                    ..model.clone()
+                }
+            } else {
+                failed(&address, &said)
+            };
+            r.delayed_if(delayed)
+        })
+        .collect()
 }
 
 #[cfg(test)]

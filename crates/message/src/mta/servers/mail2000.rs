@@ -1,9 +1,8 @@
 //! The report of the MTA Sisimai calls X1 (its samples' Received lines name Mail2000): after
 //! "---The following addresses had delivery errors---", one `address [reason]` line each.
 
-use super::layout::after_line;
 use crate::mime::Mail;
-use crate::mta::text::{address_in, failed_with_command};
+use crate::mta::text::{address_in, after_line, failed, paragraph};
 use crate::report::RecipientReport;
 
 const OPENING: &[&str] = &["---the following addresses had delivery errors---"];
@@ -12,18 +11,11 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
     let Some(section) = after_line(&mail.body, OPENING) else {
         return Vec::new();
     };
-    section
-        .lines()
-        .map(str::trim)
-        .skip_while(|line| line.is_empty())
-        .take_while(|line| !line.is_empty())
+    paragraph(section)
         .filter_map(|line| {
             let (head, reason) = line.split_once(" [")?;
             let address = address_in(head).filter(|_| !head.contains(' '))?;
-            Some(failed_with_command(
-                &address,
-                reason.strip_suffix(']').unwrap_or(reason),
-            ))
+            Some(failed(&address, reason.strip_suffix(']').unwrap_or(reason)))
         })
         .collect()
 }

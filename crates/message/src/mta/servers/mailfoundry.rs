@@ -1,9 +1,8 @@
 //! MailFoundry's report: "Unable to deliver message to: <address>", then the reason under
 //! "Delivery failed for the following reason:" (`Server host[ip] failed with: 550 ...`).
 
-use super::layout::after_line;
 use crate::mime::Mail;
-use crate::mta::text::{address_in, each_failed};
+use crate::mta::text::{address_in, after_line, failed_each, paragraph};
 use crate::report::RecipientReport;
 
 const OPENING: &str = "Unable to deliver message to:";
@@ -14,12 +13,7 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
     let Some(reason) = after_line(body, REASON) else {
         return Vec::new();
     };
-    let reason: Vec<&str> = reason
-        .lines()
-        .map(str::trim)
-        .skip_while(|l| l.is_empty())
-        .take_while(|l| !l.is_empty())
-        .collect();
+    let reason: Vec<&str> = paragraph(reason).collect();
     let reason = reason.join("\n");
     // `Server host[ip] failed with: 550 ...`: the host's words follow the colon.
     let said = reason.split_once("failed with:").map_or(reason.as_str(), |(_, s)| s);
@@ -27,7 +21,7 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
         .lines()
         .filter_map(|line| line.trim().strip_prefix(OPENING))
         .filter_map(address_in);
-    each_failed(addresses, said)
+    failed_each(addresses, said)
 }
 
 #[cfg(test)]

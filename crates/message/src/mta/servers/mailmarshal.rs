@@ -1,9 +1,8 @@
 //! MailMarshal's report: the reply under "Could not be delivered because of", the recipients
 //! under "The following recipients were affected:", then "Additional Information".
 
-use super::layout::{after_line, before_line};
 use crate::mime::Mail;
-use crate::mta::text::{address_in, each_failed};
+use crate::mta::text::{address_in, after_line, before_line, failed_each};
 use crate::report::RecipientReport;
 
 const BECAUSE: &[&str] = &["could not be delivered because of"];
@@ -25,7 +24,7 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
         .map(str::trim)
         .filter(|l| !l.contains(' '))
         .filter_map(address_in);
-    let mut out = each_failed(addresses, said);
+    let mut out = failed_each(addresses, said);
     if let Some(host) = remote {
         out.iter_mut().for_each(|r| r.remote_mta.clone_from(&host));
     }

@@ -1,9 +1,8 @@
 //! McAfee's (MX Logic/McAfee Email Gateway) report: under "--- The following addresses had
 //! delivery problems ---", one `<address>   (reason)` line each.
 
-use super::layout::after_line;
 use crate::mime::Mail;
-use crate::mta::text::{address_in, failed_with_command};
+use crate::mta::text::{address_in, after_line, failed, paragraph};
 use crate::report::RecipientReport;
 
 const OPENING: &[&str] = &["--- the following addresses had delivery problems ---"];
@@ -22,16 +21,12 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
     if !heading.is_some_and(|h| h.eq_ignore_ascii_case(OPENING[0])) {
         return Vec::new();
     }
-    section
-        .lines()
-        .map(str::trim)
-        .skip_while(|l| l.is_empty())
-        .take_while(|l| !l.is_empty())
+    paragraph(section)
         .filter_map(|line| {
             let (named, reason) = line.split_once(['(', ' ']).map_or((line, ""), |(a, r)| (a, r));
             let address = address_in(named.trim())?;
             let reason = reason.trim().trim_start_matches('(').trim_end_matches(')');
-            Some(failed_with_command(&address, reason))
+            Some(failed(&address, reason))
         })
         .collect()
 }

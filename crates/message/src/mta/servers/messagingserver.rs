@@ -2,10 +2,9 @@
 //! delivered to the following recipients:", a field block per recipient (`Recipient address:`,
 //! `Reason:`, `Diagnostic code: smtp; ...`, `Remote system: dns; host ...`).
 
-use super::layout::{after_line, contains_any};
 use crate::mime::Mail;
-use crate::mta::text::{address_in, failed_with_command};
-use crate::report::{Action, RecipientReport};
+use crate::mta::text::{address_in, after_line, contains_any, failed};
+use crate::report::RecipientReport;
 
 const OPENINGS: &[&str] = &[
     "cannot be delivered to the following recipients:",
@@ -78,14 +77,7 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
             } else {
                 &b.diagnostic
             };
-            let mut r = failed_with_command(&b.address, said);
-            if !b.remote.is_empty() {
-                r.remote_mta = b.remote;
-            }
-            if delayed {
-                r.action = Some(Action::Delayed);
-            }
-            r
+            failed(&b.address, said).at_host(b.remote).delayed_if(delayed)
         })
         .collect()
 }

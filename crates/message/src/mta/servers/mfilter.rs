@@ -1,9 +1,8 @@
 //! m-FILTER's report: the failed address alone on a line, then `-------server message` with the
 //! reply, `-------SMTP command` with the command, and `-------original message` (or `...mail info`).
 
-use super::layout::find_any;
 use crate::mime::Mail;
-use crate::mta::text::{address_in, each_failed};
+use crate::mta::text::{address_in, failed_each, find_any};
 use crate::report::RecipientReport;
 
 const SERVER: &str = "-------server message";
@@ -34,7 +33,7 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
     } else {
         ""
     };
-    let mut out = each_failed(addresses.into_iter().rev(), said);
+    let mut out = failed_each(addresses.into_iter().rev(), said);
     out.iter_mut().for_each(|r| r.command = command.to_ascii_uppercase());
     out
 }

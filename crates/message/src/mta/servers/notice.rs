@@ -2,9 +2,8 @@
 //! the following address has been failed.": a `Delivery failed: address` line per recipient with
 //! the session's words below it (`Remote host said[Response Message]: 554 ...`, `STEP: DATA SEND`).
 
-use super::layout::after_line;
 use crate::mime::Mail;
-use crate::mta::text::{address_in, failed_with_command};
+use crate::mta::text::{address_in, after_line, failed};
 use crate::report::RecipientReport;
 
 const OPENING: &[&str] = &["your delivery to the following address has been failed"];
@@ -41,7 +40,7 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
     blocks
         .into_iter()
         .map(|(address, text)| {
-            let mut r = failed_with_command(&address, &text);
+            let mut r = failed(&address, &text);
             let lower = text.to_ascii_lowercase();
             if let Some((_, command)) = STEPS.iter().find(|(w, _)| lower.contains(w)) {
                 r.command = (*command).to_string();

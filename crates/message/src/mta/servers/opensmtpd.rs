@@ -2,10 +2,9 @@
 //! following list of recipients:" one `address: reason` line each, up to "Below is a copy of
 //! the original message". Its delay warning has the same layout.
 
-use super::layout::{after_line, before_line, contains_any};
 use crate::mime::Mail;
-use crate::mta::text::{address_in, failed_with_command};
-use crate::report::{Action, RecipientReport};
+use crate::mta::text::{address_in, after_line, before_line, contains_any, failed};
+use crate::report::RecipientReport;
 
 const OPENINGS: &[&str] = &["following list of recipients:", "list of recipients:"];
 
@@ -31,11 +30,7 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
         .filter_map(|line| {
             let (head, reason) = line.split_once(": ")?;
             let address = address_in(head).filter(|_| !head.contains(' '))?;
-            let mut r = failed_with_command(&address, reason);
-            if delayed {
-                r.action = Some(Action::Delayed);
-            }
-            Some(r)
+            Some(failed(&address, reason).delayed_if(delayed))
         })
         .collect()
 }
@@ -44,6 +39,7 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
 mod tests {
     use super::*;
     use crate::mta::servers::tests::mail_of;
+    use crate::report::Action;
 
     #[test]
     fn each_address_line_is_a_recipient() {

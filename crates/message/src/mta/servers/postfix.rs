@@ -5,10 +5,9 @@
 
 use std::collections::HashSet;
 
-use super::layout::{after_line, blank, contains_any};
 use crate::mime::Mail;
-use crate::mta::text::{address_in, each_failed, failed_with_command};
-use crate::report::{Action, RecipientReport};
+use crate::mta::text::{address_in, after_line, blank, contains_any, failed, failed_each};
+use crate::report::RecipientReport;
 
 /// Lines that open the report, lower-case.
 const OPENINGS: &[&str] = &["this is the mail system at host", "this is the postfix program at host"];
@@ -37,13 +36,7 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
     }
     out.extend(current.take());
     out.into_iter()
-        .map(|(address, text)| {
-            let mut r = failed_with_command(&address, &text);
-            if delayed {
-                r.action = Some(Action::Delayed);
-            }
-            r
-        })
+        .map(|(address, text)| failed(&address, &text).delayed_if(delayed))
         // A delivery report the sender asked for lists the recipients that succeeded.
         .filter(|r| r.reply_code / 100 != 2 && !r.status.starts_with("2."))
         .collect()
@@ -89,7 +82,7 @@ pub(super) fn read_smtpd_transcript(mail: &Mail<'_>) -> Vec<RecipientReport> {
     let Some((reply, command)) = failure else {
         return Vec::new();
     };
-    let mut out = each_failed(recipients, &reply);
+    let mut out = failed_each(recipients, &reply);
     out.iter_mut().for_each(|r| r.command.clone_from(&command));
     out
 }

@@ -3,8 +3,8 @@
 //! reply itself is only in the DSN part beside it.
 
 use crate::mime::Mail;
-use crate::mta::text::{address_in, failed_with_command};
-use crate::report::{Action, RecipientReport};
+use crate::mta::text::{address_in, failed};
+use crate::report::RecipientReport;
 
 pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
     mail.body
@@ -18,11 +18,8 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
             if !lower.starts_with("delivery ") {
                 return None;
             }
-            let mut r = failed_with_command(&address_in(named.trim_start_matches('<'))?, said);
-            if lower.starts_with("delivery delayed") {
-                r.action = Some(Action::Delayed);
-            }
-            Some(r)
+            let address = address_in(named.trim_start_matches('<'))?;
+            Some(failed(&address, said).delayed_if(lower.starts_with("delivery delayed")))
         })
         .collect()
 }
@@ -31,6 +28,7 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
 mod tests {
     use super::*;
     use crate::mta::servers::tests::mail_of;
+    use crate::report::Action;
 
     #[test]
     fn each_address_line_is_a_recipient() {

@@ -5,9 +5,8 @@
 //! the following address(es).", "Your mail message to the following address(es) could not be
 //! delivered."): [`read_qsbmf`] reads those.
 
-use super::layout::{after_line, before_line, blank};
 use crate::mime::Mail;
-use crate::mta::text::{address_in, failed_with_command};
+use crate::mta::text::{address_in, after_line, before_line, blank, failed};
 use crate::report::RecipientReport;
 
 /// Lines that open the recipient paragraphs, lower-case.
@@ -78,7 +77,7 @@ fn recipient_line(line: &str) -> Option<String> {
 }
 
 fn report(address: &str, diagnostic: &str) -> RecipientReport {
-    let mut r = failed_with_command(address, diagnostic);
+    let mut r = failed(address, diagnostic);
     if r.command.is_empty() {
         let lower = r.diagnostic.to_ascii_lowercase();
         if let Some((_, command)) = STAGES.iter().find(|(words, _)| lower.contains(words)) {

@@ -5,10 +5,9 @@
 
 use std::collections::HashMap;
 
-use super::layout::{before_line, from_line};
 use crate::mime::Mail;
-use crate::mta::text::{address_in, clip, failed, fold};
-use crate::report::{Action, RecipientReport};
+use crate::mta::text::{address_in, before_line, failed, fold, from_line};
+use crate::report::RecipientReport;
 
 /// Lines that open the report's sections, lower-case.
 const OPENINGS: &[&str] = &[
@@ -179,8 +178,18 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
         .map(|e| {
             // The list's reason is the reply's first line; the session, when it holds that
             // reply, has all of it.
+            // The list may drop the reply's enhanced code (`550 Host unknown` for `550 5.1.2
+            // <bob@...>... Host unknown`): the same code and words are the same reply.
             let reason = fold(&e.reason);
-            let holds_reason = |d: &String| !reason.is_empty() && fold(d).contains(&reason);
+            let (code, words) = match reason.split_once(' ') {
+                Some((code, words)) if code.len() == 3 && code.bytes().all(|b| b.is_ascii_digit()) => (code, words),
+                _ => ("", reason.as_str()),
+            };
+            let holds_reason = |d: &String| {
+                let d = fold(d);
+                !reason.is_empty()
+                    && (d.contains(&reason) || !code.is_empty() && d.starts_with(code) && d.contains(words))
+            };
             let diagnostic = [&e.replies, &e.status_line]
                 .into_iter()
                 .find(|d| holds_reason(d))
@@ -190,14 +199,10 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
                         .find(|d| !d.trim().is_empty())
                 })
                 .map_or("", |d| d.as_str());
-            let mut r = failed(&e.address, clip(diagnostic));
-            if !e.host.is_empty() {
-                r.remote_mta = e.host;
-            }
+            let mut r = failed(&e.address, diagnostic)
+                .at_host(e.host)
+                .delayed_if((e.delayed || warning) && !e.fatal);
             r.command = e.command;
-            if (e.delayed || warning) && !e.fatal {
-                r.action = Some(Action::Delayed);
-            }
             r
         })
         .collect()
@@ -257,6 +262,7 @@ fn status_line(line: &str) -> Option<(String, &str)> {
 mod tests {
     use super::*;
     use crate::mta::servers::tests::mail_of;
+    use crate::report::Action;
 
     #[test]
     fn the_recipient_list_and_the_transcript_are_read_together() {
@@ -380,5 +386,26 @@ bob@example.net
     fn a_message_without_the_layout_gives_nobody() {
         let raw = "From: bob@example.net\nSubject: hello\n\n550 <bob@example.net>... User unknown\n";
         assert!(mail_of(raw, read).is_empty());
+    }
+
+    #[test]
+    fn a_listed_reason_without_its_enhanced_code_is_the_transcript_s_reply() {
+        let raw = r#"From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.org>
+Subject: Returned mail: see transcript for details
+
+   ----- The following addresses had permanent fatal errors -----
+<bob@example.net>
+    (reason: 550 Host unknown)
+
+   ----- Transcript of session follows -----
+550 5.1.2 <bob@example.net>... Host unknown (Name server: mx.example.net: no data known)
+"#;
+        let got = mail_of(raw, read);
+        assert_eq!(
+            (got[0].reply_code, got[0].status.as_str()),
+            (550, "5.1.2"),
+            "{}",
+            got[0].diagnostic
+        );
     }
 }

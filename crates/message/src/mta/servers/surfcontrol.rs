@@ -2,9 +2,8 @@
 //! the message follows.", then per attempt `address: [ip], 550 reply` after "Failed to send to
 //! identified host,", up to "--- Message non-deliverable."
 
-use super::layout::{after_line, before_line};
 use crate::mime::Mail;
-use crate::mta::text::{address_in, failed_with_command};
+use crate::mta::text::{address_in, after_line, before_line, failed};
 use crate::report::RecipientReport;
 
 const OPENING: &[&str] = &["a transcript of the attempts to send the message follows"];
@@ -26,7 +25,7 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
         let Some((host, said)) = rest.split_once("],") else {
             continue;
         };
-        let mut r = failed_with_command(&address, said.trim());
+        let mut r = failed(&address, said.trim());
         r.remote_mta = host.trim().to_string();
         // A later attempt for the same recipient replaces the earlier one.
         out.retain(|o| o.recipient != r.recipient);

@@ -3,7 +3,7 @@
 //! from InterScan Messaging Security Suite".
 
 use crate::mime::Mail;
-use crate::mta::text::{address_in, failed_with_command};
+use crate::mta::text::{address_in, failed};
 use crate::report::RecipientReport;
 
 pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
@@ -15,14 +15,14 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
                 address_in(command).map(|a| (a, command.split([' ', ':']).next().unwrap_or("").to_ascii_uppercase()));
         } else if let Some(reply) = line.strip_prefix("Received >>> ") {
             if let Some((address, command)) = sent.take() {
-                let mut r = failed_with_command(&address, reply);
+                let mut r = failed(&address, reply);
                 r.command = command;
                 out.push(r);
             }
         } else if let Some((_, rest)) = line.split_once("Unable to deliver message to ")
             && let Some(address) = address_in(rest.split(' ').next().unwrap_or(""))
         {
-            out.push(failed_with_command(&address, line));
+            out.push(failed(&address, line));
         }
     }
     out

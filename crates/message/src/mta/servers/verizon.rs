@@ -1,9 +1,8 @@
 //! Verizon Wireless's MMS gateway report ("Message could not be delivered to mobile."): the
 //! reason on the `Error:` line, the recipient on the `To:` line under "Original Message:".
 
-use super::layout::after_line;
 use crate::mime::Mail;
-use crate::mta::text::{address_in, each_failed};
+use crate::mta::text::{address_in, after_line, failed_each};
 use crate::report::RecipientReport;
 
 const ORIGINAL: &[&str] = &["original message:"];
@@ -29,7 +28,7 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
         .take_while(|l| !l.is_empty())
         .filter_map(|l| l.strip_prefix("To:"))
         .flat_map(|to| to.split(',').filter_map(address_in).collect::<Vec<_>>());
-    each_failed(addresses, error)
+    failed_each(addresses, error)
 }
 
 #[cfg(test)]

@@ -3,10 +3,9 @@
 //! failed permanently:" (or "...was aborted after N hour(s):"), then a "Technical details:" frame
 //! holding the reply.
 
-use super::layout::{after_line, before_line, contains_any};
 use crate::mime::Mail;
-use crate::mta::text::{address_in, each_failed};
-use crate::report::{Action, RecipientReport};
+use crate::mta::text::{address_in, after_line, before_line, contains_any, failed_each};
+use crate::report::RecipientReport;
 
 const OPENINGS: &[&str] = &[
     "the following recipients failed permanently:",
@@ -28,11 +27,10 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
     let addresses = before_line(section, RULE)
         .lines()
         .filter_map(|line| line.trim().strip_prefix("* ").and_then(address_in));
-    let mut out = each_failed(addresses, details);
-    if delayed {
-        out.iter_mut().for_each(|r| r.action = Some(Action::Delayed));
-    }
-    out
+    failed_each(addresses, details)
+        .into_iter()
+        .map(|r| r.delayed_if(delayed))
+        .collect()
 }
 
 #[cfg(test)]

@@ -3,9 +3,8 @@
 //! address. Reason: ... [reply]" or "SMTP Server <host> rejected recipient <address> (...). It
 //! responded as follows: [reply]".
 
-use super::layout::{after_line, before_line};
 use crate::mime::Mail;
-use crate::mta::text::{address_in, command_in, failed_with_command};
+use crate::mta::text::{address_in, after_line, before_line, command_in, failed};
 use crate::report::RecipientReport;
 
 const OPENING: &[&str] = &["we had trouble delivering your message. full details follow:"];
@@ -34,7 +33,7 @@ pub(super) fn read(mail: &Mail<'_>) -> Vec<RecipientReport> {
             .filter(|r| r.starts_with(|c: char| c.is_ascii_digit()));
         let diagnostic = reply.unwrap_or(line);
         for address in named.split([',', ' ']).filter_map(address_in) {
-            let mut r = failed_with_command(&address, diagnostic);
+            let mut r = failed(&address, diagnostic);
             if r.command.is_empty() {
                 // The command is named in the server's words, not in the reply.
                 r.command = command_in(line).to_string();

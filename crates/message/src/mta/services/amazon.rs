@@ -7,7 +7,7 @@
 use serde_json::Value;
 
 use crate::mime::Mail;
-use crate::mta::text::{after_line_with, before_line_starting, failed_loose, fold, is_address};
+use crate::mta::text::{after_line, before_line_starting, failed, fold, is_address};
 use crate::mta::{Cues, Reader};
 use crate::report::{Action, RecipientReport};
 
@@ -80,7 +80,7 @@ fn read_notification(mail: &Mail<'_>) -> Vec<RecipientReport> {
             let address = r.get("emailAddress").and_then(Value::as_str)?;
             let field = |name: &str| r.get(name).and_then(Value::as_str).unwrap_or("");
             let (kind, reply) = typed(field("diagnosticCode"));
-            let mut report = failed_loose(address, reply);
+            let mut report = failed(address, reply);
             report.action = Some(action);
             if !kind.is_empty() && !reply.is_empty() {
                 report.diagnostic_type = kind.to_ascii_lowercase();
@@ -178,7 +178,7 @@ fn finish_ses(recipient: &mut String, diagnostic: &mut String, out: &mut Vec<Rec
     if let Some(reply) = ses_quoted_reply(diagnostic)
         && is_address(recipient)
     {
-        out.push(failed_loose(recipient, &reply));
+        out.push(failed(recipient, &reply));
     }
     recipient.clear();
     diagnostic.clear();
@@ -199,7 +199,7 @@ fn ses_quoted_reply(diagnostic: &str) -> Option<String> {
 }
 
 fn read_workmail(mail: &Mail<'_>) -> Vec<RecipientReport> {
-    let fields = after_line_with(&mail.body, "technical report:").unwrap_or("");
+    let fields = after_line(&mail.body, &["technical report:"]).unwrap_or("");
     let mut out = Vec::new();
     // One group of fields per recipient, groups separated by blank lines.
     for group in fields.split("\n\n") {
@@ -232,7 +232,7 @@ fn read_workmail(mail: &Mail<'_>) -> Vec<RecipientReport> {
             }
         }
         if is_address(recipient) {
-            let mut report = failed_loose(recipient, &fold(&diagnostic));
+            let mut report = failed(recipient, &fold(&diagnostic));
             apply_fields(&mut report, action, status);
             if !remote.is_empty() {
                 report.remote_mta = remote.to_ascii_lowercase();
@@ -242,11 +242,11 @@ fn read_workmail(mail: &Mail<'_>) -> Vec<RecipientReport> {
     }
     if out.is_empty() {
         // No fields (Amazon SES puts them in a DSN part instead): the addresses listed, with no reply.
-        let list = after_line_with(&mail.body, "to the following recipients:").unwrap_or("");
+        let list = after_line(&mail.body, &["to the following recipients:"]).unwrap_or("");
         out = before_line_starting(list, &["technical report:"])
             .lines()
             .filter_map(crate::mta::text::lone_address)
-            .map(|a| failed_loose(&a, ""))
+            .map(|a| failed(&a, ""))
             .collect();
     }
     out

@@ -2,7 +2,7 @@
 //! addresses, then `----- Non-delivered information -----` and the reason.
 
 use crate::mime::Mail;
-use crate::mta::text::{after_line_with, before_line_starting, failed_each, fold, lone_address};
+use crate::mta::text::{after_line, before_line_starting, failed_each, fold, lone_address};
 use crate::mta::{Cues, Reader};
 use crate::report::RecipientReport;
 
@@ -21,14 +21,17 @@ pub(in crate::mta) const BIGLOBE: Reader = Reader {
 /// `----- The following addresses had delivery problems -----`, the addresses, then
 /// `----- Non-delivered information -----` and the reason.
 fn read_biglobe(mail: &Mail<'_>) -> Vec<RecipientReport> {
-    let Some(list) = after_line_with(&mail.body, "----- the following addresses had delivery problems -----") else {
+    let Some(list) = after_line(
+        &mail.body,
+        &["----- the following addresses had delivery problems -----"],
+    ) else {
         return Vec::new();
     };
     let addresses: Vec<String> = before_line_starting(list, &["----- non-delivered information"])
         .lines()
         .filter_map(lone_address)
         .collect();
-    let reason = after_line_with(list, "----- non-delivered information -----").unwrap_or("");
+    let reason = after_line(list, &["----- non-delivered information -----"]).unwrap_or("");
     let reason = fold(reason.trim_start_matches('\n').split("\n\n").next().unwrap_or(""));
     failed_each(addresses.iter().map(String::as_str), &reason)
 }

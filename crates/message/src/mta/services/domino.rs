@@ -3,7 +3,7 @@
 //! `------- Failure Reasons --------` section, each reason followed by the addresses it concerns.
 
 use crate::mime::Mail;
-use crate::mta::text::{after_line_with, before_line_starting, failed_each, fold, lone_address};
+use crate::mta::text::{after_line, before_line_starting, failed_each, fold, lone_address};
 use crate::mta::{Cues, Reader};
 use crate::report::RecipientReport;
 
@@ -32,14 +32,14 @@ pub(in crate::mta) const NOTES: Reader = Reader {
 };
 
 fn read_domino(mail: &Mail<'_>) -> Vec<RecipientReport> {
-    let Some(list) = after_line_with(&mail.body, "was not delivered to:") else {
+    let Some(list) = after_line(&mail.body, &["was not delivered to:"]) else {
         return Vec::new();
     };
     let addresses: Vec<String> = before_line_starting(list, &["because:"])
         .lines()
         .filter_map(lone_address)
         .collect();
-    let reason = after_line_with(list, "because:").unwrap_or("");
+    let reason = after_line(list, &["because:"]).unwrap_or("");
     // The reason runs to the first blank line after it.
     let reason = reason.trim_start_matches('\n');
     let reason = reason.split("\n\n").next().unwrap_or("");
@@ -48,7 +48,7 @@ fn read_domino(mail: &Mail<'_>) -> Vec<RecipientReport> {
 }
 
 fn read_notes(mail: &Mail<'_>) -> Vec<RecipientReport> {
-    let Some(section) = after_line_with(&mail.body, "------- failure reasons") else {
+    let Some(section) = after_line(&mail.body, &["------- failure reasons"]) else {
         return Vec::new();
     };
     let section = before_line_starting(section, &["------- returned message"]);

@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 
 use crate::mime::Mail;
-use crate::mta::text::{after_line_with, before_line_starting, fold, lone_address};
+use crate::mta::text::{after_line, before_line_starting, find_ignore_case, fold, lone_address, paragraph};
 use crate::mta::{Cues, Reader};
 use crate::report::RecipientReport;
 
@@ -21,6 +21,7 @@ pub(in crate::mta) const EXCHANGE2003: Reader = Reader {
         body: &[
             "did not reach the following recipient(s):",
             "the following recipient(s) could not be reached:",
+            "did not reach the following recipient:",
         ],
     },
     read: read_2003,
@@ -48,9 +49,12 @@ const LIST_2003: [&str; 2] = [
     "the following recipient(s) could not be reached:",
 ];
 
+/// The one-recipient wording, with the address on the same line.
+const ONE_2003: &str = "did not reach the following recipient:";
+
 fn read_2003(mail: &Mail<'_>) -> Vec<RecipientReport> {
-    let Some(section) = LIST_2003.iter().find_map(|m| after_line_with(&mail.body, m)) else {
-        return Vec::new();
+    let Some(section) = LIST_2003.iter().find_map(|m| after_line(&mail.body, &[m])) else {
+        return one_2003(&mail.body);
     };
     let mut out: Vec<RecipientReport> = Vec::new();
     // The recipient being read and the lines of its reason.
@@ -68,6 +72,21 @@ fn read_2003(mail: &Mail<'_>) -> Vec<RecipientReport> {
     }
     flush_2003(&mut current, &mut out);
     out
+}
+
+/// `Did not reach the following recipient: bob@example.com`, with its reason in the paragraph
+/// below when there is one.
+fn one_2003(body: &str) -> Vec<RecipientReport> {
+    let Some(at) = find_ignore_case(body, ONE_2003) else {
+        return Vec::new();
+    };
+    let rest = body.get(at + ONE_2003.len()..).unwrap_or("");
+    let (line, below) = rest.split_once('\n').unwrap_or((rest, ""));
+    let Some(recipient) = lone_address(line) else {
+        return Vec::new();
+    };
+    let reason: Vec<&str> = paragraph(below).collect();
+    vec![crate::mta::text::failed(&recipient, &reason.join("\n"))]
 }
 
 /// `bob@example.com on Thu, 29 Apr 2010 00:00:00 -0000`: the line that opens a recipient.
@@ -91,7 +110,7 @@ const HEADERS_2007: [&str; 3] = ["original message headers", "received:", "retur
 fn read_2007(mail: &Mail<'_>) -> Vec<RecipientReport> {
     // The administrators' section when it is labelled in English; otherwise (a translated
     // report) the whole text, where only an address followed by a server's reply counts.
-    let section = after_line_with(&mail.body, "diagnostic information for administrators").unwrap_or(&mail.body);
+    let section = after_line(&mail.body, &["diagnostic information for administrators"]).unwrap_or(&mail.body);
     let section = before_line_starting(section, &HEADERS_2007);
     let mut out = Recipients2007::default();
     let mut block: Option<(String, Vec<&str>)> = None;
@@ -116,7 +135,7 @@ fn read_2007(mail: &Mail<'_>) -> Vec<RecipientReport> {
 /// failed to these recipients or groups:`, each with the explanation under it (Exchange's
 /// words: there is no server reply to give).
 fn listed_2007(body: &str) -> Vec<RecipientReport> {
-    let Some(list) = after_line_with(body, "delivery has failed to these recipients or") else {
+    let Some(list) = after_line(body, &["delivery has failed to these recipients or"]) else {
         return Vec::new();
     };
     let list = before_line_starting(
@@ -136,7 +155,7 @@ fn listed_2007(body: &str) -> Vec<RecipientReport> {
             explanation.push('\n');
             lines.next();
         }
-        out.push(crate::mta::text::failed_loose(&recipient, &fold(&explanation)));
+        out.push(crate::mta::text::failed(&recipient, &fold(&explanation)));
     }
     out
 }
@@ -226,16 +245,13 @@ fn is_host(word: &str) -> bool {
 }
 
 fn with_host(recipient: &str, reply: &str, host: String) -> RecipientReport {
-    let mut report = crate::mta::text::failed_loose(recipient, &fold(reply));
-    if !host.is_empty() {
-        report.remote_mta = host;
-    }
-    report
+    crate::mta::text::failed(recipient, &fold(reply)).at_host(host)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
     use crate::mta::services::read_with as read;
 
     #[test]
@@ -338,5 +354,17 @@ mod tests {
         assert_eq!(got.len(), 1, "{got:?}");
         assert_eq!(got[0].recipient, "ann@example.org");
         assert_eq!((got[0].reply_code, got[0].status.as_str()), (550, "5.1.10"));
+    }
+
+    #[test]
+    fn exchange2003_reads_its_one_recipient_wording() {
+        let raw = "From: Postmaster <postmaster@example.net>\nSubject: Undeliverable: bob@example.org\n\n\
+            Your Message\n\nTo:      <bob@example.org>\nSubject: Hello\n\n\
+            Did not reach the following recipient: bob@example.org\n\n  550 5.1.1 User unknown\n";
+        let got = read(raw, &EXCHANGE2003);
+        let summary: Vec<(&str, u16)> = got.iter().map(|r| (r.recipient.as_str(), r.reply_code)).collect();
+        assert_eq!(summary, [("bob@example.org", 550)]);
+        let prose = "From: a@example.net\nSubject: hi\n\nIt did not reach the following recipient: my dear friend\n";
+        assert!(read(prose, &EXCHANGE2003).is_empty());
     }
 }

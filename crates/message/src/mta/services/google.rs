@@ -5,7 +5,7 @@
 //! refused a post (any language; the group is named in `X-Failed-Recipients`).
 
 use crate::mime::Mail;
-use crate::mta::text::{after_line_with, before_line_starting, failed_each, find_ignore_case, fold, lone_address};
+use crate::mta::text::{after_line, before_line_starting, failed_each, find_ignore_case, fold, lone_address};
 use crate::mta::{Cues, Reader};
 use crate::report::{Action, RecipientReport};
 
@@ -65,7 +65,7 @@ fn read_gmail(mail: &Mail<'_>) -> Vec<RecipientReport> {
         "delivery to the following recipient has",
     ]
     .iter()
-    .find_map(|m| after_line_with(body, m)) else {
+    .find_map(|m| after_line(body, &[m])) else {
         return Vec::new();
     };
     let opener = body.get(..body.len() - list.len()).unwrap_or("");
@@ -160,7 +160,7 @@ fn read_gmail_current(mail: &Mail<'_>) -> Vec<RecipientReport> {
     };
     let reply = RESPONSE
         .iter()
-        .find_map(|m| after_line_with(body, m))
+        .find_map(|m| after_line(body, &[m]))
         .map(|r| fold(r.trim_start_matches('\n').split("\n\n").next().unwrap_or("")))
         .unwrap_or_default();
     let mut reports = failed_each(recipients.iter().map(String::as_str), &reply);

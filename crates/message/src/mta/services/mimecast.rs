@@ -2,7 +2,7 @@
 //! to be :` and `Additional information follows :`, each value on a `-- ` line.
 
 use crate::mime::Mail;
-use crate::mta::text::{after_line_with, failed_loose, is_address};
+use crate::mta::text::{after_line, failed, is_address, paragraph};
 use crate::mta::{Cues, Reader};
 use crate::report::RecipientReport;
 
@@ -19,17 +19,13 @@ pub(in crate::mta) const MIMECAST: Reader = Reader {
 };
 
 fn read_mimecast(mail: &Mail<'_>) -> Vec<RecipientReport> {
-    let Some(list) = after_line_with(&mail.body, "to the following address could not be delivered:") else {
+    let Some(list) = after_line(&mail.body, &["to the following address could not be delivered:"]) else {
         return Vec::new();
     };
     // Each value is on a line of its own after `-- `.
     let value_after = |marker: &str| -> String {
-        let text = after_line_with(list, marker).unwrap_or("");
-        let lines: Vec<&str> = text
-            .lines()
-            .skip_while(|l| l.trim().is_empty())
-            .take_while(|l| !l.trim().is_empty())
-            .collect();
+        let text = after_line(list, &[marker]).unwrap_or("");
+        let lines: Vec<&str> = paragraph(text).collect();
         let joined = lines.join(" ");
         joined.trim().trim_start_matches("--").trim().to_string()
     };
@@ -46,7 +42,7 @@ fn read_mimecast(mail: &Mail<'_>) -> Vec<RecipientReport> {
     let detail = value_after("additional information follows");
     let problem = value_after("the problem appears to be");
     let reply = if detail.is_empty() { problem } else { detail };
-    vec![failed_loose(address, &reply)]
+    vec![failed(address, &reply)]
 }
 
 #[cfg(test)]

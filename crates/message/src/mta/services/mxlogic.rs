@@ -2,7 +2,7 @@
 //! lines up to `Included is a copy of the message header:`.
 
 use crate::mime::Mail;
-use crate::mta::text::{after_line_with, before_line_starting, failed_loose, is_address};
+use crate::mta::text::{after_line, before_line_starting, failed, is_address};
 use crate::mta::{Cues, Reader};
 use crate::report::RecipientReport;
 
@@ -23,7 +23,7 @@ pub(in crate::mta) const MXLOGIC: Reader = Reader {
 fn read_mxlogic(mail: &Mail<'_>) -> Vec<RecipientReport> {
     let Some(list) = ["address failed:", "addresses failed:"]
         .iter()
-        .find_map(|m| after_line_with(&mail.body, m))
+        .find_map(|m| after_line(&mail.body, &[m]))
     else {
         return Vec::new();
     };
@@ -38,7 +38,7 @@ fn read_mxlogic(mail: &Mail<'_>) -> Vec<RecipientReport> {
             .filter(|(address, _)| is_address(address));
         if let Some((address, reply)) = opened {
             if let Some((a, text)) = current.take() {
-                out.push(failed_loose(&a, &text));
+                out.push(failed(&a, &text));
             }
             current = Some((address.to_string(), reply.to_string()));
         } else if let Some((_, text)) = current.as_mut() {
@@ -47,7 +47,7 @@ fn read_mxlogic(mail: &Mail<'_>) -> Vec<RecipientReport> {
         }
     }
     if let Some((a, text)) = current.take() {
-        out.push(failed_loose(&a, &text));
+        out.push(failed(&a, &text));
     }
     out
 }

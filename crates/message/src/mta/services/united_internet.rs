@@ -3,7 +3,7 @@
 //! reply, or `Reason:` and a text, up to `--- The header of the original message is following. ---`.
 
 use crate::mime::Mail;
-use crate::mta::text::{after_line_with, before_line_starting, failed_loose, lone_address};
+use crate::mta::text::{after_line, before_line_starting, failed, lone_address};
 use crate::mta::{Cues, Reader};
 use crate::report::RecipientReport;
 
@@ -32,7 +32,7 @@ pub(in crate::mta) const EINSUNDEINS: Reader = Reader {
 };
 
 fn read_united_internet(mail: &Mail<'_>) -> Vec<RecipientReport> {
-    let Some(list) = after_line_with(&mail.body, "failed:") else {
+    let Some(list) = after_line(&mail.body, &["failed:"]) else {
         return Vec::new();
     };
     let list = before_line_starting(list, &["--- the header of the original message"]);
@@ -92,11 +92,8 @@ fn united_internet_recipient(address: &str, lines: &[&str]) -> RecipientReport {
             reply.push(' ');
         }
     }
-    let mut report = failed_loose(address, reply.trim());
+    let mut report = failed(address, reply.trim()).at_host(host);
     report.command = command.to_string();
-    if !host.is_empty() {
-        report.remote_mta = host;
-    }
     report
 }
 

@@ -2,7 +2,7 @@
 //! recipient in `RCPT TO:` (or the returned message's `To:`).
 
 use crate::mime::Mail;
-use crate::mta::text::{after_line_with, failed_loose, fold};
+use crate::mta::text::{after_line, failed, fold};
 use crate::mta::{Cues, Reader};
 use crate::report::RecipientReport;
 
@@ -19,19 +19,7 @@ pub(in crate::mta) const VERIZON: Reader = Reader {
 };
 
 fn read_verizon(mail: &Mail<'_>) -> Vec<RecipientReport> {
-    let from_body = verizon_report(&mail.body);
-    if !from_body.is_empty() {
-        return from_body;
-    }
-    // Its MMS gateway folds the multipart's boundary badly, leaving the report in a part the
-    // MIME view does not take for text: each top-level part is tried in turn, line ends
-    // normalised as the body's are.
-    mail.parts
-        .iter()
-        .filter(|p| p.depth == 0)
-        .map(|p| verizon_report(&crate::mime::normalise_line_ends(p.text.to_string())))
-        .find(|r| !r.is_empty())
-        .unwrap_or_default()
+    verizon_report(&mail.body)
 }
 
 fn verizon_report(body: &str) -> Vec<RecipientReport> {
@@ -43,7 +31,7 @@ fn verizon_report(body: &str) -> Vec<RecipientReport> {
     let Some(recipient) = recipient else {
         return Vec::new();
     };
-    let reply = match after_line_with(body, "error message below:") {
+    let reply = match after_line(body, &["error message below:"]) {
         Some(below) => fold(below.trim_start_matches('\n').split("\n\n").next().unwrap_or("")),
         None => body
             .lines()
@@ -55,7 +43,7 @@ fn verizon_report(body: &str) -> Vec<RecipientReport> {
     if reply.is_empty() {
         return Vec::new();
     }
-    vec![failed_loose(&recipient, &reply)]
+    vec![failed(&recipient, &reply)]
 }
 
 #[cfg(test)]

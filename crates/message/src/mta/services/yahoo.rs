@@ -3,7 +3,7 @@
 //! command in brackets (`[RCPT_TO]`).
 
 use crate::mime::Mail;
-use crate::mta::text::{after_line_with, before_line_starting, failed_loose, find_ignore_case, fold};
+use crate::mta::text::{after_line, before_line_starting, failed, find_ignore_case, fold};
 use crate::mta::{Cues, Reader};
 use crate::report::RecipientReport;
 
@@ -20,7 +20,7 @@ pub(in crate::mta) const YAHOO: Reader = Reader {
 };
 
 fn read_yahoo(mail: &Mail<'_>) -> Vec<RecipientReport> {
-    let Some(list) = after_line_with(&mail.body, "sorry, we were unable to deliver your message") else {
+    let Some(list) = after_line(&mail.body, &["sorry, we were unable to deliver your message"]) else {
         return Vec::new();
     };
     let list = before_line_starting(list, &["--- below this line is a copy of the message"]);
@@ -69,7 +69,7 @@ fn flush(current: &mut Option<(String, String)>, out: &mut Vec<RecipientReport>)
         Some(at) => text.get(at + "remote host said:".len()..).unwrap_or(""),
         None => &text,
     };
-    let mut report = failed_loose(&recipient, reply.trim());
+    let mut report = failed(&recipient, reply.trim());
     report.command = command.to_string();
     out.push(report);
 }

@@ -2,7 +2,7 @@
 //! and its delay warning's `[Status: Error, Address: <address>, ResponseCode 421, , ...]`.
 
 use crate::mime::Mail;
-use crate::mta::text::{failed_loose, find_ignore_case, is_address};
+use crate::mta::text::{failed, find_ignore_case, is_address};
 use crate::mta::{Cues, Reader};
 use crate::report::{Action, RecipientReport};
 
@@ -63,7 +63,7 @@ fn read_zoho(mail: &Mail<'_>) -> Vec<RecipientReport> {
 }
 
 fn zoho_recipient(address: &str, reply: &str, warning: bool) -> RecipientReport {
-    let mut report = failed_loose(address, reply.trim());
+    let mut report = failed(address, reply.trim());
     if warning {
         report.action = Some(Action::Delayed);
     }
