@@ -17,7 +17,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rebound_engine::RuleSet;
 use rebound_message::mbox::{Mbox, MboxItem};
 use rebound_message::{
-    Feedback, Kind, Limits, MessageError, ReadOptions, RecipientOutcome, RecipientReport, Report, VerpPattern,
+    Action, Kind, Limits, MessageError, ReadOptions, RecipientOutcome, RecipientReport, Report, VerpPattern,
 };
 use serde::{Serialize, Serializer};
 
@@ -396,12 +396,16 @@ pub(crate) fn message_answer<'a>(
             date: &o.date,
             headers: Headers(&o.headers),
         }),
-        feedback: report.feedback.as_ref(),
+        feedback: report.feedback.as_ref().map(|f| FeedbackAnswer {
+            feedback_type: &f.feedback_type,
+            user_agent: &f.user_agent,
+            source_ip: &f.source_ip,
+        }),
         recipients: report
             .recipients
             .iter()
             .zip(outcomes)
-            .map(|(report, outcome)| RecipientAnswer { report, outcome })
+            .map(|(r, outcome)| RecipientAnswer::new(r, outcome))
             .collect(),
     }
 }
@@ -415,7 +419,7 @@ struct MessageAnswer<'a> {
     reporting_mta: &'a str,
     arrival_date: &'a str,
     original: Option<OriginalAnswer<'a>>,
-    feedback: Option<&'a Feedback>,
+    feedback: Option<FeedbackAnswer<'a>>,
     recipients: Vec<RecipientAnswer<'a>>,
 }
 
@@ -429,6 +433,14 @@ struct OriginalAnswer<'a> {
     headers: Headers<'a>,
 }
 
+#[derive(Serialize)]
+struct FeedbackAnswer<'a> {
+    #[serde(rename = "type")]
+    feedback_type: &'a str,
+    user_agent: &'a str,
+    source_ip: &'a str,
+}
+
 /// The headers asked for, as an object in the order asked.
 struct Headers<'a>(&'a [(String, String)]);
 
@@ -438,13 +450,37 @@ impl Serialize for Headers<'_> {
     }
 }
 
-/// A recipient as reported, then its classification.
+/// A recipient as reported (DESIGN's fields), then its classification's.
 #[derive(Serialize)]
 struct RecipientAnswer<'a> {
-    #[serde(flatten)]
-    report: &'a RecipientReport,
+    recipient: &'a str,
+    original_recipient: &'a str,
+    action: Option<&'static str>,
+    status: &'a str,
+    remote_mta: &'a str,
+    diagnostic_type: &'a str,
+    diagnostic: &'a str,
+    last_attempt: &'a str,
+    will_retry_until: &'a str,
     #[serde(flatten)]
     outcome: &'a RecipientOutcome<'a>,
+}
+
+impl<'a> RecipientAnswer<'a> {
+    fn new(r: &'a RecipientReport, outcome: &'a RecipientOutcome<'a>) -> RecipientAnswer<'a> {
+        RecipientAnswer {
+            recipient: &r.recipient,
+            original_recipient: &r.original_recipient,
+            action: r.action.map(Action::as_str),
+            status: &r.status,
+            remote_mta: &r.remote_mta,
+            diagnostic_type: &r.diagnostic_type,
+            diagnostic: &r.diagnostic,
+            last_attempt: &r.last_attempt,
+            will_retry_until: &r.will_retry_until,
+            outcome,
+        }
+    }
 }
 
 /// A message counter on a terminal; hidden otherwise.
