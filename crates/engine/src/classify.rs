@@ -68,6 +68,12 @@ pub enum Suppression {
     Override,
     /// The outcome would suppress, but nothing about the recipient says so: withheld.
     Withheld,
+    /// Suppressed: the recipient complained (a feedback report); the address is not known to
+    /// be bad, but its owner does not want the mail. Set by [`RuleSet::complaint`].
+    Complaint,
+    /// Not suppressed: the report says delivery is only delayed (the sending MTA keeps
+    /// trying), whatever the reply would say. Set by the message reader.
+    Delayed,
 }
 
 /// What rebound answers for one reply.
@@ -141,6 +147,12 @@ impl Outcome<'_> {
                 ),
             },
             Suppression::Positive => "not suppressed: a positive reply is not a failure".to_string(),
+            Suppression::Complaint => "suppressed: the recipient complained (a feedback report); stop mailing them, \
+                                       though the address itself is not known to be bad"
+                .to_string(),
+            Suppression::Delayed => {
+                "not suppressed: delivery is only delayed and the sending server keeps trying".to_string()
+            }
             Suppression::Temporary => "not suppressed: a 4xx reply is temporary".to_string(),
             Suppression::Given if self.evidence == Evidence::Provider => {
                 format!("suppressed: provider rule `{rule}` says the recipient is gone (evidence provider)")
@@ -337,6 +349,40 @@ pub struct ConditionResult {
 }
 
 impl RuleSet {
+    /// The answer for a complaint (an ARF feedback report): the `complaint` category with its
+    /// fixed outcome (suppress, not retryable, undetermined bounce type, the sender acts). No
+    /// rule decides it, so its evidence is `none`.
+    pub fn complaint(&self) -> Outcome<'_> {
+        self.fixed(&self.complaint, Suppression::Complaint)
+    }
+
+    /// The answer for a recipient that did not fail (an auto-reply's sender, a delivered
+    /// recipient of a report): `not_bounce`, which never suppresses. No rule decides it.
+    pub fn not_bounce(&self) -> Outcome<'_> {
+        self.fixed(&self.categories[self.not_bounce], Suppression::NotCalledFor)
+    }
+
+    fn fixed<'s>(&'s self, category: &'s Category, suppression: Suppression) -> Outcome<'s> {
+        let o = category.outcome;
+        Outcome {
+            category,
+            rule: None,
+            provider: None,
+            bounce_type: o.bounce_type,
+            suppress_recipient: o.suppress_recipient,
+            retryable: o.retryable,
+            responsible: o.responsible,
+            code: 0,
+            enhanced: None,
+            digest: &self.digest,
+            generation: self.generation,
+            script_errors: 0,
+            positive: false,
+            evidence: Evidence::None,
+            suppression,
+        }
+    }
+
     /// Classifies one reply.
     pub fn classify(&self, reply: &Reply) -> Outcome<'_> {
         self.evaluate(reply, None, None)

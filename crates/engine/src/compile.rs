@@ -55,6 +55,37 @@ fn built_in_not_bounce() -> Category {
     }
 }
 
+/// The category of a complaint (an ARF feedback report, a feedback loop's notice): the
+/// recipient asked not to be mailed. It is no reply, so no rule reaches it; the message reader
+/// answers it through [`RuleSet::complaint`]. A rule set may define it to word its summary and
+/// advice (it is then listed among the categories); otherwise it is built in and not listed.
+pub const COMPLAINT: &str = "complaint";
+
+/// The outcome of `complaint`, fixed by the engine: stop mailing the person, though the
+/// address is not known to be bad (so no hard bounce), and the sender has to act.
+pub(crate) const COMPLAINT_OUTCOME: OutcomeDef = OutcomeDef {
+    bounce_type: BounceType::Undetermined,
+    suppress_recipient: true,
+    retryable: false,
+    responsible: Responsible::Sender,
+};
+
+/// `complaint` as the engine defines it when the rule files do not.
+fn built_in_complaint() -> Category {
+    Category {
+        id: COMPLAINT.to_string(),
+        name: "Complaint".to_string(),
+        summary: "The recipient reported the message as unwanted (a feedback-loop complaint, RFC 5965) or asked to \
+                  be unsubscribed. The address works, but its owner does not want this mail."
+            .to_string(),
+        remediation: vec![
+            "Stop mailing this recipient, and check how they were subscribed.".to_string(),
+            "Watch the complaint rate of the campaign or list the message came from.".to_string(),
+        ],
+        outcome: COMPLAINT_OUTCOME,
+    }
+}
+
 /// A category with its advice and default outcome.
 #[derive(Debug, Clone)]
 pub struct Category {
@@ -398,6 +429,8 @@ pub struct RuleSet {
     pub(crate) categories: Vec<Category>,
     pub(crate) unclassified: usize,
     pub(crate) not_bounce: usize,
+    /// The rule files' `complaint` category, or the engine's (which `categories()` does not list).
+    pub(crate) complaint: Category,
     /// Sorted best-first: a lower index always wins over a higher one.
     pub(crate) rules: Vec<Rule>,
     pub(crate) index: KeyIndex,
@@ -528,6 +561,13 @@ impl Compiler {
             categories.push(built_in_not_bounce());
             categories.len() - 1
         });
+        let complaint = match category_ids.get(COMPLAINT) {
+            Some(&i) => Category {
+                outcome: COMPLAINT_OUTCOME,
+                ..categories[i].clone()
+            },
+            None => built_in_complaint(),
+        };
         if unclassified.is_none() && self.errors.is_empty() {
             let file = PathBuf::from("categories.yaml");
             let what = format!("no category `{UNCLASSIFIED}`: it answers replies no rule matches");
@@ -613,6 +653,7 @@ impl Compiler {
             categories,
             unclassified,
             not_bounce,
+            complaint,
             rules,
             index: KeyIndex::build(entries),
             text,

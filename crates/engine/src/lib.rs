@@ -47,7 +47,7 @@ pub use classify::{
     Candidate, ConditionResult, DetectedProvider, Evidence, Explanation, NormalisedReply, Outcome, Suppression,
     TranscriptReply,
 };
-pub use compile::{Category, NOT_BOUNCE, Rule, RuleSet, Specificity, UNCLASSIFIED};
+pub use compile::{COMPLAINT, Category, NOT_BOUNCE, Rule, RuleSet, Specificity, UNCLASSIFIED};
 pub use error::{InputError, RuleError, RuleErrorKind, RuleErrors};
 pub use model::{BounceType, Responsible};
 pub use pattern::{PrefilterLiteral, Work};

@@ -4,16 +4,22 @@
 //! the engine, so the server, the CLI and the benchmarks call the same code.
 #![forbid(unsafe_code)]
 
+mod answer;
+mod arf;
+mod autoreply;
 mod classify;
+mod dsn;
 mod error;
 mod limits;
 pub mod mbox;
 mod mime;
 mod mta;
+mod original;
 mod read;
 mod report;
 mod verp;
 
+pub use answer::{ErrorAnswer, MessageAnswer};
 pub use classify::{RecipientOutcome, classify, explain};
 pub use error::MessageError;
 pub use limits::Limits;

@@ -92,6 +92,8 @@ impl<'a> Mail<'a> {
     }
 
     /// The top-level `From` address, or empty.
+    // "from" is the header's name, not a conversion; the MTA readers call it by this name.
+    #[allow(clippy::wrong_self_convention)]
     pub fn from_address(&self) -> &'a str {
         self.message
             .from()
@@ -160,6 +162,12 @@ fn walk<'a>(
             Some((kind, Some(sub))) => format!("{kind}/{sub}"),
             Some((kind, None)) => kind,
             None => "text/plain".to_string(),
+        };
+        // A multipart whose boundaries never appear comes back as one text part: its text is
+        // the message's text (broken MTAs send such reports).
+        let content_type = match &part.body {
+            PartType::Text(_) if content_type.starts_with("multipart/") => "text/plain".to_string(),
+            _ => content_type,
         };
         let (text, nested) = match &part.body {
             PartType::Text(t) | PartType::Html(t) => (Cow::Borrowed(t.as_ref()), None),

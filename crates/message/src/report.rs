@@ -101,7 +101,9 @@ pub struct Original {
     pub subject: String,
     /// `Date`, as written.
     pub date: String,
-    /// The headers the caller asked for, in the order asked, each with its value when present.
+    /// The headers the caller asked for, in the order asked and named as asked, each once
+    /// (case-insensitively): its first value (RFC 2047 words decoded, folding undone), or ""
+    /// when the original lacks it, so every asked name is answered.
     pub headers: Vec<(String, String)>,
 }
 
