@@ -13,7 +13,7 @@ use std::sync::{Mutex, mpsc};
 use std::time::Instant;
 
 use anyhow::Context as _;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use rebound_engine::RuleSet;
 use rebound_message::mbox::{Mbox, MboxItem};
 use rebound_message::{
@@ -489,8 +489,12 @@ fn progress_bar() -> ProgressBar {
         return ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
     }
     let bar = ProgressBar::new_spinner();
-    if let Ok(style) = ProgressStyle::with_template("{spinner} {pos} messages, {per_sec} {wide_msg}") {
-        bar.set_style(style);
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {human_pos} messages, {rate} {wide_msg}") {
+        bar.set_style(
+            style.with_key("rate", |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0}/s", state.per_sec());
+            }),
+        );
     }
     bar
 }
