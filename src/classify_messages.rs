@@ -16,10 +16,8 @@ use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use rebound_engine::RuleSet;
 use rebound_message::mbox::{Mbox, MboxItem};
-use rebound_message::{
-    Action, Kind, Limits, MessageError, ReadOptions, RecipientOutcome, RecipientReport, Report, VerpPattern,
-};
-use serde::{Serialize, Serializer};
+use rebound_message::{Kind, Limits, MessageAnswer, MessageError, ReadOptions, RecipientOutcome, Report, VerpPattern};
+use serde::Serialize;
 
 /// How messages are read: the headers to return, the VERP pattern and the limits. Shared by
 /// `classify --messages` and `explain --message`.
@@ -375,112 +373,14 @@ fn error_line(id: &str, failure: &Failure) -> Vec<u8> {
 }
 
 /// DESIGN.md's message answer (`id`, `kind`, `reporting_mta`, `arrival_date`, `original`,
-/// `feedback`, `recipients` with every outcome field). The one place that shapes it, so that
-/// the reader crate's shared answer type can take its place.
+/// `feedback`, `recipients` with every outcome field), as the reader crate writes it for the
+/// server and the CLI alike.
 pub(crate) fn message_answer<'a>(
     id: &'a str,
     report: &'a Report,
     outcomes: &'a [RecipientOutcome<'a>],
-) -> impl Serialize + 'a {
-    MessageAnswer {
-        id,
-        kind: report.kind.as_str(),
-        format: report.format,
-        reporting_mta: &report.reporting_mta,
-        arrival_date: &report.arrival_date,
-        original: report.original.as_ref().map(|o| OriginalAnswer {
-            message_id: &o.message_id,
-            from: &o.from,
-            to: &o.to,
-            subject: &o.subject,
-            date: &o.date,
-            headers: Headers(&o.headers),
-        }),
-        feedback: report.feedback.as_ref().map(|f| FeedbackAnswer {
-            feedback_type: &f.feedback_type,
-            user_agent: &f.user_agent,
-            source_ip: &f.source_ip,
-        }),
-        recipients: report
-            .recipients
-            .iter()
-            .zip(outcomes)
-            .map(|(r, outcome)| RecipientAnswer::new(r, outcome))
-            .collect(),
-    }
-}
-
-#[derive(Serialize)]
-struct MessageAnswer<'a> {
-    id: &'a str,
-    kind: &'static str,
-    /// Which reader recognised the message (`rfc3464`, `qmail`, ...).
-    format: &'static str,
-    reporting_mta: &'a str,
-    arrival_date: &'a str,
-    original: Option<OriginalAnswer<'a>>,
-    feedback: Option<FeedbackAnswer<'a>>,
-    recipients: Vec<RecipientAnswer<'a>>,
-}
-
-#[derive(Serialize)]
-struct OriginalAnswer<'a> {
-    message_id: &'a str,
-    from: &'a str,
-    to: &'a str,
-    subject: &'a str,
-    date: &'a str,
-    headers: Headers<'a>,
-}
-
-#[derive(Serialize)]
-struct FeedbackAnswer<'a> {
-    #[serde(rename = "type")]
-    feedback_type: &'a str,
-    user_agent: &'a str,
-    source_ip: &'a str,
-}
-
-/// The headers asked for, as an object in the order asked.
-struct Headers<'a>(&'a [(String, String)]);
-
-impl Serialize for Headers<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_map(self.0.iter().map(|(name, value)| (name, value)))
-    }
-}
-
-/// A recipient as reported (DESIGN's fields), then its classification's.
-#[derive(Serialize)]
-struct RecipientAnswer<'a> {
-    recipient: &'a str,
-    original_recipient: &'a str,
-    action: Option<&'static str>,
-    status: &'a str,
-    remote_mta: &'a str,
-    diagnostic_type: &'a str,
-    diagnostic: &'a str,
-    last_attempt: &'a str,
-    will_retry_until: &'a str,
-    #[serde(flatten)]
-    outcome: &'a RecipientOutcome<'a>,
-}
-
-impl<'a> RecipientAnswer<'a> {
-    fn new(r: &'a RecipientReport, outcome: &'a RecipientOutcome<'a>) -> RecipientAnswer<'a> {
-        RecipientAnswer {
-            recipient: &r.recipient,
-            original_recipient: &r.original_recipient,
-            action: r.action.map(Action::as_str),
-            status: &r.status,
-            remote_mta: &r.remote_mta,
-            diagnostic_type: &r.diagnostic_type,
-            diagnostic: &r.diagnostic,
-            last_attempt: &r.last_attempt,
-            will_retry_until: &r.will_retry_until,
-            outcome,
-        }
-    }
+) -> MessageAnswer<'a> {
+    MessageAnswer { id, report, outcomes }
 }
 
 /// A message counter on a terminal; hidden otherwise.
