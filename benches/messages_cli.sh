@@ -6,7 +6,7 @@
 #      --jobs 1 and --jobs 2 (the summary line on stderr gives messages per second);
 #   2. peak RSS over an mbox of about a million messages streamed through standard input from a
 #      generator (no file is written), against the same for about 10,000: flat means equal.
-# Usage: cargo build --release && bash benches/messages_cli.sh [REPEATS]
+# Usage: cargo build --release --bin rebound && bash benches/messages_cli.sh [REPEATS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${REBOUND_BIN:-target/release/rebound}
@@ -30,17 +30,22 @@ open(sys.argv[1], "wb").write(b"".join(chunks))
 EOF
 for _ in $(seq 50); do cat "$out/bsd.mbox"; done >"$out/bsd50.mbox"
 
+# CPU time is the steadier figure on a shared host; starting and loading the rules is measured
+# alone (one empty message) to be taken off.
 echo "load: $(uptime)"
+printf '' | /usr/bin/time -f "startup: user %U s, sys %S s" "$bin" classify --messages - 2>&1 >/dev/null | tail -1
 for jobs in 1 2; do
     for _ in $(seq "$repeats"); do
-        "$bin" classify --messages --jobs "$jobs" "$out/bsd50.mbox" 2>&1 >/dev/null | tail -1
+        /usr/bin/time -f "user %U s, sys %S s, elapsed %e s" "$bin" classify --messages --jobs "$jobs" \
+            "$out/bsd50.mbox" 2>&1 >/dev/null | tail -2 | tr '\n' ' '
+        echo
     done
 done
 echo "load: $(uptime)"
 
 # Peak RSS: ~10,000 messages, then ~1,000,000, both through stdin.
 per=$("$bin" classify --messages --jobs 1 "$out/bsd.mbox" 2>/dev/null | wc -l)
-for total in 10000 1000000; do
+for total in ${RSS_TOTALS:-10000 1000000}; do
     n=$(((total + per - 1) / per))
     echo "$((n * per)) messages through stdin:"
     (for _ in $(seq "$n"); do cat "$out/bsd.mbox"; done) |
