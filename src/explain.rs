@@ -142,7 +142,7 @@ fn print_report(out: &mut impl Write, id: &str, report: &Report) -> std::io::Res
         .map(|t| t.what.chars().count())
         .max()
         .unwrap_or(0)
-        .min(48);
+        .min(72);
     for t in &report.trace {
         writeln!(out, "  {:<width$}  <- {}", t.what, t.from)?;
     }
