@@ -61,18 +61,14 @@ impl ReaderArgs {
             .transpose()
     }
 
-    /// The flags given that only mean something with `--messages`, to refuse them without it.
+    /// The flag given that only means something for bounce emails, to refuse it on the reply
+    /// path. The limits are left out: they also come from the environment (`REBOUND_MAX_*`,
+    /// shared with `rebound serve`), where they must not break `rebound classify` of replies.
     pub fn given(&self) -> Option<&'static str> {
         if !self.headers.is_empty() {
             Some("--header")
         } else if self.verp.is_some() {
             Some("--verp")
-        } else if self.max_email_bytes.is_some() {
-            Some("--max-email-bytes")
-        } else if self.max_mime_depth.is_some() {
-            Some("--max-mime-depth")
-        } else if self.max_mime_parts.is_some() {
-            Some("--max-mime-parts")
         } else {
             None
         }

@@ -319,6 +319,32 @@ fn classify_messages_refuses_a_missing_path_and_reader_flags_without_messages() 
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+
+    // The email limits come from the environment too, as `rebound serve`'s do: there they apply
+    // to messages and leave the reply path alone.
+    let out = run_with_stdin(&["classify"], b"550 5.1.1 User unknown\n");
+    let env_run = |args: &[&str], input: &[u8]| {
+        let mut child = rebound()
+            .args(args)
+            .env("REBOUND_MAX_EMAIL_BYTES", "100")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let replies = env_run(&["classify"], b"550 5.1.1 User unknown\n");
+    assert!(replies.status.success(), "{}", String::from_utf8_lossy(&replies.stderr));
+    assert_eq!(replies.stdout, out.stdout);
+    let messages = env_run(&["classify", "--messages"], DSN.as_bytes());
+    assert!(
+        messages.status.success(),
+        "{}",
+        String::from_utf8_lossy(&messages.stderr)
+    );
+    assert_eq!(lines(&messages)[0]["error"]["field"], "max_email_bytes");
 }
 
 #[test]
