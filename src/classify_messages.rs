@@ -21,7 +21,7 @@ use serde::Serialize;
 
 /// How messages are read: the headers to return, the VERP pattern and the limits. Shared by
 /// `classify --messages` and `explain --message`.
-#[derive(Debug, Clone, Default, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct ReaderArgs {
     /// A header of the returned original to report under `original.headers` (repeatable), e.g.
     /// `--header X-Campaign-Id`.
@@ -31,25 +31,24 @@ pub struct ReaderArgs {
     /// pattern, e.g. `bounces+{local}={domain}@example.net`.
     #[arg(long, value_name = "PATTERN")]
     pub verp: Option<String>,
-    /// Longest email, in bytes; a longer one is answered with a `too_large` error. Default: 10 MiB.
-    #[arg(long, env = "REBOUND_MAX_EMAIL_BYTES")]
-    pub max_email_bytes: Option<usize>,
-    /// Deepest nesting of MIME parts (multiparts and attached messages). Default: 16.
-    #[arg(long, env = "REBOUND_MAX_MIME_DEPTH")]
-    pub max_mime_depth: Option<usize>,
-    /// Most MIME parts in one message, nested ones included. Default: 512.
-    #[arg(long, env = "REBOUND_MAX_MIME_PARTS")]
-    pub max_mime_parts: Option<usize>,
+    /// Longest email, in bytes; a longer one is answered with a `too_large` error.
+    #[arg(long, env = "REBOUND_MAX_EMAIL_BYTES", default_value_t = Limits::default().max_email_bytes)]
+    pub max_email_bytes: usize,
+    /// Deepest nesting of MIME parts (multiparts and attached messages).
+    #[arg(long, env = "REBOUND_MAX_MIME_DEPTH", default_value_t = Limits::default().max_mime_depth)]
+    pub max_mime_depth: usize,
+    /// Most MIME parts in one message, nested ones included.
+    #[arg(long, env = "REBOUND_MAX_MIME_PARTS", default_value_t = Limits::default().max_mime_parts)]
+    pub max_mime_parts: usize,
 }
 
 impl ReaderArgs {
-    /// The limits given, the reader's defaults for the rest.
+    /// The limits on one message.
     pub fn limits(&self) -> Limits {
-        let default = Limits::default();
         Limits {
-            max_email_bytes: self.max_email_bytes.unwrap_or(default.max_email_bytes),
-            max_mime_depth: self.max_mime_depth.unwrap_or(default.max_mime_depth),
-            max_mime_parts: self.max_mime_parts.unwrap_or(default.max_mime_parts),
+            max_email_bytes: self.max_email_bytes,
+            max_mime_depth: self.max_mime_depth,
+            max_mime_parts: self.max_mime_parts,
         }
     }
 
