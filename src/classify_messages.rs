@@ -557,11 +557,18 @@ fn read_one(mut reader: impl BufRead, size: Option<u64>, max_email_bytes: usize)
     Ok(raw)
 }
 
-/// The first message of `path` (of an mbox, its first), for `explain --message`.
+/// The first message of `path` (of an mbox, its first; `-` is standard input), for
+/// `explain --message`.
 pub(crate) fn first_message(path: &Path, max_email_bytes: usize) -> anyhow::Result<Vec<u8>> {
-    let file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let size = file.metadata().ok().map(|m| m.len());
-    let (is_mbox, reader) = peek_mbox(file).with_context(|| format!("cannot read {}", path.display()))?;
+    let cannot = || format!("cannot read {}", path.display());
+    let (reader, size): (Box<dyn Read>, Option<u64>) = if path.as_os_str() == "-" {
+        (Box::new(io::stdin().lock()), None)
+    } else {
+        let file = File::open(path).with_context(cannot)?;
+        let size = file.metadata().ok().map(|m| m.len());
+        (Box::new(file), size)
+    };
+    let (is_mbox, reader) = peek_mbox(reader).with_context(cannot)?;
     let first = if is_mbox {
         match Mbox::new(reader, max_email_bytes).next() {
             Some(Ok(MboxItem::Message(raw))) => Ok(raw),

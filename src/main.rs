@@ -82,7 +82,8 @@ enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
-        /// A bounce email (`.eml`, or the first message of an mbox) to explain instead of a reply.
+        /// A bounce email (`.eml`, the first message of an mbox, or `-` for standard input) to
+        /// explain instead of a reply.
         #[arg(long, value_name = "FILE", conflicts_with_all = ["reply", "code", "enhanced", "recipient", "remote_host"])]
         message: Option<PathBuf>,
         #[command(flatten)]

@@ -433,6 +433,12 @@ fn explain_message_shows_what_was_read_from_where_and_each_recipient() {
     assert_eq!(doc["recipients"][0]["recipient"], "bob@example.com");
     assert!(doc["recipients"][0]["explanation"]["candidates"].is_array());
 
+    // Standard input, here an mbox: its first message is explained.
+    let out = run_with_stdin(&["explain", "--message", "-"], mbox_with_a_large_message().as_bytes());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("recipient 1  bob@example.com"), "{text}");
+
     // An unreadable message is an error naming its code and limit.
     let (out, _) = run_guarded(
         rebound()
