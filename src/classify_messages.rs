@@ -362,9 +362,15 @@ fn answer_message(rules: &RuleSet, options: &ReadOptions<'_>, id: &str, raw: &[u
 
 /// An unreadable message's line: its id and the `error` object.
 fn error_line(id: &str, failure: &Failure) -> Vec<u8> {
-    serde_json::json!({ "id": id, "error": failure })
-        .to_string()
-        .into_bytes()
+    // `id` first, as in an answer (a `json!` object would sort its keys).
+    #[derive(Serialize)]
+    struct ErrorLine<'a> {
+        id: &'a str,
+        error: &'a Failure,
+    }
+    serde_json::to_vec(&ErrorLine { id, error: failure })
+        // Strings only, so this cannot fail; the line must still be one JSON object.
+        .unwrap_or_else(|_| b"{}".to_vec())
 }
 
 /// DESIGN.md's message answer (`id`, `kind`, `reporting_mta`, `arrival_date`, `original`,

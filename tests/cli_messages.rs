@@ -254,6 +254,10 @@ fn classify_messages_reads_standard_input_as_one_message_or_an_mbox() {
     // An empty message is answered with its error, not a failed run.
     let out = run_with_stdin(&["classify", "--messages", "-"], b"");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.stdout.starts_with(br#"{"id":"-","error":{"code""#),
+        "the id first, as in an answer"
+    );
     let answers = lines(&out);
     assert_eq!(answers.len(), 1);
     assert_eq!(answers[0]["error"]["code"], "empty");
