@@ -4,7 +4,7 @@
 //! bounded window of messages in flight, so memory stays flat however long the input is.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
+use std::fs;
 use std::io::{self, BufRead, BufReader, BufWriter, Cursor, IsTerminal as _, Read, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -415,11 +415,13 @@ fn feed_all(
         }
         let meta = fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
         if meta.is_dir() {
+            // A folder's file is one message, as Maildir defines it: a `From ` first line there
+            // is the delivery agent's envelope line, not an mbox.
             for file in folder_messages(path)? {
-                feed_file(&file, max_email_bytes, submit)?;
+                feed_file(&file, Holds::One, max_email_bytes, submit)?;
             }
         } else {
-            feed_file(path, max_email_bytes, submit)?;
+            feed_file(path, Holds::OneOrMbox, max_email_bytes, submit)?;
         }
     }
     Ok(())
@@ -459,15 +461,32 @@ fn folder_messages(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// What a file holds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Holds {
+    /// One message (a folder's file).
+    One,
+    /// One message, or an mbox when its first line starts with `From ` (a path given).
+    OneOrMbox,
+}
+
 fn feed_file(
     path: &Path,
+    holds: Holds,
     max_email_bytes: usize,
     submit: &mut dyn FnMut(Job) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let id = path.display().to_string();
-    match File::open(path) {
+    match fs::File::open(path) {
         Ok(file) => {
             let size = file.metadata().ok().map(|m| m.len());
+            if holds == Holds::One {
+                let reader = BufReader::with_capacity(64 * 1024, file);
+                return submit(Job {
+                    id,
+                    input: read_one(reader, size, max_email_bytes),
+                });
+            }
             feed_stream(&id, file, size, max_email_bytes, submit)
         }
         Err(e) => submit(Job {
@@ -570,7 +589,7 @@ pub(crate) fn first_message(path: &Path, max_email_bytes: usize) -> anyhow::Resu
     let (reader, size): (Box<dyn Read>, Option<u64>) = if path.as_os_str() == "-" {
         (Box::new(io::stdin().lock()), None)
     } else {
-        let file = File::open(path).with_context(cannot)?;
+        let file = fs::File::open(path).with_context(cannot)?;
         let size = file.metadata().ok().map(|m| m.len());
         (Box::new(file), size)
     };

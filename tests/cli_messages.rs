@@ -176,17 +176,29 @@ fn classify_messages_reads_a_maildir_cur_then_new_in_name_order() {
     copy("maildir/bsd/lhost-postfix-01.eml", "cur/2:2,S");
     copy("maildir/bsd/rfc3464-01.eml", "cur/1:2,S");
     copy("maildir/bsd/lhost-exim-01.eml", "new/3");
+    // A Maildir file is one message, even with a delivery agent's `From ` envelope line first
+    // and another `From ` line inside (unescaped, as Maildir needs no escaping).
+    write(
+        &maildir,
+        "new/4",
+        &format!("From MAILER-DAEMON Sun Dec  6 10:00:00 2026\n{DSN}\nFrom the team: hello\n"),
+    );
     // Deliveries in progress and hidden state files are not messages.
-    copy("maildir/bsd/lhost-qmail-01.eml", "tmp/4");
+    copy("maildir/bsd/lhost-qmail-01.eml", "tmp/5");
     write(&maildir, "cur/.dovecot-uidlist", "3 V1 N4\n");
     let (answers, stderr) = classify(&[], &[&maildir]);
-    let expected: Vec<String> = ["cur/1:2,S", "cur/2:2,S", "new/3"]
+    let expected: Vec<String> = ["cur/1:2,S", "cur/2:2,S", "new/3", "new/4"]
         .iter()
         .map(|name| maildir.join(name).display().to_string())
         .collect();
     assert_eq!(ids(&answers), expected);
     answers.iter().for_each(assert_answer);
-    assert!(stderr.contains("classified 3 message(s)"), "{stderr}");
+    assert!(stderr.contains("classified 4 message(s)"), "{stderr}");
+    assert_eq!(
+        answers[3]["recipients"][0]["recipient"], "bob@example.com",
+        "{}",
+        answers[3]
+    );
 
     // A plain folder of message files: its files, by name.
     let plain = dir.path().join("plain");
