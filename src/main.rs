@@ -5,6 +5,7 @@
 mod bench;
 mod check;
 mod classify;
+mod classify_messages;
 mod explain;
 mod serve;
 
@@ -37,17 +38,31 @@ enum Command {
         dir: Option<PathBuf>,
     },
     /// Classify replies from JSONL objects ({"id","code","enhanced","text","recipient","remote_host"},
-    /// any field optional) or plain reply lines; writes one JSON object per input line.
+    /// any field optional) or plain reply lines; writes one JSON object per input line. With
+    /// --messages, classify bounce emails instead: one JSON object per message.
     Classify {
         /// Rule directory to use instead of the embedded rules.
         #[arg(long, env = "REBOUND_RULES")]
         rules: Option<PathBuf>,
-        /// Input files; standard input when none (or `-`).
+        /// Input files; standard input when none (or `-`). With --messages: `.eml` files, Maildir
+        /// folders (or folders of message files), mbox files, or `-`.
         files: Vec<PathBuf>,
         #[command(flatten)]
         limits: classify::Limits,
+        /// Read the inputs as bounce emails (DSNs, MTA reports, auto-replies, ARF complaints) and
+        /// answer each message: its kind, the returned original, and every recipient classified.
+        #[arg(long)]
+        messages: bool,
+        /// With --messages: threads that read and classify (output stays in input order).
+        /// Default: the number of CPUs.
+        #[arg(long, requires = "messages", value_parser = clap::value_parser!(u32).range(1..=1024))]
+        jobs: Option<u32>,
+        #[command(flatten)]
+        reader: classify_messages::ReaderArgs,
     },
-    /// Show which rules were candidates for a reply, which matched, which won and why.
+    /// Show which rules were candidates for a reply, which matched, which won and why. With
+    /// --message FILE: what was read from a bounce email, from where, and how each recipient
+    /// was decided.
     Explain {
         /// Rule directory to use instead of the embedded rules.
         #[arg(long, env = "REBOUND_RULES")]
@@ -67,8 +82,15 @@ enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// A bounce email (`.eml`, the first message of an mbox, or `-` for standard input) to
+        /// explain instead of a reply.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["reply", "code", "enhanced", "recipient", "remote_host"])]
+        message: Option<PathBuf>,
+        #[command(flatten)]
+        reader: classify_messages::ReaderArgs,
         /// The reply, e.g. "550 5.1.1 <bob@example.com>: User unknown".
-        reply: String,
+        #[arg(required_unless_present = "message")]
+        reply: Option<String>,
     },
 }
 
@@ -82,7 +104,23 @@ fn main() -> ExitCode {
         Command::Health(args) => serve::health(args),
         Command::Bench(args) => bench::run(*args),
         Command::Check { dir } => check::run(dir.as_deref()),
-        Command::Classify { rules, files, limits } => classify::run(rules.as_deref(), &files, &limits),
+        Command::Classify {
+            rules,
+            files,
+            limits,
+            messages,
+            jobs,
+            reader,
+        } => {
+            if messages {
+                let jobs = jobs.and_then(|j| usize::try_from(j).ok());
+                classify_messages::run(rules.as_deref(), &files, &reader, jobs)
+            } else if let Some(flag) = reader.given() {
+                Err(anyhow::anyhow!("{flag} reads bounce emails: it needs --messages"))
+            } else {
+                classify::run(rules.as_deref(), &files, &limits)
+            }
+        }
         Command::Explain {
             rules,
             code,
@@ -90,17 +128,26 @@ fn main() -> ExitCode {
             recipient,
             remote_host,
             json,
+            message,
+            reader,
             reply,
-        } => {
-            let input = rebound_engine::ReplyInput {
-                code,
-                enhanced: &enhanced,
-                text: &reply,
-                recipient: &recipient,
-                remote_host: &remote_host,
-            };
-            explain::run(rules.as_deref(), &input, json)
-        }
+        } => match (message, reply) {
+            (Some(path), _) => explain::run_message(rules.as_deref(), &path, &reader, json),
+            (None, reply) => match reader.given() {
+                Some(flag) => Err(anyhow::anyhow!("{flag} reads bounce emails: it needs --message")),
+                None => {
+                    let reply = reply.unwrap_or_default();
+                    let input = rebound_engine::ReplyInput {
+                        code,
+                        enhanced: &enhanced,
+                        text: &reply,
+                        recipient: &recipient,
+                        remote_host: &remote_host,
+                    };
+                    explain::run(rules.as_deref(), &input, json)
+                }
+            },
+        },
     };
     match result {
         Ok(code) => code,

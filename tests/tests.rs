@@ -6,6 +6,7 @@ mod adversarial;
 mod bench;
 mod check;
 mod cli;
+mod cli_messages;
 mod conformance;
 mod evidence;
 mod grpc;
