@@ -906,3 +906,34 @@ fn peak_rss_kib() -> u64 {
     let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
+
+/// An attached message that is no message (mail-parser issue 120: a `message/rfc822` part of
+/// plain words, where the parsed message has no parts and its accessors index the first).
+#[test]
+fn an_attached_message_that_is_no_message_is_read() {
+    for eol in ["\n", "\r\n"] {
+        for encoding in ["8bit", "7bit", "base64", "quoted-printable"] {
+            let raw = [
+                "From: Test <test@example.org>",
+                "Subject: test",
+                "Content-Type: multipart/mixed; boundary=\"000000000000e07f5706407d1689\"",
+                "",
+                "--000000000000e07f5706407d1689",
+                "Content-Type: text/plain; charset=\"UTF-8\"",
+                "",
+                "bla bla bla",
+                "",
+                "--000000000000e07f5706407d1689",
+                "Content-Type: message/rfc822",
+                "Content-Disposition: attachment; filename=\"corrupted.eml\"",
+                &format!("Content-Transfer-Encoding: {encoding}"),
+                "",
+                "this attachment is not a valid eml, sorry!",
+                "--000000000000e07f5706407d1689--",
+                "",
+            ]
+            .join(eol);
+            read_checked(raw.as_bytes(), &ReadOptions::default()).unwrap();
+        }
+    }
+}
