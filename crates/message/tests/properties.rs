@@ -566,8 +566,14 @@ fn every_prefix_of_real_bounces_is_read_or_refused_without_panic() {
         "lhost-sendmail-01.eml",
         "lhost-exchange2007-01.eml",
     ];
-    for name in names {
-        let raw = std::fs::read(bsd().join(name)).unwrap();
+    // And CRLF copies, whose prefixes also end between a CR and its LF.
+    let dos = bsd().join("../dos");
+    let paths = names
+        .iter()
+        .map(|name| bsd().join(name))
+        .chain(["arf-01.eml", "lhost-amazonses-01.eml"].map(|name| dos.join(name)));
+    for path in paths {
+        let raw = std::fs::read(&path).unwrap();
         for end in 0..=raw.len() {
             let _ = read_checked(&raw[..end], &ReadOptions::default());
         }
