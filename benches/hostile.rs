@@ -10,6 +10,15 @@
 //! linearly with its length. Then criterion times the issue's three replies and the sweep's
 //! slowest shape at both sizes. Run with `cargo bench --bench hostile` (about a minute and a
 //! half on a 2-core machine).
+//!
+//! Then hostile messages (issue 19, `messages` below): raw emails of each hostile shape (huge
+//! part counts, MIME nested past the limit, giant and folded headers, long DSN fields, many
+//! recipients, junk encodings, lone CRs, HTML, MTA reports repeating their cues) grown from
+//! 1 KiB to 10 MiB, each read and classified. It prints each shape's cost per byte, the slowest
+//! shape and the largest growth of the cost per byte, and the peak memory, and fails (exit
+//! status 1) when a 10 MiB message costs more than `MESSAGE_LINEAR_FACTOR` times its 256 KiB
+//! message per byte plus `MESSAGE_SLACK`; criterion then times the three slowest at 256 KiB.
+//! `REBOUND_HOSTILE=messages` runs only the messages' sweep.
 
 // Only the shipped rules are used here, not the sample replies.
 #[allow(dead_code)]
@@ -20,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion};
 use rebound_engine::{Reply, ReplyInput, RuleSet};
+use rebound_message::ReadOptions;
 
 const SMALL: usize = 1 << 10;
 const LARGE: usize = 64 << 10;
@@ -200,6 +210,10 @@ fn sweep(rules: &RuleSet, shapes: &[Shape]) -> Vec<Measured> {
 
 fn main() {
     let rules = RuleSet::compile(&replies::shipped_source()).unwrap_or_else(|e| panic!("{e}"));
+    let message_shapes = messages::sweep(&rules);
+    if std::env::var("REBOUND_HOSTILE").is_ok_and(|only| only == "messages") {
+        return;
+    }
     let shapes = shapes(&rules);
     let started = Instant::now();
     let mut measured = sweep(&rules, &shapes);
@@ -290,5 +304,324 @@ fn main() {
         }
     }
     group.finish();
+    let mut group = criterion.benchmark_group("hostile_message");
+    // The three slowest message shapes of the sweep, at 256 KiB.
+    for (name, shape) in message_shapes.into_iter().take(3) {
+        let raw = shape(messages::CRITERION_SIZE);
+        group.bench_function(BenchmarkId::new(name, messages::CRITERION_SIZE), |b| {
+            b.iter(|| messages::read_and_classify(&rules, black_box(&raw)))
+        });
+    }
+    group.finish();
     criterion.final_summary();
+}
+
+/// Hostile raw emails, grown from 1 KiB to 10 MiB (the default `max_email_bytes`).
+mod messages {
+    use std::hint::black_box;
+    use std::time::{Duration, Instant};
+
+    use rebound_engine::RuleSet;
+
+    use super::ReadOptions;
+
+    /// The sizes each shape is grown to; the largest is the default `max_email_bytes`.
+    const SIZES: [usize; 5] = [1 << 10, 16 << 10, 256 << 10, 4 << 20, 10 << 20];
+    /// The size whose cost per byte the largest is held to: past the caches' reach already, and
+    /// long enough that a message's fixed cost (its headers, the MIME walk) is noise.
+    const BASE: usize = 256 << 10;
+    /// A 10 MiB message may cost this many times its 256 KiB message per byte: a few times for
+    /// memory that no cache holds, far below the 40 a cost quadratic in the size would give.
+    const MESSAGE_LINEAR_FACTOR: f64 = 4.0;
+    /// ...plus this, for a run preempted on a loaded machine.
+    const MESSAGE_SLACK: Duration = Duration::from_millis(50);
+    /// The size criterion times each shape at.
+    pub const CRITERION_SIZE: usize = 256 << 10;
+
+    /// A shape: its raw message at about `size` bytes, never more.
+    pub type Shape = fn(usize) -> Vec<u8>;
+
+    /// `head`, then `unit` as often as fits with `tail` in `size` bytes, then `tail`.
+    fn grow(head: &str, unit: &[u8], tail: &str, size: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(size);
+        out.extend_from_slice(head.as_bytes());
+        while out.len() + unit.len() + tail.len() <= size {
+            out.extend_from_slice(unit);
+        }
+        out.extend_from_slice(tail.as_bytes());
+        out
+    }
+
+    /// Like `grow`, with units that differ: `unit(n)` is the n-th.
+    fn grow_with(head: &str, unit: impl Fn(usize) -> String, size: usize) -> Vec<u8> {
+        let mut out = head.as_bytes().to_vec();
+        for n in 0.. {
+            let next = unit(n);
+            if out.len() + next.len() > size {
+                break;
+            }
+            out.extend_from_slice(next.as_bytes());
+        }
+        out
+    }
+
+    const FROM: &str = "From: MAILER-DAEMON@mx.example.net\nTo: sender@example.org\n";
+    const DSN_HEAD: &str = "From: MAILER-DAEMON@mx.example.net\nTo: sender@example.org\n\
+        Subject: Delivery Status Notification (Failure)\nMIME-Version: 1.0\n\
+        Content-Type: multipart/report; report-type=delivery-status; boundary=\"r\"\n\n\
+        --r\nContent-Type: text/plain\n\nYour message could not be delivered.\n\
+        --r\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.net\n\n\
+        Final-Recipient: rfc822; bob@example.com\nAction: failed\nStatus: 5.1.1\n";
+    const DSN_TAIL: &str = "\n--r\nContent-Type: text/rfc822-headers\n\nMessage-ID: <1@example.org>\n--r--\n";
+
+    /// Every shape, by name.
+    pub fn shapes() -> Vec<(&'static str, Shape)> {
+        vec![
+            ("empty_parts", |size| {
+                let head = format!("{FROM}Content-Type: multipart/mixed; boundary=\"s\"\n\n");
+                grow(&head, b"--s\n\nx\n", "--s--\n", size)
+            }),
+            ("attached_messages_side_by_side", |size| {
+                let head = format!("{FROM}Content-Type: multipart/mixed; boundary=\"s\"\n\n");
+                let mut unit = b"--s\nContent-Type: message/rfc822\n\nFrom: x@example.org\n\n".to_vec();
+                unit.extend(std::iter::repeat_n(b'a', 2000));
+                unit.extend_from_slice(b"\xff\n");
+                grow(&head, &unit, "--s--\n", size)
+            }),
+            ("nested_attached_messages", |size| {
+                grow(
+                    FROM,
+                    b"Content-Type: message/rfc822\n\nFrom: b@example.org\n",
+                    "\nhello\n",
+                    size,
+                )
+            }),
+            ("nested_multiparts", |size| {
+                grow_with(
+                    FROM,
+                    |n| format!("Content-Type: multipart/mixed; boundary=\"b{n}x\"\n\n--b{n}x\n"),
+                    size,
+                )
+            }),
+            ("one_header_line", |size| grow("Subject: ", b"a", "\n\nbody\n", size)),
+            ("many_headers", |size| grow("", b"X-H: v\n", "\nbody\n", size)),
+            ("folded_header", |size| grow("Subject: a", b"\n b", "\n\nbody\n", size)),
+            ("encoded_words", |size| {
+                grow(
+                    "Subject: ",
+                    b"=?utf-8?B?w6k=?= =?iso-2022-jp?Q?=1B$B?= ",
+                    "\n\nbody\n",
+                    size,
+                )
+            }),
+            ("dsn_many_recipients", |size| {
+                grow_with(
+                    DSN_HEAD,
+                    |n| format!("\nFinal-Recipient: rfc822; u{n}@example.com\nAction: failed\nStatus: 5.1.1\nDiagnostic-Code: smtp; 550 5.1.1 user unknown\n"),
+                    size - DSN_TAIL.len(),
+                )
+                .into_iter()
+                .chain(DSN_TAIL.bytes())
+                .collect()
+            }),
+            ("dsn_long_diagnostic", |size| {
+                let head = format!("{DSN_HEAD}Diagnostic-Code: smtp; 550 ");
+                grow(&head, "user unknown é ".as_bytes(), DSN_TAIL, size)
+            }),
+            ("dsn_folded_diagnostic", |size| {
+                let head = format!("{DSN_HEAD}Diagnostic-Code: smtp; 550");
+                grow(&head, b"\n    5.1.1 user unknown", DSN_TAIL, size)
+            }),
+            ("dsn_status_lines", |size| {
+                grow(DSN_HEAD, b"Status: 5.1.1\n", DSN_TAIL, size)
+            }),
+            ("body_one_line", |size| grow(&format!("{FROM}\n"), b"x", "\n", size)),
+            ("lone_crs", |size| grow(&format!("{FROM}\n"), b"\r", "", size)),
+            ("base64_junk", |size| {
+                grow(
+                    &format!("{FROM}Content-Transfer-Encoding: base64\n\n"),
+                    b"!@#$%^&*()=\n",
+                    "",
+                    size,
+                )
+            }),
+            ("quoted_printable_soft_breaks", |size| {
+                grow(
+                    &format!("{FROM}Content-Transfer-Encoding: quoted-printable\n\n"),
+                    b"a=\n=3D=\n",
+                    "",
+                    size,
+                )
+            }),
+            ("iso_2022_jp_escapes", |size| {
+                let head = format!("{FROM}Content-Type: text/plain; charset=iso-2022-jp\n\n");
+                grow(&head, b"\x1b$B%F%9%H\x1b(B \x1b$", "\n", size)
+            }),
+            ("html_tags", |size| {
+                let head = format!("{FROM}Content-Type: text/html\n\n<html><body>");
+                grow(
+                    &head,
+                    b"<p>550 5.1.1 <b>bob@example.com</b>&amp;<br></p><div>",
+                    "</body></html>\n",
+                    size,
+                )
+            }),
+            ("exim_report_recipients", |size| {
+                let head = format!(
+                    "{FROM}Subject: Mail delivery failed: returning message to sender\n\n\
+                     This message was created automatically by mail delivery software.\n\n\
+                     A message that you sent could not be delivered to one or more of its\n\
+                     recipients. This is a permanent error. The following address(es) failed:\n\n"
+                );
+                grow(&head, b"  bob@example.com\n    SMTP error from remote mail server after RCPT TO:<bob@example.com>:\n    550 5.1.1 user unknown\n", "", size)
+            }),
+            ("postfix_report_recipients", |size| {
+                let head = format!(
+                    "{FROM}Subject: Undelivered Mail Returned to Sender\n\n\
+                     This is the mail system at host mx.example.net.\n\n\
+                     I'm sorry to have to inform you that your message could not\n\
+                     be delivered to one or more recipients.\n\n"
+                );
+                grow(&head, b"<bob@example.com>: host mx.example.com[192.0.2.1] said: 550 5.1.1\n    user unknown (in reply to RCPT TO command)\n", "", size)
+            }),
+            ("qmail_report_cues", |size| {
+                let head = format!("{FROM}\nHi. This is the qmail-send program at mx.example.net.\n");
+                grow(
+                    &head,
+                    b"<bob@example.com>:\nSorry, no mailbox here by that name. (#5.1.1)\nRemote host said: 550\n",
+                    "",
+                    size,
+                )
+            }),
+            ("addresses_only", |size| {
+                grow(&format!("{FROM}\n"), b"<a@b> ", "\n", size)
+            }),
+            ("at_signs_and_brackets", |size| {
+                grow(&format!("{FROM}\n"), b"@<@>@:", "\n", size)
+            }),
+        ]
+    }
+
+    /// Reads and classifies one message: the work a `ClassifyMessage` call does.
+    pub fn read_and_classify(rules: &RuleSet, raw: &[u8]) -> usize {
+        match rebound_message::read(raw, &ReadOptions::default()) {
+            Ok(report) => rebound_message::classify(rules, &report).len() + 1,
+            Err(error) => error.code().len(),
+        }
+    }
+
+    /// The fastest of three runs of the message, each as many times in a row as make 4 MiB,
+    /// per message.
+    fn time(rules: &RuleSet, raw: &[u8]) -> Duration {
+        let repeat = ((4 << 20) / raw.len().max(1)).max(1) as u32;
+        (0..3)
+            .map(|_| {
+                let started = Instant::now();
+                for _ in 0..repeat {
+                    black_box(read_and_classify(rules, black_box(raw)));
+                }
+                started.elapsed() / repeat
+            })
+            .min()
+            .unwrap_or_default()
+    }
+
+    /// The process's peak resident memory so far (Linux), in KiB.
+    fn peak_rss_kib() -> Option<u64> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    }
+
+    fn size_name(size: usize) -> String {
+        if size >= 1 << 20 {
+            format!("{} MiB", size >> 20)
+        } else {
+            format!("{} KiB", size >> 10)
+        }
+    }
+
+    /// Times every shape at every size, prints the table and the worst, and ends the run
+    /// (exit status 1) on a shape whose cost grows faster than its size. Returns the shapes,
+    /// slowest at 10 MiB first.
+    pub fn sweep(rules: &RuleSet) -> Vec<(&'static str, Shape)> {
+        let started = Instant::now();
+        let rss_before = peak_rss_kib();
+        let mut peak = rss_before;
+        let mut rows = Vec::new();
+        println!(
+            "hostile messages: read and classified, per message (ns per byte at 10 MiB; growth = per-byte cost at 10 MiB / at 256 KiB)"
+        );
+        for (name, shape) in shapes() {
+            let mut times = Vec::new();
+            let mut answer = String::new();
+            for size in SIZES {
+                let raw = shape(size);
+                assert!(raw.len() <= size, "{name} at {size} is {} bytes", raw.len());
+                let elapsed = time(rules, &raw);
+                if size == SIZES[SIZES.len() - 1] {
+                    answer = match rebound_message::read(&raw, &ReadOptions::default()) {
+                        Ok(report) => format!("{} recipients", report.recipients.len()),
+                        Err(error) => error.field().to_string(),
+                    };
+                }
+                times.push((raw.len(), elapsed));
+            }
+            let per_byte = |(len, t): (usize, Duration)| t.as_secs_f64() * 1e9 / len.max(1) as f64;
+            let base = times
+                .iter()
+                .copied()
+                .find(|&(len, _)| len <= BASE && len > BASE / 2)
+                .unwrap_or(times[0]);
+            let (largest_len, largest) = times[times.len() - 1];
+            let growth = per_byte((largest_len, largest)) / per_byte(base).max(1e-9);
+            let cells: Vec<String> = times
+                .iter()
+                .zip(SIZES)
+                .map(|(&(_, t), size)| format!("{}: {t:.2?}", size_name(size)))
+                .collect();
+            // The peak resident memory only grows: a rise is this shape's, at 10 MiB.
+            let now = peak_rss_kib();
+            let rise = match (peak, now) {
+                (Some(before), Some(after)) if after > before => {
+                    format!(", peak memory +{} MiB", (after - before) >> 10)
+                }
+                _ => String::new(),
+            };
+            peak = now;
+            println!(
+                "  {name:<32} {:>6.1} ns/B  growth {growth:>5.2}  ({answer}{rise}) {}",
+                per_byte((largest_len, largest)),
+                cells.join(", ")
+            );
+            let limit = base
+                .1
+                .mul_f64(largest_len as f64 / base.0.max(1) as f64 * MESSAGE_LINEAR_FACTOR)
+                + MESSAGE_SLACK;
+            if largest > limit {
+                println!(
+                    "NOT LINEAR: message shape {name}: 10 MiB took {largest:.3?}, over {limit:.3?} ({MESSAGE_LINEAR_FACTOR} x per byte at 256 KiB {:.3?} + {MESSAGE_SLACK:?})",
+                    base.1
+                );
+                std::process::exit(1);
+            }
+            rows.push((name, shape, largest, growth));
+        }
+        rows.sort_by_key(|row| std::cmp::Reverse(row.2));
+        if let Some((name, _, largest, _)) = rows.first() {
+            println!("slowest message shape at 10 MiB: {name} ({largest:.2?})");
+        }
+        if let Some((name, _, _, growth)) = rows.iter().max_by(|a, b| a.3.total_cmp(&b.3)) {
+            println!("largest growth of the cost per byte, 256 KiB to 10 MiB: {growth:.2} ({name})");
+        }
+        if let (Some(before), Some(after)) = (rss_before, peak_rss_kib()) {
+            println!(
+                "peak resident memory: {} MiB before the messages, {} MiB after",
+                before >> 10,
+                after >> 10
+            );
+        }
+        println!("hostile messages: {} shapes in {:.1?}", rows.len(), started.elapsed());
+        rows.into_iter().map(|(name, shape, _, _)| (name, shape)).collect()
+    }
 }

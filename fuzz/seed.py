@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes the fuzz targets' seed corpus, fuzz/corpus/<target>/, from the repository's own data:
 the provider replies of tests/data/*.jsonl, the rules' examples and tests, the rule files with
-their rhai hooks, and requests encoded from some of the replies. Standard library only.
+their rhai hooks, requests encoded from some of the replies, and the bounce messages of
+tests/data/sisimai-set-of-emails/ with a few nested MIME shapes. Standard library only.
 
 Generated rather than committed, so that the seeds follow the data. Each file is named by the
 SHA-1 of its contents, as libFuzzer names what it adds, so running this again adds nothing twice.
@@ -132,6 +133,57 @@ def requests(replies):
     yield b"\7" + frame(gzip.compress(batch_request(encoded[:4]), mtime=0), True)
 
 
+def bounce_messages():
+    """Every message of Sisimai's set of emails: the Maildir files, and each message of the mbox
+    files (split at their `From ` lines)."""
+    corpus = ROOT / "tests" / "data" / "sisimai-set-of-emails"
+    for path in sorted((corpus / "maildir").rglob("*")):
+        if path.is_file():
+            yield path.read_bytes()
+    for path in sorted((corpus / "mailbox").glob("*")):
+        data = path.read_bytes()
+        for message in re.split(rb"(?:^|\n)From [^\n]*\n", data):
+            if message.strip():
+                yield message
+
+
+def nested_messages():
+    """Multiparts and attached messages nested a few levels deep (past the target's tight
+    depth limit of 2), and a DSN whose delivery status is an attached message's."""
+    for kinds in ("M", "g", "MM", "gg", "Mg", "gM", "MgM", "ggg", "MMMM"):
+        out, closing = ["From: a@example.org"], []
+        for level, kind in enumerate(kinds):
+            if kind == "M":
+                out += [f'Content-Type: multipart/mixed; boundary="b{level}"', "", f"--b{level}"]
+                closing.append(f"--b{level}--")
+            else:
+                out += ["Content-Type: message/rfc822", "", "From: b@example.org"]
+        out += ["Content-Type: text/plain", "", "hello"] + closing[::-1]
+        yield "\n".join(out).encode()
+    yield "\r\n".join([
+        "From: MAILER-DAEMON@example.net",
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="r"',
+        "",
+        "--r",
+        "Content-Type: message/delivery-status",
+        "",
+        "Reporting-MTA: dns; mx.example.net",
+        "",
+        "Final-Recipient: rfc822; bob@example.com",
+        "Action: delayed",
+        "Status: 4.4.7",
+        "Diagnostic-Code: smtp; 451 4.4.7 try again later",
+        "--r",
+        "Content-Type: message/rfc822",
+        "",
+        "Message-ID: <1@example.org>",
+        "From: sender@example.org",
+        "",
+        "hi",
+        "--r--",
+    ]).encode()
+
+
 def main():
     replies = list(provider_replies())
     for fields in replies + list(rule_examples()):
@@ -142,7 +194,9 @@ def main():
         write("rules", data)
     for data in requests(replies[::7]):
         write("requests", data)
-    for target in ("classify", "rules", "requests"):
+    for data in list(bounce_messages()) + list(nested_messages()):
+        write("message", data)
+    for target in ("classify", "rules", "requests", "message"):
         print(f"{target}: {len(list((FUZZ / 'corpus' / target).iterdir()))} seeds")
 
 

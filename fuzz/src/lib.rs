@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 use rebound_engine::RuleSet;
 
 pub mod classify;
+pub mod message;
 pub mod requests;
 pub mod rules;
 

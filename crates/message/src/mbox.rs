@@ -1,7 +1,7 @@
 //! Splitting an mbox file into its messages as it is read, in constant memory beyond the
 //! longest message kept.
 
-use std::io::{self, BufRead};
+use std::io::{self, BufRead, Read};
 
 /// One message of an mbox: its bytes, or why it was skipped.
 #[derive(Debug)]
@@ -20,6 +20,9 @@ pub struct Mbox<R> {
     reader: R,
     max_email_bytes: usize,
     line: Vec<u8>,
+    /// The last piece read ended inside a line (a line longer than the limit is read in
+    /// pieces): the next piece starts no line, so it is no separator.
+    mid_line: bool,
     started: bool,
     done: bool,
 }
@@ -31,21 +34,29 @@ impl<R: BufRead> Mbox<R> {
             reader,
             max_email_bytes,
             line: Vec::new(),
+            mid_line: false,
             started: false,
             done: false,
         }
     }
 
-    /// Reads one line into `self.line`; false at the end of input.
+    /// Reads one line into `self.line`, at most `max_email_bytes + 1` bytes of it so that a line
+    /// that never ends costs no more memory than a message; false at the end of input.
     fn next_line(&mut self) -> io::Result<bool> {
         self.line.clear();
-        Ok(self.reader.read_until(b'\n', &mut self.line)? > 0)
+        let piece = u64::try_from(self.max_email_bytes)
+            .unwrap_or(u64::MAX)
+            .saturating_add(1);
+        let read = (&mut self.reader).take(piece).read_until(b'\n', &mut self.line)?;
+        Ok(read > 0)
     }
-}
 
-/// A `From ` separator line starts a message.
-fn is_separator(line: &[u8]) -> bool {
-    line.starts_with(b"From ")
+    /// A `From ` separator line starts a message; the rest of a long line does not.
+    fn at_separator(&mut self) -> bool {
+        let starts_line = !self.mid_line;
+        self.mid_line = self.line.last() != Some(&b'\n');
+        starts_line && self.line.starts_with(b"From ")
+    }
 }
 
 impl<R: BufRead> Iterator for Mbox<R> {
@@ -70,7 +81,7 @@ impl<R: BufRead> Iterator for Mbox<R> {
                 }
                 Ok(true) => {}
             }
-            if is_separator(&self.line) {
+            if self.at_separator() {
                 if !self.started || size == 0 {
                     self.started = true;
                     continue;

@@ -20,11 +20,59 @@ pub(crate) fn parse<'m>(raw: &'m [u8], limits: &Limits) -> Result<Message<'m>, M
             limit: limits.max_email_bytes,
         });
     }
-    MessageParser::default()
+    let message = MessageParser::default()
         .parse(raw)
         .ok_or_else(|| MessageError::NotAMessage {
             reason: "no header or body could be read".to_string(),
-        })
+        })?;
+    within_depth(message, limits)
+}
+
+/// Refuses a message whose parts nest deeper than `max_mime_depth` (a part's depth: the
+/// multiparts and attached messages around it) before anything recurses over it. mail-parser
+/// nests attached messages inside each other as deep as the input does (a 400 KiB message
+/// 10,000 deep), and dropping that value recurses once per level, overflowing the thread's
+/// stack: so it is measured here with a work list, and taken apart level by level if refused.
+fn within_depth<'m>(message: Message<'m>, limits: &Limits) -> Result<Message<'m>, MessageError> {
+    let mut deepest = 0;
+    let mut pending = vec![(&message, 0usize)];
+    while let Some((message, base)) = pending.pop() {
+        // Children follow their multipart in `parts`, so one pass in order sets every depth.
+        let mut depths = vec![base; message.parts.len()];
+        for (at, part) in message.parts.iter().enumerate() {
+            let depth = depths.get(at).copied().unwrap_or(base);
+            deepest = deepest.max(depth);
+            match &part.body {
+                PartType::Multipart(children) => {
+                    for &child in children {
+                        if let Some(d) = depths.get_mut(child as usize).filter(|_| child as usize > at) {
+                            *d = depth + 1;
+                        }
+                    }
+                }
+                PartType::Message(inner) => pending.push((inner, depth + 1)),
+                _ => {}
+            }
+        }
+        if deepest > limits.max_mime_depth {
+            break;
+        }
+    }
+    drop(pending);
+    if deepest <= limits.max_mime_depth {
+        return Ok(message);
+    }
+    let mut levels = vec![message];
+    while let Some(mut level) = levels.pop() {
+        for part in &mut level.parts {
+            if let PartType::Message(inner) = std::mem::take(&mut part.body) {
+                levels.push(inner);
+            }
+        }
+    }
+    Err(MessageError::TooDeep {
+        limit: limits.max_mime_depth,
+    })
 }
 
 /// One MIME part, in document order.
