@@ -474,6 +474,22 @@ impl ClassifierService {
     }
 
     /// A stream's admission, from the streams' own pool: a permit or RESOURCE_EXHAUSTED at once.
+    /// A stream's deadline (the client's own: --request-timeout is for single calls, and a
+    /// stream may be long) and its buffering bounds.
+    fn stream_terms<T>(&self, request: &Request<T>) -> (Option<Duration>, StreamBounds) {
+        let deadline = request
+            .metadata()
+            .get("grpc-timeout")
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_grpc_timeout);
+        let bounds = StreamBounds {
+            idle_timeout: self.limits.stream_idle_timeout,
+            buffer_answers: self.limits.stream_buffer,
+            buffer_bytes: self.limits.stream_buffer_bytes,
+        };
+        (deadline, bounds)
+    }
+
     fn admit_stream(&self) -> Result<OwnedSemaphorePermit, Status> {
         Arc::clone(&self.stream_permits).try_acquire_owned().map_err(|_| {
             Status::resource_exhausted(format!(
@@ -775,17 +791,7 @@ impl Classifier for ClassifierService {
             Ok(p) => p,
             Err(status) => return finish("ClassifyStream", Instant::now(), Err(status)),
         };
-        // The client's own deadline; --request-timeout is for batches, and a stream may be long.
-        let deadline = request
-            .metadata()
-            .get("grpc-timeout")
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_grpc_timeout);
-        let bounds = StreamBounds {
-            idle_timeout: self.limits.stream_idle_timeout,
-            buffer_answers: self.limits.stream_buffer,
-            buffer_bytes: self.limits.stream_buffer_bytes,
-        };
+        let (deadline, bounds) = self.stream_terms(&request);
         let state = Arc::clone(&self.state);
         let answerer = self.answerer.clone();
         // Each item reads the rules current when it arrives; its answer is ready at once.
@@ -846,16 +852,7 @@ impl Classifier for ClassifierService {
             Ok(p) => p,
             Err(status) => return finish("ClassifyMessageStream", Instant::now(), Err(status)),
         };
-        let deadline = request
-            .metadata()
-            .get("grpc-timeout")
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_grpc_timeout);
-        let bounds = StreamBounds {
-            idle_timeout: self.limits.stream_idle_timeout,
-            buffer_answers: self.limits.stream_buffer,
-            buffer_bytes: self.limits.stream_buffer_bytes,
-        };
+        let (deadline, bounds) = self.stream_terms(&request);
         let service = self.clone();
         // Each email reads the rules current when it arrives.
         let answer = move |item| {
