@@ -2,6 +2,8 @@
 //! `Arrival-Date`) and one group per recipient, read leniently the way real MTAs write them
 //! (folded lines, any case, misspelt names, missing blank lines between groups, `type; value`).
 
+use std::borrow::Cow;
+
 use rebound_engine::{Enhanced, Reply};
 
 use crate::mta::text::{address_in, exit_status, fold, is_address};
@@ -38,11 +40,19 @@ enum Field {
 /// the misspellings and truncations MTAs write (`Final-Recipent`, `Diagnostic-Code`,
 /// `Last-Attempt`).
 fn field(name: &str) -> Option<Field> {
-    let n: String = name
-        .chars()
-        .filter(|c| !matches!(c, '-' | '_' | ' ' | '\t'))
-        .map(|c| c.to_ascii_lowercase())
-        .collect();
+    // Normalised into a buffer on the stack: this runs for every `Name: value` line of every
+    // text part. Longer names are cut at the buffer's length; no prefix is that long, and a
+    // name compared whole (`status`) is far shorter, so the answer is the same.
+    let mut buffer = [0u8; 40];
+    let mut len = 0;
+    for (slot, b) in buffer
+        .iter_mut()
+        .zip(name.bytes().filter(|b| !matches!(b, b'-' | b'_' | b' ' | b'\t')))
+    {
+        *slot = b.to_ascii_lowercase();
+        len += 1;
+    }
+    let n = buffer.get(..len).unwrap_or_default();
     let table: [(&str, Field); 11] = [
         ("reportingmta", Field::ReportingMta),
         ("arrivaldate", Field::ArrivalDate),
@@ -56,11 +66,14 @@ fn field(name: &str) -> Option<Field> {
         ("lastattempt", Field::LastAttemptDate),
         ("willretry", Field::WillRetryUntil),
     ];
-    let found = table.iter().find(|(prefix, _)| n.starts_with(prefix)).map(|(_, f)| *f);
+    let found = table
+        .iter()
+        .find(|(prefix, _)| n.starts_with(prefix.as_bytes()))
+        .map(|(_, f)| *f);
     // `Status` must be the whole name: `X-Status`-like names and `Statusxyz` are not it.
     match found {
-        Some(Field::Status) if n != "status" => None,
-        Some(Field::Action) if n != "action" => None,
+        Some(Field::Status) if n != b"status" => None,
+        Some(Field::Action) if n != b"action" => None,
         other => other,
     }
 }
@@ -69,8 +82,8 @@ fn field(name: &str) -> Option<Field> {
 pub(crate) struct Line<'t> {
     /// The name as written.
     pub name: &'t str,
-    /// The value, continuation lines joined with one space.
-    pub value: String,
+    /// The value, continuation lines joined with one space (borrowed when there are none).
+    pub value: Cow<'t, str>,
 }
 
 /// Splits `text` into header-like fields, unfolding continuation lines; a blank line or a line
@@ -90,8 +103,9 @@ pub(crate) fn fields(text: &str) -> Vec<Option<Line<'_>>> {
         }
         if line.starts_with([' ', '\t']) {
             if let Some(Some(last)) = out.last_mut() {
-                last.value.push(' ');
-                last.value.push_str(line.trim());
+                let value = last.value.to_mut();
+                value.push(' ');
+                value.push_str(line.trim());
                 continue;
             }
             out.push(None);
@@ -100,7 +114,7 @@ pub(crate) fn fields(text: &str) -> Vec<Option<Line<'_>>> {
         match line.split_once(':') {
             Some((name, value)) if is_field_name(name) => out.push(Some(Line {
                 name,
-                value: value.trim().to_string(),
+                value: Cow::Borrowed(value.trim()),
             })),
             _ => out.push(None),
         }
@@ -328,7 +342,7 @@ pub(crate) fn parse(text: &str) -> Dsn {
             continue;
         };
         let Some(f) = field(line.name) else { continue };
-        let value = line.value.as_str();
+        let value = line.value.as_ref();
         match f {
             Field::ReportingMta => {
                 if dsn.reporting_mta.is_empty() {
