@@ -22,8 +22,8 @@ pub(crate) fn parse<'m>(raw: &'m [u8], limits: &Limits) -> Result<Message<'m>, M
         });
     }
     parser().parse(raw).ok_or_else(|| MessageError::NotAMessage {
-            reason: "no header or body could be read".to_string(),
-        })
+        reason: "no header or body could be read".to_string(),
+    })
 }
 
 /// The headers whose parsed form no reader uses and whose parsing costs: skipped by the parser.
@@ -292,10 +292,22 @@ mod tests {
     fn same_but_skipped(ours: &Message<'_>, theirs: &Message<'_>, at: &str) {
         assert_eq!(ours.parts.len(), theirs.parts.len(), "{at}: parts");
         for (n, (o, t)) in ours.parts.iter().zip(&theirs.parts).enumerate() {
-            let names = |m: &mail_parser::MessagePart<'_>| m.headers.iter().map(|h| h.name.as_str().to_string()).collect::<Vec<_>>();
+            let names = |m: &mail_parser::MessagePart<'_>| {
+                m.headers
+                    .iter()
+                    .map(|h| h.name.as_str().to_string())
+                    .collect::<Vec<_>>()
+            };
             assert_eq!(names(o), names(t), "{at}: part {n} headers");
             for (oh, th) in o.headers.iter().zip(&t.headers) {
-                let place = |h: &mail_parser::Header<'_>| (h.name.as_str().to_string(), h.offset_field, h.offset_start, h.offset_end);
+                let place = |h: &mail_parser::Header<'_>| {
+                    (
+                        h.name.as_str().to_string(),
+                        h.offset_field,
+                        h.offset_start,
+                        h.offset_end,
+                    )
+                };
                 assert_eq!(place(oh), place(th), "{at}: part {n}");
                 if !SKIPPED.contains(&oh.name) {
                     assert_eq!(oh.value, th.value, "{at}: part {n} {}", oh.name.as_str());
@@ -313,7 +325,9 @@ mod tests {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/sisimai-set-of-emails/maildir");
         let mut read = 0;
         for folder in ["bsd", "dos", "not"] {
-            let Ok(entries) = std::fs::read_dir(root.join(folder)) else { continue };
+            let Ok(entries) = std::fs::read_dir(root.join(folder)) else {
+                continue;
+            };
             for entry in entries.flatten() {
                 let raw = std::fs::read(entry.path()).unwrap();
                 let at = entry.path().display().to_string();
