@@ -87,39 +87,37 @@ pub(crate) struct Line<'t> {
 }
 
 /// Splits `text` into header-like fields, unfolding continuation lines; a blank line or a line
-/// that is neither a field nor a continuation is reported as `None` (a group break).
-pub(crate) fn fields(text: &str) -> Vec<Option<Line<'_>>> {
-    let mut out: Vec<Option<Line<'_>>> = Vec::new();
-    for raw in text.split('\n') {
-        let line = raw.strip_suffix('\r').unwrap_or(raw);
-        // A report quoted in a reply or forward (`> Final-Recipient: ...`) reads the same.
-        let line = match line.strip_prefix('>') {
-            Some(rest) => rest.strip_prefix(' ').unwrap_or(rest),
-            None => line,
-        };
-        if line.trim().is_empty() {
-            out.push(None);
-            continue;
-        }
-        if line.starts_with([' ', '\t']) {
-            if let Some(Some(last)) = out.last_mut() {
-                let value = last.value.to_mut();
-                value.push(' ');
-                value.push_str(line.trim());
-                continue;
+/// that is neither a field nor a continuation is reported as `None` (a group break). Lazily, one
+/// field at a time: a status part is read without a list of its lines.
+pub(crate) fn fields(text: &str) -> impl Iterator<Item = Option<Line<'_>>> {
+    let mut lines = text
+        .split('\n')
+        .map(|raw| {
+            let line = raw.strip_suffix('\r').unwrap_or(raw);
+            // A report quoted in a reply or forward (`> Final-Recipient: ...`) reads the same.
+            match line.strip_prefix('>') {
+                Some(rest) => rest.strip_prefix(' ').unwrap_or(rest),
+                None => line,
             }
-            out.push(None);
-            continue;
+        })
+        .peekable();
+    std::iter::from_fn(move || {
+        let line = lines.next()?;
+        // A continuation line with no field before it is a break, as a blank line is.
+        if line.trim().is_empty() || line.starts_with([' ', '\t']) {
+            return Some(None);
         }
-        match line.split_once(':') {
-            Some((name, value)) if is_field_name(name) => out.push(Some(Line {
-                name,
-                value: Cow::Borrowed(value.trim()),
-            })),
-            _ => out.push(None),
+        let Some((name, value)) = line.split_once(':').filter(|(name, _)| is_field_name(name)) else {
+            return Some(None);
+        };
+        let mut value = Cow::Borrowed(value.trim());
+        while let Some(next) = lines.next_if(|l| l.starts_with([' ', '\t']) && !l.trim().is_empty()) {
+            let value = value.to_mut();
+            value.push(' ');
+            value.push_str(next.trim());
         }
-    }
-    out
+        Some(Some(Line { name, value }))
+    })
 }
 
 fn is_field_name(name: &str) -> bool {
