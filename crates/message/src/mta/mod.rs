@@ -8,7 +8,7 @@ use crate::mime::Mail;
 use crate::report::RecipientReport;
 
 /// What identifies an MTA's report. Any one cue is enough; strings are lower-case and matched
-/// as substrings of the lower-cased field.
+/// as substrings of the lower-cased field (the body's ASCII cues, ASCII case-insensitively).
 pub(crate) struct Cues {
     /// In the top-level `From` address.
     pub from: &'static [&'static str],
