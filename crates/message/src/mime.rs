@@ -106,8 +106,8 @@ pub(crate) struct Part<'a> {
     pub depth: usize,
     /// The part's own headers.
     pub headers: &'a [Header<'a>],
-    /// The decoded body: text as text, a binary part lossily as UTF-8, an attached message
-    /// as its raw bytes.
+    /// The decoded body: text as text, a binary part lossily as UTF-8; empty for an attached
+    /// message, which is read through `message`.
     pub text: Cow<'a, str>,
     /// The attached message, for `message/rfc822` (and `message/global`) parts.
     pub message: Option<&'a Message<'a>>,
@@ -249,7 +249,9 @@ fn walk<'a>(
         let (text, nested) = match &part.body {
             PartType::Text(t) | PartType::Html(t) => (Cow::Borrowed(t.as_ref()), None),
             PartType::Binary(b) | PartType::InlineBinary(b) => (String::from_utf8_lossy(b.as_ref()), None),
-            PartType::Message(m) => (String::from_utf8_lossy(m.raw_message()), Some(m)),
+            // No reader reads an attached message as text (they read `message`): its bytes, most
+            // of a bounce, are not checked as UTF-8 for nothing.
+            PartType::Message(m) => (Cow::Borrowed(""), Some(m)),
             PartType::Multipart(_) => continue,
         };
         out.push(Part {
