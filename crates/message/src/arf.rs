@@ -58,7 +58,7 @@ fn standard(mail: &Mail<'_>) -> Option<Complaint> {
         from,
         ..Complaint::default()
     };
-    for line in fields(text).into_iter().flatten() {
+    for line in fields(text).flatten() {
         let value = line.value.trim();
         match line.name.to_ascii_lowercase().as_str() {
             "feedback-type" if c.feedback.feedback_type.is_empty() => {

@@ -2,6 +2,8 @@
 //! `Arrival-Date`) and one group per recipient, read leniently the way real MTAs write them
 //! (folded lines, any case, misspelt names, missing blank lines between groups, `type; value`).
 
+use std::borrow::Cow;
+
 use rebound_engine::{Enhanced, Reply};
 
 use crate::mta::text::{address_in, exit_status, fold, is_address};
@@ -38,11 +40,19 @@ enum Field {
 /// the misspellings and truncations MTAs write (`Final-Recipent`, `Diagnostic-Code`,
 /// `Last-Attempt`).
 fn field(name: &str) -> Option<Field> {
-    let n: String = name
-        .chars()
-        .filter(|c| !matches!(c, '-' | '_' | ' ' | '\t'))
-        .map(|c| c.to_ascii_lowercase())
-        .collect();
+    // Normalised into a buffer on the stack: this runs for every `Name: value` line of every
+    // text part. Longer names are cut at the buffer's length; no prefix is that long, and a
+    // name compared whole (`status`) is far shorter, so the answer is the same.
+    let mut buffer = [0u8; 40];
+    let mut len = 0;
+    for (slot, b) in buffer
+        .iter_mut()
+        .zip(name.bytes().filter(|b| !matches!(b, b'-' | b'_' | b' ' | b'\t')))
+    {
+        *slot = b.to_ascii_lowercase();
+        len += 1;
+    }
+    let n = buffer.get(..len).unwrap_or_default();
     let table: [(&str, Field); 11] = [
         ("reportingmta", Field::ReportingMta),
         ("arrivaldate", Field::ArrivalDate),
@@ -56,11 +66,14 @@ fn field(name: &str) -> Option<Field> {
         ("lastattempt", Field::LastAttemptDate),
         ("willretry", Field::WillRetryUntil),
     ];
-    let found = table.iter().find(|(prefix, _)| n.starts_with(prefix)).map(|(_, f)| *f);
+    let found = table
+        .iter()
+        .find(|(prefix, _)| n.starts_with(prefix.as_bytes()))
+        .map(|(_, f)| *f);
     // `Status` must be the whole name: `X-Status`-like names and `Statusxyz` are not it.
     match found {
-        Some(Field::Status) if n != "status" => None,
-        Some(Field::Action) if n != "action" => None,
+        Some(Field::Status) if n != b"status" => None,
+        Some(Field::Action) if n != b"action" => None,
         other => other,
     }
 }
@@ -69,43 +82,42 @@ fn field(name: &str) -> Option<Field> {
 pub(crate) struct Line<'t> {
     /// The name as written.
     pub name: &'t str,
-    /// The value, continuation lines joined with one space.
-    pub value: String,
+    /// The value, continuation lines joined with one space (borrowed when there are none).
+    pub value: Cow<'t, str>,
 }
 
 /// Splits `text` into header-like fields, unfolding continuation lines; a blank line or a line
-/// that is neither a field nor a continuation is reported as `None` (a group break).
-pub(crate) fn fields(text: &str) -> Vec<Option<Line<'_>>> {
-    let mut out: Vec<Option<Line<'_>>> = Vec::new();
-    for raw in text.split('\n') {
-        let line = raw.strip_suffix('\r').unwrap_or(raw);
-        // A report quoted in a reply or forward (`> Final-Recipient: ...`) reads the same.
-        let line = match line.strip_prefix('>') {
-            Some(rest) => rest.strip_prefix(' ').unwrap_or(rest),
-            None => line,
-        };
-        if line.trim().is_empty() {
-            out.push(None);
-            continue;
-        }
-        if line.starts_with([' ', '\t']) {
-            if let Some(Some(last)) = out.last_mut() {
-                last.value.push(' ');
-                last.value.push_str(line.trim());
-                continue;
+/// that is neither a field nor a continuation is reported as `None` (a group break). Lazily, one
+/// field at a time: a status part is read without a list of its lines.
+pub(crate) fn fields(text: &str) -> impl Iterator<Item = Option<Line<'_>>> {
+    let mut lines = text
+        .split('\n')
+        .map(|raw| {
+            let line = raw.strip_suffix('\r').unwrap_or(raw);
+            // A report quoted in a reply or forward (`> Final-Recipient: ...`) reads the same.
+            match line.strip_prefix('>') {
+                Some(rest) => rest.strip_prefix(' ').unwrap_or(rest),
+                None => line,
             }
-            out.push(None);
-            continue;
+        })
+        .peekable();
+    std::iter::from_fn(move || {
+        let line = lines.next()?;
+        // A continuation line with no field before it is a break, as a blank line is.
+        if line.trim().is_empty() || line.starts_with([' ', '\t']) {
+            return Some(None);
         }
-        match line.split_once(':') {
-            Some((name, value)) if is_field_name(name) => out.push(Some(Line {
-                name,
-                value: value.trim().to_string(),
-            })),
-            _ => out.push(None),
+        let Some((name, value)) = line.split_once(':').filter(|(name, _)| is_field_name(name)) else {
+            return Some(None);
+        };
+        let mut value = Cow::Borrowed(value.trim());
+        while let Some(next) = lines.next_if(|l| l.starts_with([' ', '\t']) && !l.trim().is_empty()) {
+            let value = value.to_mut();
+            value.push(' ');
+            value.push_str(next.trim());
         }
-    }
-    out
+        Some(Some(Line { name, value }))
+    })
 }
 
 fn is_field_name(name: &str) -> bool {
@@ -328,7 +340,7 @@ pub(crate) fn parse(text: &str) -> Dsn {
             continue;
         };
         let Some(f) = field(line.name) else { continue };
-        let value = line.value.as_str();
+        let value = line.value.as_ref();
         match f {
             Field::ReportingMta => {
                 if dsn.reporting_mta.is_empty() {

@@ -2,7 +2,7 @@
 //! read from an attached `message/rfc822` (or `message/global`), a `text/rfc822-headers` part,
 //! or a run of the original's headers quoted in the bounce's body.
 
-use mail_parser::{HeaderValue, Message, MessageParser};
+use mail_parser::{HeaderValue, Message};
 
 use crate::mime::Mail;
 use crate::mta::text::fold;
@@ -34,7 +34,7 @@ pub(crate) fn find(mail: &Mail<'_>, asked: &[String]) -> Option<Found> {
     if let Some((_, m)) = attached {
         return Some(found(m, asked, "message/rfc822 part"));
     }
-    let parser = MessageParser::default();
+    let parser = crate::mime::parser();
     if let Some(p) = mail
         .parts
         .iter()

@@ -1,6 +1,8 @@
 //! Reading one message: limits, MIME, then the complaint, DSN, MTA, auto-reply, challenge and
 //! VERP readers in turn, each fact recorded in the report's trace.
 
+use std::borrow::Cow;
+
 use crate::dsn::{self, Dsn};
 use crate::mime::{self, Mail};
 use crate::report::{Action, Kind, Original, RecipientReport, Report, Trace};
@@ -245,9 +247,9 @@ fn delivery_status(mail: &Mail<'_>) -> (Dsn, &'static str) {
         .filter(|p| p.depth == 0 && p.message.is_none() && p.content_type.starts_with("text/"))
     {
         let text = if p.content_type == "text/html" {
-            mime::html_to_text(&p.text)
+            Cow::Owned(mime::html_to_text(&p.text))
         } else {
-            p.text.to_string()
+            Cow::Borrowed(p.text.as_ref())
         };
         let d = dsn::parse(&text);
         if !d.recipients.is_empty() {
