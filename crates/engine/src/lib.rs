@@ -40,6 +40,8 @@ mod provider;
 mod reply;
 mod script;
 mod source;
+mod tally;
+mod template;
 mod verify;
 mod yaml;
 
@@ -55,4 +57,6 @@ pub use provider::Provider;
 pub use reply::{Command, Enhanced, Reply, ReplyInput, SeenReply, Transcript};
 pub use script::{MAX_OPERATIONS, SCRIPT_TEXT_LIMIT, SCRIPT_TIME_LIMIT};
 pub use source::RuleSource;
+pub use tally::{Sighting, Unmatched, UnmatchedEntry};
+pub use template::template;
 pub use verify::Verified;
