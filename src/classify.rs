@@ -17,6 +17,8 @@ use rebound_engine::{Outcome, Reply, ReplyInput, RuleSet};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::report::{ReportArgs, Seen, Summary};
+
 /// One answered line.
 #[derive(Serialize)]
 struct Answer<'a> {
@@ -68,10 +70,21 @@ impl Limits {
     }
 }
 
-pub fn run(rules_dir: Option<&Path>, files: &[PathBuf], limits: &Limits) -> anyhow::Result<ExitCode> {
+pub fn run(
+    rules_dir: Option<&Path>,
+    files: &[PathBuf],
+    limits: &Limits,
+    report: &ReportArgs,
+) -> anyhow::Result<ExitCode> {
     let rules = rebound::rules::load(rules_dir)?;
     let stdout = io::stdout();
-    let mut out = BufWriter::with_capacity(64 * 1024, stdout.lock());
+    // With --report-only the answers are counted, not written.
+    let mut out: Box<dyn Write> = if report.report_only {
+        Box::new(io::sink())
+    } else {
+        Box::new(BufWriter::with_capacity(64 * 1024, stdout.lock()))
+    };
+    let mut summary = report.summary();
     let started = Instant::now();
     let mut tally = Tally::default();
     let stdin_only = [PathBuf::from("-")];
@@ -92,6 +105,7 @@ pub fn run(rules_dir: Option<&Path>, files: &[PathBuf], limits: &Limits) -> anyh
             &progress,
             &mut tally,
             limits,
+            summary.as_mut(),
         )
         .with_context(|| format!("while reading {}", path.display()))?;
         progress.finish_and_clear();
@@ -105,6 +119,9 @@ pub fn run(rules_dir: Option<&Path>, files: &[PathBuf], limits: &Limits) -> anyh
         secs,
         tally.lines as f64 / secs.max(1e-9)
     );
+    if let Some(summary) = &summary {
+        report.finish(summary)?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -137,6 +154,7 @@ fn classify_stream(
     progress: &ProgressBar,
     tally: &mut Tally,
     limits: &Limits,
+    mut summary: Option<&mut Summary>,
 ) -> anyhow::Result<()> {
     let max_line = limits.line_bytes();
     let mut buf = Vec::with_capacity(4096);
@@ -166,16 +184,17 @@ fn classify_stream(
         };
         match parsed {
             Ok((id, reply)) => {
-                serde_json::to_writer(
-                    &mut *out,
-                    &Answer {
-                        id: &id,
-                        outcome: rules.classify(&reply),
-                    },
-                )?;
+                let outcome = rules.classify(&reply);
+                if let Some(summary) = summary.as_deref_mut() {
+                    summary.add(&Seen::of(&outcome, &reply.text));
+                }
+                serde_json::to_writer(&mut *out, &Answer { id: &id, outcome })?;
             }
             Err((id, error)) => {
                 tally.errors += 1;
+                if let Some(summary) = summary.as_deref_mut() {
+                    summary.add_error();
+                }
                 serde_json::to_writer(
                     &mut *out,
                     &Failure {

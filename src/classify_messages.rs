@@ -19,6 +19,8 @@ use rebound_message::mbox::{Mbox, MboxItem};
 use rebound_message::{Kind, Limits, MessageAnswer, MessageError, ReadOptions, RecipientOutcome, Report, VerpPattern};
 use serde::Serialize;
 
+use crate::report::{ReportArgs, Seen, Summary};
+
 /// How messages are read: the headers to return, the VERP pattern and the limits. Shared by
 /// `classify --messages` and `explain --message`.
 #[derive(Debug, Clone, clap::Args)]
@@ -125,6 +127,8 @@ struct Answered {
     /// `None` for an error line.
     kind: Option<Kind>,
     recipients: usize,
+    /// Each recipient's part of the `--report` summary; empty when none was asked for.
+    seen: Vec<Seen>,
 }
 
 /// Counts for the closing summary.
@@ -169,6 +173,7 @@ pub fn run(
     paths: &[PathBuf],
     args: &ReaderArgs,
     jobs: Option<usize>,
+    report: &ReportArgs,
 ) -> anyhow::Result<ExitCode> {
     let limits = args.limits();
     let verp = args.verp()?;
@@ -189,18 +194,34 @@ pub fn run(
         .unwrap_or(1)
         .max(1);
     let progress = progress_bar();
+    // With --report-only the answers are counted, not written.
+    let out: Box<dyn Write> = if report.report_only {
+        Box::new(io::sink())
+    } else {
+        Box::new(BufWriter::with_capacity(64 * 1024, io::stdout().lock()))
+    };
     let mut output = Output {
-        out: BufWriter::with_capacity(64 * 1024, io::stdout().lock()),
+        out,
         tally: Tally::default(),
         progress: &progress,
+        summary: report.summary(),
     };
+    let reporting = output.summary.is_some();
     let started = Instant::now();
     let fed = if jobs == 1 {
         // One job runs on this thread: no hand-off cost, and `--jobs 1` is one core.
-        let mut submit = |job: Job| output.write(&answer(&rules, &options, job));
+        let mut submit = |job: Job| output.write(&answer(&rules, &options, job, reporting));
         feed_all(inputs, limits.max_email_bytes, &progress, &mut submit)
     } else {
-        in_parallel(&rules, &options, jobs, inputs, limits.max_email_bytes, &mut output)
+        in_parallel(
+            &rules,
+            &options,
+            reporting,
+            jobs,
+            inputs,
+            limits.max_email_bytes,
+            &mut output,
+        )
     };
     progress.finish_and_clear();
     fed?;
@@ -222,6 +243,9 @@ pub fn run(
         tally.messages as f64 / secs.max(1e-9),
         jobs
     );
+    if let Some(summary) = &output.summary {
+        report.finish(summary)?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -230,6 +254,8 @@ struct Output<'p, W: Write> {
     out: W,
     tally: Tally,
     progress: &'p ProgressBar,
+    /// The `--report` counts, when asked for.
+    summary: Option<Summary>,
 }
 
 impl<W: Write> Output<'_, W> {
@@ -237,6 +263,14 @@ impl<W: Write> Output<'_, W> {
         self.out.write_all(&answered.line)?;
         self.out.write_all(b"\n")?;
         self.tally.count(answered);
+        if let Some(summary) = &mut self.summary {
+            if answered.kind.is_none() {
+                summary.add_error();
+            }
+            for seen in &answered.seen {
+                summary.add(seen);
+            }
+        }
         self.progress.inc(1);
         Ok(())
     }
@@ -248,6 +282,7 @@ impl<W: Write> Output<'_, W> {
 fn in_parallel<W: Write>(
     rules: &RuleSet,
     options: &ReadOptions<'_>,
+    reporting: bool,
     jobs: usize,
     inputs: &[PathBuf],
     max_email_bytes: usize,
@@ -269,7 +304,7 @@ fn in_parallel<W: Write>(
                         Err(_) => return,
                     };
                     let Ok((seq, job)) = next else { return };
-                    if done_tx.send((seq, answer(rules, options, job))).is_err() {
+                    if done_tx.send((seq, answer(rules, options, job, reporting))).is_err() {
                         return;
                     }
                 }
@@ -332,10 +367,13 @@ impl Reorder {
 
 /// Reads, classifies and serialises one message. A panic in the reader (a bug, on input a
 /// stranger wrote) becomes that message's error, so one message never ends the run.
-fn answer(rules: &RuleSet, options: &ReadOptions<'_>, job: Job) -> Answered {
+fn answer(rules: &RuleSet, options: &ReadOptions<'_>, job: Job, reporting: bool) -> Answered {
     let Job { id, input } = job;
     let answered = input.and_then(|raw| {
-        catch_unwind(AssertUnwindSafe(|| answer_message(rules, options, &id, &raw))).unwrap_or_else(|_| {
+        catch_unwind(AssertUnwindSafe(|| {
+            answer_message(rules, options, &id, &raw, reporting)
+        }))
+        .unwrap_or_else(|_| {
             Err(Failure::internal(
                 "the reader failed on this message (a bug: please report it)",
             ))
@@ -345,10 +383,17 @@ fn answer(rules: &RuleSet, options: &ReadOptions<'_>, job: Job) -> Answered {
         line: error_line(&id, &failure),
         kind: None,
         recipients: 0,
+        seen: Vec::new(),
     })
 }
 
-fn answer_message(rules: &RuleSet, options: &ReadOptions<'_>, id: &str, raw: &[u8]) -> Result<Answered, Failure> {
+fn answer_message(
+    rules: &RuleSet,
+    options: &ReadOptions<'_>,
+    id: &str,
+    raw: &[u8],
+    reporting: bool,
+) -> Result<Answered, Failure> {
     let report = rebound_message::read(raw, options).map_err(|e| Failure::from(&e))?;
     let outcomes = rebound_message::classify(rules, &report);
     let line = serde_json::to_vec(&message_answer(id, &report, &outcomes))
@@ -357,6 +402,16 @@ fn answer_message(rules: &RuleSet, options: &ReadOptions<'_>, id: &str, raw: &[u
         line,
         kind: Some(report.kind),
         recipients: report.recipients.len(),
+        seen: if reporting {
+            report
+                .recipients
+                .iter()
+                .zip(&outcomes)
+                .map(|(r, outcome)| Seen::of(outcome, &r.diagnostic))
+                .collect()
+        } else {
+            Vec::new()
+        },
     })
 }
 

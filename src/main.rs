@@ -7,6 +7,8 @@ mod check;
 mod classify;
 mod classify_messages;
 mod explain;
+mod report;
+mod rule_new;
 mod serve;
 
 use std::io::IsTerminal as _;
@@ -59,7 +61,12 @@ enum Command {
         jobs: Option<u32>,
         #[command(flatten)]
         reader: classify_messages::ReaderArgs,
+        #[command(flatten)]
+        report: report::ReportArgs,
     },
+    /// Write rules: `rule new REPLY` scaffolds one for a reply the rules decide weakly.
+    #[command(subcommand)]
+    Rule(RuleCommand),
     /// Show which rules were candidates for a reply, which matched, which won and why. With
     /// --message FILE: what was read from a bounce email, from where, and how each recipient
     /// was decided.
@@ -94,6 +101,13 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum RuleCommand {
+    /// Print a YAML rule for REPLY: an id, `when` from its codes and the stable words of its
+    /// template, the category to fill in (or --category), and REPLY as its example.
+    New(rule_new::RuleNewArgs),
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The server logs to stdout; the CLI's stdout carries results, so it logs to stderr.
@@ -111,16 +125,18 @@ fn main() -> ExitCode {
             messages,
             jobs,
             reader,
+            report,
         } => {
             if messages {
                 let jobs = jobs.and_then(|j| usize::try_from(j).ok());
-                classify_messages::run(rules.as_deref(), &files, &reader, jobs)
+                classify_messages::run(rules.as_deref(), &files, &reader, jobs, &report)
             } else if let Some(flag) = reader.given() {
                 Err(anyhow::anyhow!("{flag} reads bounce emails: it needs --messages"))
             } else {
-                classify::run(rules.as_deref(), &files, &limits)
+                classify::run(rules.as_deref(), &files, &limits, &report)
             }
         }
+        Command::Rule(RuleCommand::New(args)) => rule_new::run(&args),
         Command::Explain {
             rules,
             code,

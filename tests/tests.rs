@@ -7,6 +7,7 @@ mod bench;
 mod check;
 mod cli;
 mod cli_messages;
+mod cli_report;
 mod conformance;
 mod evidence;
 mod grpc;
