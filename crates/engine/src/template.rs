@@ -10,7 +10,8 @@
 //!   (`550 5.1.1`), which rules key on; codes starting later lines are continuation prefixes
 //!   and are dropped;
 //! - dotted host names whose last label looks like a top-level domain (`mx.example.com`);
-//! - base64-like runs (long, with the letter case flipping often);
+//! - base64-like runs (long, with the letter case flipping often), hex ids and IPv6 addresses
+//!   even without a digit;
 //! - in a URL, the host, the query and the fragment; the path's plain words stay
 //!   (`https://<*>/mail/?<*>`);
 //! - month and day names next to a mask (`Mon, <*> Dec <*>`), which belong to a date.
@@ -24,6 +25,9 @@ pub const MASK: &str = "<*>";
 
 /// A base64-like run is at least this long.
 const TOKEN_MIN_LEN: usize = 20;
+
+/// A hex id without digits is at least this long (English words of hex letters are shorter).
+const HEX_ID_MIN_LEN: usize = 8;
 
 /// The template of `text`: its variable parts replaced by [`MASK`].
 pub fn template(text: &str) -> String {
@@ -122,17 +126,37 @@ fn is_enhanced(word: &str) -> bool {
 /// Masks the variable pieces of one word.
 fn mask_word(word: &str) -> Word {
     let mut out = String::with_capacity(word.len());
-    if let Some(url) = mask_url(word) {
-        out = url;
-    } else {
-        let mut start = 0;
-        for (i, c) in word.char_indices() {
-            if i > start && matches!(c, '<' | '[' | '(' | '=') {
-                mask_piece(word.get(start..i).unwrap_or(""), &mut out);
-                start = i;
+    let mut start = 0;
+    let mut url_tried = false;
+    // `=` starts a value (`id=abc`), unless it is base64 padding (`abc1==`).
+    let starts_piece = |i: usize, c: char| match c {
+        '<' | '[' | '(' => i > 0,
+        '=' => {
+            i > 0
+                && word
+                    .get(i + 1..)
+                    .and_then(|r| r.chars().next())
+                    .is_some_and(|n| !matches!(n, '=' | '>' | ')' | ']' | '}' | '"' | '\''))
+        }
+        _ => false,
+    };
+    let mut pieces = word.char_indices().filter(|&(i, c)| starts_piece(i, c));
+    loop {
+        let end = pieces.next().map_or(word.len(), |(i, _)| i);
+        let piece = word.get(start..end).unwrap_or("");
+        // A URL runs to the end of the word, whatever it holds; tried once, so the cost stays linear.
+        if !url_tried && piece.contains('/') {
+            url_tried = true;
+            if let Some(url) = mask_url(word.get(start..).unwrap_or("")) {
+                out.push_str(&url);
+                break;
             }
         }
-        mask_piece(word.get(start..).unwrap_or(""), &mut out);
+        mask_piece(piece, &mut out);
+        if end == word.len() {
+            break;
+        }
+        start = end;
     }
     let out = collapse_in_word(&out);
     let maskish = out.contains(MASK) && !without_masks(&out).chars().any(char::is_alphanumeric);
@@ -183,6 +207,21 @@ fn is_variable(core: &str) -> bool {
         || core.chars().any(|c| c.is_ascii_digit())
         || is_host(core)
         || is_token(core)
+        || is_hex_id(core)
+        || is_ipv6(core)
+}
+
+/// A hex id without a digit (`deadbeefcafe`): eight or more hex letters of one case.
+fn is_hex_id(core: &str) -> bool {
+    core.len() >= HEX_ID_MIN_LEN
+        && (core.bytes().all(|b| matches!(b, b'a'..=b'f')) || core.bytes().all(|b| matches!(b, b'A'..=b'F')))
+}
+
+/// An IPv6 address without a digit (`fe::ab`): hex letters and at least two colons.
+fn is_ipv6(core: &str) -> bool {
+    core.bytes().filter(|&b| b == b':').count() >= 2
+        && core.bytes().any(|b| b.is_ascii_hexdigit())
+        && core.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
 }
 
 /// A dotted name whose last label looks like a top-level domain: `mx.example.com`, `EXAMPLE.ORG`.
@@ -245,12 +284,11 @@ fn mask_url(word: &str) -> Option<String> {
         out.push_str("://");
     }
     out.push_str(MASK);
+    let mut tail_core = tail.trim_end_matches(is_trail_punct);
     // A mask ending the URL (a template's own) keeps its `>`.
-    let tail_core = if tail.ends_with(MASK) {
-        tail
-    } else {
-        tail.trim_end_matches(is_trail_punct)
-    };
+    if tail_core.ends_with("<*") && tail.get(tail_core.len()..).is_some_and(|t| t.starts_with('>')) {
+        tail_core = tail.get(..tail_core.len() + 1).unwrap_or(tail_core);
+    }
     let trail = tail.get(tail_core.len()..).unwrap_or("");
     let (path, query) = match tail_core.find(['?', '#']) {
         Some(at) => tail_core.split_at(at),
@@ -399,6 +437,127 @@ fn join_collapsed(words: &[Word]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// A variable part of a reply, as MTAs write them.
+    fn variable() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z0-9._+-]{1,12}@[a-z0-9-]{1,12}(\\.[a-z]{2,6}){1,2}",
+            "[a-z0-9-]{1,12}(\\.[a-z0-9-]{1,12}){0,2}\\.(com|net|org|de|fr|jp|io|co\\.uk)",
+            (any::<u8>(), any::<u8>(), any::<u8>(), any::<u8>()).prop_map(|(a, b, c, d)| format!("{a}.{b}.{c}.{d}")),
+            proptest::collection::vec("[0-9a-f]{1,4}", 8).prop_map(|groups| groups.join(":")),
+            "[0-9a-f]{1,4}::[0-9a-f]{1,4}",
+            "[0-9a-f]{8,32}",
+            "[0-9A-F]{8,16}",
+            "[A-Za-z0-9+/]{4,30}[0-9][A-Za-z0-9+/]{0,10}={0,2}",
+            any::<u32>().prop_map(|n| n.to_string()),
+            any::<u16>().prop_map(|n| format!("{}.{}", n / 100, n % 100)),
+            (0u8..24, 0u8..60, 0u8..60).prop_map(|(h, m, s)| format!("{h:02}:{m:02}:{s:02}")),
+        ]
+    }
+
+    /// A variable part or a URL with a query.
+    fn variable_or_url() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => variable(),
+            1 => "https?://[a-z]{1,8}\\.[a-z]{2,4}/[a-z]{1,8}\\?[a-z]{1,4}=[A-Za-z0-9]{1,12}",
+        ]
+    }
+
+    /// How a variable part sits in the text.
+    fn wrapped() -> impl Strategy<Value = (String, String)> {
+        prop_oneof![
+            Just(("".to_string(), "".to_string())),
+            Just(("<".to_string(), ">".to_string())),
+            Just(("<".to_string(), ">:".to_string())),
+            Just(("[".to_string(), "]".to_string())),
+            Just(("(".to_string(), ")".to_string())),
+            Just(("\"".to_string(), "\",".to_string())),
+            Just(("id=".to_string(), "".to_string())),
+            Just(("TO:<".to_string(), ">".to_string())),
+            Just(("host".to_string(), "".to_string())),
+        ]
+    }
+
+    /// A reply's wording with numbered holes for variable parts.
+    fn wording() -> impl Strategy<Value = Vec<Option<String>>> {
+        proptest::collection::vec(
+            prop_oneof![3 => "[A-Za-z']{1,10}[.,:;]?".prop_map(Some), 1 => Just(None)],
+            1..16,
+        )
+    }
+
+    fn fill(wording: &[Option<String>], parts: &[(String, (String, String))]) -> String {
+        let mut text = String::from("550 5.1.1");
+        for (i, word) in wording.iter().enumerate() {
+            text.push(' ');
+            match word {
+                Some(word) => text.push_str(word),
+                None => {
+                    let (part, (lead, trail)) = &parts[i % parts.len()];
+                    // `host` glues an address on (`mx.example.com[192.0.2.1]`).
+                    if lead == "host" {
+                        text.push_str(&format!("mx.example.com[{part}]"));
+                    } else {
+                        text.push_str(&format!("{lead}{part}{trail}"));
+                    }
+                }
+            }
+        }
+        text
+    }
+
+    proptest! {
+        // No address, IP, id, token or number survives; only the leading codes keep digits.
+        #[test]
+        fn no_variable_part_survives(
+            wording in wording(),
+            parts in proptest::collection::vec((variable_or_url(), wrapped()), 1..6),
+        ) {
+            let text = fill(&wording, &parts);
+            let masked = template(&text);
+            let rest = masked.strip_prefix("550 5.1.1");
+            prop_assert!(rest.is_some(), "codes kept: {}", masked);
+            let rest = rest.unwrap_or_default();
+            prop_assert!(!rest.chars().any(|c| c.is_ascii_digit()), "{} -> {}", text, masked);
+            prop_assert!(!rest.contains('@'), "{} -> {}", text, masked);
+            for (part, _) in &parts {
+                if part.len() >= 4 {
+                    prop_assert!(!rest.contains(part.as_str()), "{} survives in {}", part, masked);
+                }
+            }
+        }
+
+        // The same wording with other addresses and ids is the same template.
+        #[test]
+        fn same_wording_same_template(
+            wording in wording(),
+            first in proptest::collection::vec((variable(), wrapped()), 4),
+            second in proptest::collection::vec(variable(), 4),
+        ) {
+            let other: Vec<(String, (String, String))> =
+                first.iter().zip(&second).map(|((_, wrap), part)| (part.clone(), wrap.clone())).collect();
+            prop_assert_eq!(template(&fill(&wording, &first)), template(&fill(&wording, &other)));
+        }
+
+        // A template is its own template, whatever the text.
+        #[test]
+        fn idempotent_on_any_text(text in "\\PC{0,80}") {
+            let once = template(&text);
+            prop_assert_eq!(template(&once), once.clone(), "{:?}", text);
+        }
+
+        #[test]
+        fn idempotent_on_reply_like_text(
+            wording in wording(),
+            parts in proptest::collection::vec((variable_or_url(), wrapped()), 1..6),
+            noise in "(?:<\\*>|[<>\\[\\]().,:=@ /?-]|Mon|Dec|[0-9]|x){0,12}",
+        ) {
+            let text = format!("{}{noise}", fill(&wording, &parts));
+            let once = template(&text);
+            prop_assert_eq!(template(&once), once.clone(), "{:?}", text);
+        }
+    }
 
     #[test]
     fn postfix_unknown_user() {
