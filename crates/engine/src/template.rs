@@ -290,21 +290,25 @@ fn mask_url(word: &str) -> Option<String> {
         tail_core = tail.get(..tail_core.len() + 1).unwrap_or(tail_core);
     }
     let trail = tail.get(tail_core.len()..).unwrap_or("");
-    let (path, query) = match tail_core.find(['?', '#']) {
+    let (path_and_fragment, query) = match tail_core.find('?') {
         Some(at) => tail_core.split_at(at),
         None => (tail_core, ""),
+    };
+    let (path, fragment) = match path_and_fragment.find('#') {
+        Some(at) => path_and_fragment.split_at(at),
+        None => (path_and_fragment, ""),
     };
     for (i, segment) in path.split('/').enumerate() {
         if i > 0 {
             out.push('/');
         }
-        let plain = segment
-            .bytes()
-            .all(|b| b.is_ascii_alphabetic() || matches!(b, b'-' | b'_' | b'.'))
-            && !is_host(segment)
-            && !is_token(segment);
-        out.push_str(if plain { segment } else { MASK });
+        out.push_str(if is_plain_path_word(segment) { segment } else { MASK });
     }
+    if let Some(anchor) = fragment.strip_prefix('#') {
+        out.push('#');
+        out.push_str(if is_plain_path_word(anchor) { anchor } else { MASK });
+    }
+    // The query holds the variable part of a link (`?ip=192.0.2.1`, `?p=NoSuchUser`): all masked.
     if let Some(mark) = query.chars().next() {
         out.push(mark);
         if query.len() > 1 {
@@ -313,6 +317,23 @@ fn mask_url(word: &str) -> Option<String> {
     }
     out.push_str(trail);
     Some(out)
+}
+
+/// Web page extensions, which make a path word look like a host name (`troubleshooting.aspx`).
+const PAGE_EXTENSIONS: [&str; 10] = ["html", "htm", "shtml", "aspx", "asp", "php", "jsp", "cgi", "txt", "pdf"];
+
+/// A path segment or anchor kept in a URL: words, or a page name with its extension; no digits,
+/// no host-like or token-like names.
+fn is_plain_path_word(segment: &str) -> bool {
+    let word = match segment.rsplit_once('.') {
+        Some((name, extension)) if PAGE_EXTENSIONS.contains(&extension) => name,
+        _ => segment,
+    };
+    word.bytes()
+        .all(|b| b.is_ascii_alphabetic() || matches!(b, b'-' | b'_' | b'.'))
+        && !is_host(word)
+        && !is_token(word)
+        && !is_hex_id(word)
 }
 
 /// Collapses masks with only punctuation between them (`<*>.<*>`, `<*><*>`) into one.
@@ -599,6 +620,74 @@ mod tests {
             template("554 id=4Fq2xYz9 rejected (5.7.1)"),
             "554 id=<*> rejected (<*>)"
         );
+    }
+
+    #[test]
+    fn microsoft_and_yahoo_replies() {
+        assert_eq!(
+            template(
+                "550 5.7.606 Access denied, banned sending IP [40.107.22.47]. To request removal from this list \
+                 please visit https://sender.office.com/ and follow the directions. For more information please \
+                 go to http://go.microsoft.com/fwlink/?LinkID=526655 AS(1430) [AM4PEPF00025F99.EURPRD83.prod.\
+                 outlook.com 2026-12-06T10:22:33.123Z 08DD12345ABCDEF0]"
+            ),
+            "550 5.7.606 Access denied, banned sending IP <*>. To request removal from this list please visit \
+             https://<*>/ and follow the directions. For more information please go to http://<*>/fwlink/?<*> \
+             AS(<*>) [<*>]"
+        );
+        assert_eq!(
+            template("refer your provider to http://mail.live.com/mail/troubleshooting.aspx#errors."),
+            "refer your provider to http://<*>/mail/troubleshooting.aspx#errors."
+        );
+        assert_eq!(
+            template(
+                "421 4.7.0 [TSS04] Messages from 192.0.2.55 temporarily deferred due to unexpected volume or \
+                 user complaints - 4.16.55.1; see https://postmaster.yahooinc.com/error-codes"
+            ),
+            "421 4.7.0 <*> Messages from <*> temporarily deferred due to unexpected volume or user complaints - \
+             <*>; see https://<*>/error-codes"
+        );
+    }
+
+    #[test]
+    fn words_stay_and_ids_go() {
+        // Dotted words of mixed case are not hosts; CamelCase is not a token.
+        assert_eq!(
+            template("550 5.1.1 RESOLVER.ADR.RecipNotFound; not found"),
+            "550 5.1.1 RESOLVER.ADR.RecipNotFound; not found"
+        );
+        assert_eq!(
+            template("451 Temporary local problem - please try later (queue id 1rABcD-000XyZ-9q)"),
+            "451 Temporary local problem - please try later (queue id <*>)"
+        );
+        assert_eq!(
+            template("550 user has moved to bob.smith@newco.example; please update"),
+            "550 user has moved to <*>; please update"
+        );
+        assert_eq!(
+            template("queued as deadbeefcafe, token Zm9vYmFyQmF6cXV4UXV1eA=="),
+            "queued as <*>, token <*>"
+        );
+        assert_eq!(
+            template("550 Requested action not taken: mailbox unavailable [at Fri Dec 4 10:11:12 2026]"),
+            "550 Requested action not taken: mailbox unavailable [at <*>]"
+        );
+        // Codes are kept only where a reply starts.
+        assert_eq!(
+            template("5.1.1 user unknown, see 550 5.1.1"),
+            "5.1.1 user unknown, see <*>"
+        );
+        assert_eq!(template(""), "");
+    }
+
+    #[test]
+    fn hostile_input_is_cheap_and_safe() {
+        // Long runs of what the scanner splits on or looks back over: each stays linear.
+        for unit in ["<", "=a", "(", "a1://", "<*>", "é.", "Mon ", "x/", "@", "ab:", "\n550-"] {
+            let text = unit.repeat(200_000);
+            let masked = template(&text);
+            assert_eq!(template(&masked), masked, "{unit}");
+        }
     }
 
     #[test]
