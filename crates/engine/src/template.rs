@@ -158,14 +158,16 @@ fn mask_word(word: &str) -> Word {
         }
         start = end;
     }
+    if !out.contains(MASK) {
+        // Most words are plain: no second pass, no second allocation.
+        return Word {
+            text: out,
+            maskish: false,
+        };
+    }
     let out = collapse_in_word(&out);
-    let maskish = out.contains(MASK) && !without_masks(&out).chars().any(char::is_alphanumeric);
+    let maskish = !out.split(MASK).any(|rest| rest.chars().any(char::is_alphanumeric));
     Word { text: out, maskish }
-}
-
-/// The word with its masks removed.
-fn without_masks(word: &str) -> String {
-    word.replace(MASK, "")
 }
 
 /// Masks one piece (`<bob@x>:`, `[1.2.3.4]`, `=abc123`, `mx.example.com`) into `out`.
