@@ -1,9 +1,696 @@
 //! Templates of replies: a reply's text with its variable parts masked (addresses, hosts, IPs,
 //! numbers, ids, tokens, dates), so that the same wording sent to a million recipients is one
 //! template, and no address or id survives into what operators are shown.
+//!
+//! The scanner is hand-written and linear in the text: the text is cut into white-space
+//! separated words, each word into pieces at `<`, `[`, `(` and `=`, and each piece is kept or
+//! replaced by [`MASK`] as a whole. What is masked:
+//! - anything holding `@` (addresses, message ids) or a digit (numbers, IPs, queue ids, hex ids,
+//!   dates and times), except the reply code and enhanced code that start the reply
+//!   (`550 5.1.1`), which rules key on; codes starting later lines are continuation prefixes
+//!   and are dropped;
+//! - dotted host names whose last label looks like a top-level domain (`mx.example.com`);
+//! - base64-like runs (long, with the letter case flipping often), hex ids and IPv6 addresses
+//!   even without a digit;
+//! - in a URL, the host, the query and the fragment; the path's plain words stay
+//!   (`https://<*>/mail/?<*>`);
+//! - month and day names next to a mask (`Mon, <*> Dec <*>`), which belong to a date.
+//!
+//! A mask inside `<...>` or `[...]` takes the brackets with it (`<bob@x>` gives `<*>`), masks
+//! next to each other (only punctuation or white space between) collapse into one, and white
+//! space folds to one space. `template` is idempotent: a template is its own template.
 
-/// The template of `text`: its variable parts replaced by `<*>`-style masks.
+/// The one mask token.
+pub const MASK: &str = "<*>";
+
+/// A base64-like run is at least this long.
+const TOKEN_MIN_LEN: usize = 20;
+
+/// A hex id without digits is at least this long (English words of hex letters are shorter).
+const HEX_ID_MIN_LEN: usize = 8;
+
+/// The template of `text`: its variable parts replaced by [`MASK`].
 pub fn template(text: &str) -> String {
-    // Placeholder until the masking lands on this branch.
-    text.to_string()
+    let mut words: Vec<Word> = Vec::new();
+    let mut first_line = true;
+    for line in text.split('\n') {
+        let mut line_words = line.split_whitespace().peekable();
+        if line_words.peek().is_none() {
+            continue;
+        }
+        let code_words = leading_code_words(line);
+        for (index, word) in line_words.enumerate() {
+            if index < code_words {
+                // The first line's codes are the reply's; later ones are continuation prefixes.
+                if first_line {
+                    words.push(Word {
+                        text: normalised_code(word),
+                        maskish: false,
+                    });
+                }
+                continue;
+            }
+            words.push(mask_word(word));
+        }
+        first_line = false;
+    }
+    mask_date_names(&mut words);
+    join_collapsed(&words)
+}
+
+/// One word of the output, and whether it is only masks and punctuation.
+#[derive(Debug)]
+struct Word {
+    text: String,
+    maskish: bool,
+}
+
+/// The code word as kept: the continuation dash dropped (`550-5.1.1` gives `550 5.1.1`).
+fn normalised_code(word: &str) -> String {
+    match word.split_once('-') {
+        Some((code, "")) => code.to_string(),
+        Some((code, enhanced)) => format!("{code} {enhanced}"),
+        None => word.to_string(),
+    }
+}
+
+/// How many words at the start of a line are reply codes (`550`, `550-`, `550 5.1.1`,
+/// `550-5.1.1`, `5.1.1`).
+fn leading_code_words(line: &str) -> usize {
+    let mut words = line.split_whitespace();
+    let Some(first) = words.next() else {
+        return 0;
+    };
+    if is_enhanced(first) {
+        return 1;
+    }
+    let (code, enhanced) = first.split_once('-').unwrap_or((first, ""));
+    if !is_reply_code(code) {
+        return 0;
+    }
+    if !enhanced.is_empty() {
+        return usize::from(is_enhanced(enhanced));
+    }
+    match words.next() {
+        Some(second) if is_enhanced(second) => 2,
+        _ => 1,
+    }
+}
+
+/// `[245]dd`.
+fn is_reply_code(word: &str) -> bool {
+    let bytes = word.as_bytes();
+    bytes.len() == 3 && matches!(bytes[0], b'2' | b'4' | b'5') && bytes.iter().all(u8::is_ascii_digit)
+}
+
+/// `[245].d{1,3}.d{1,3}`.
+fn is_enhanced(word: &str) -> bool {
+    let mut parts = word.split('.');
+    let class_ok = matches!(parts.next(), Some("2" | "4" | "5"));
+    let number =
+        |p: Option<&str>| p.is_some_and(|p| (1..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()));
+    class_ok && number(parts.next()) && number(parts.next()) && parts.next().is_none()
+}
+
+/// Masks the variable pieces of one word.
+fn mask_word(word: &str) -> Word {
+    let mut out = String::with_capacity(word.len());
+    let mut start = 0;
+    let mut url_tried = false;
+    // `=` starts a value (`id=abc`), unless it is base64 padding (`abc1==`).
+    let starts_piece = |i: usize, c: char| match c {
+        '<' | '[' | '(' => i > 0,
+        '=' => {
+            i > 0
+                && word
+                    .get(i + 1..)
+                    .and_then(|r| r.chars().next())
+                    .is_some_and(|n| !matches!(n, '=' | '>' | ')' | ']' | '}' | '"' | '\''))
+        }
+        _ => false,
+    };
+    let mut pieces = word.char_indices().filter(|&(i, c)| starts_piece(i, c));
+    loop {
+        let end = pieces.next().map_or(word.len(), |(i, _)| i);
+        let piece = word.get(start..end).unwrap_or("");
+        // A URL runs to the end of the word, whatever it holds; tried once, so the cost stays linear.
+        if !url_tried && piece.contains('/') {
+            url_tried = true;
+            if let Some(url) = mask_url(word.get(start..).unwrap_or("")) {
+                out.push_str(&url);
+                break;
+            }
+        }
+        mask_piece(piece, &mut out);
+        if end == word.len() {
+            break;
+        }
+        start = end;
+    }
+    if !out.contains(MASK) {
+        // Most words are plain: no second pass, no second allocation.
+        return Word {
+            text: out,
+            maskish: false,
+        };
+    }
+    let out = collapse_in_word(&out);
+    let maskish = !out.split(MASK).any(|rest| rest.chars().any(char::is_alphanumeric));
+    Word { text: out, maskish }
+}
+
+/// Masks one piece (`<bob@x>:`, `[1.2.3.4]`, `=abc123`, `mx.example.com`) into `out`.
+fn mask_piece(piece: &str, out: &mut String) {
+    let lead_len = piece.len() - piece.trim_start_matches(is_lead_punct).len();
+    let (lead, rest) = piece.split_at(lead_len);
+    let core = rest.trim_end_matches(is_trail_punct);
+    let trail = rest.get(core.len()..).unwrap_or("");
+    if core.is_empty() || !is_variable(core) {
+        out.push_str(piece);
+        return;
+    }
+    // Brackets around a masked piece go with it: `<bob@x>` and `[1.2.3.4]` are one mask each.
+    let (lead, trail) = match (lead.strip_suffix(['<', '[']), trail.strip_prefix(['>', ']'])) {
+        (Some(lead), Some(trail)) => (lead, trail),
+        _ => (lead, trail),
+    };
+    out.push_str(lead);
+    out.push_str(MASK);
+    out.push_str(trail);
+}
+
+fn is_lead_punct(c: char) -> bool {
+    matches!(c, '<' | '(' | '[' | '{' | '"' | '\'' | '=' | '`')
+}
+
+fn is_trail_punct(c: char) -> bool {
+    matches!(
+        c,
+        '>' | ')' | ']' | '}' | '"' | '\'' | ',' | ';' | ':' | '.' | '!' | '?' | '`'
+    )
+}
+
+/// Whether a piece without its surrounding punctuation is variable.
+fn is_variable(core: &str) -> bool {
+    core == "*"
+        || core.contains(MASK)
+        || core.contains('@')
+        || core.chars().any(|c| c.is_ascii_digit())
+        || is_host(core)
+        || is_token(core)
+        || is_hex_id(core)
+        || is_ipv6(core)
+}
+
+/// A hex id without a digit (`deadbeefcafe`): eight or more hex letters of one case.
+fn is_hex_id(core: &str) -> bool {
+    core.len() >= HEX_ID_MIN_LEN
+        && (core.bytes().all(|b| matches!(b, b'a'..=b'f')) || core.bytes().all(|b| matches!(b, b'A'..=b'F')))
+}
+
+/// An IPv6 address without a digit (`fe::ab`): hex letters and at least two colons.
+fn is_ipv6(core: &str) -> bool {
+    core.bytes().filter(|&b| b == b':').count() >= 2
+        && core.bytes().any(|b| b.is_ascii_hexdigit())
+        && core.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+}
+
+/// A dotted name whose last label looks like a top-level domain: `mx.example.com`, `EXAMPLE.ORG`.
+fn is_host(core: &str) -> bool {
+    let core = core.strip_suffix('.').unwrap_or(core);
+    let Some((labels, tld)) = core.rsplit_once('.') else {
+        return false;
+    };
+    let label_ok = |l: &str| {
+        !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    // The last label is letters of one case: `mailbox.Please` is a missing space, not a host.
+    let tld_ok = (2..=24).contains(&tld.len())
+        && (tld.bytes().all(|b| b.is_ascii_lowercase()) || tld.bytes().all(|b| b.is_ascii_uppercase()));
+    tld_ok && labels.split('.').all(label_ok)
+}
+
+/// A base64-like run: long, of base64 characters, the letter case flipping often (random text
+/// flips about every other letter; CamelCase words rarely).
+fn is_token(core: &str) -> bool {
+    if core.len() < TOKEN_MIN_LEN
+        || !core
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'_' | b'-'))
+    {
+        return false;
+    }
+    let mut flips = 0;
+    let mut last_upper = None;
+    for b in core.bytes().filter(u8::is_ascii_alphabetic) {
+        let upper = b.is_ascii_uppercase();
+        if last_upper.is_some_and(|l| l != upper) {
+            flips += 1;
+        }
+        last_upper = Some(upper);
+    }
+    flips * 4 >= core.len()
+}
+
+/// A URL (`scheme://host/path?query#fragment`, or `host/path`): host, query and fragment masked,
+/// the path's plain words kept.
+fn mask_url(word: &str) -> Option<String> {
+    let lead_len = word.len() - word.trim_start_matches(is_lead_punct).len();
+    let (lead, rest) = word.split_at(lead_len);
+    let (scheme, after_scheme) = match rest.split_once("://") {
+        Some((scheme, after)) if !scheme.is_empty() && scheme.bytes().all(|b| b.is_ascii_alphabetic()) => {
+            (Some(scheme), after)
+        }
+        _ => (None, rest),
+    };
+    let host_end = after_scheme.find(['/', '?', '#']).unwrap_or(after_scheme.len());
+    let (host, tail) = after_scheme.split_at(host_end);
+    if scheme.is_none() && !(tail.starts_with('/') && is_host(host)) {
+        return None;
+    }
+    let mut out = String::with_capacity(word.len());
+    out.push_str(lead);
+    if let Some(scheme) = scheme {
+        out.push_str(scheme);
+        out.push_str("://");
+    }
+    out.push_str(MASK);
+    let mut tail_core = tail.trim_end_matches(is_trail_punct);
+    // A mask ending the URL (a template's own) keeps its `>`.
+    if tail_core.ends_with("<*") && tail.get(tail_core.len()..).is_some_and(|t| t.starts_with('>')) {
+        tail_core = tail.get(..tail_core.len() + 1).unwrap_or(tail_core);
+    }
+    let trail = tail.get(tail_core.len()..).unwrap_or("");
+    let (path_and_fragment, query) = match tail_core.find('?') {
+        Some(at) => tail_core.split_at(at),
+        None => (tail_core, ""),
+    };
+    let (path, fragment) = match path_and_fragment.find('#') {
+        Some(at) => path_and_fragment.split_at(at),
+        None => (path_and_fragment, ""),
+    };
+    for (i, segment) in path.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        out.push_str(if is_plain_path_word(segment) { segment } else { MASK });
+    }
+    if let Some(anchor) = fragment.strip_prefix('#') {
+        out.push('#');
+        out.push_str(if is_plain_path_word(anchor) { anchor } else { MASK });
+    }
+    // The query holds the variable part of a link (`?ip=192.0.2.1`, `?p=NoSuchUser`): all masked.
+    if let Some(mark) = query.chars().next() {
+        out.push(mark);
+        if query.len() > 1 {
+            out.push_str(MASK);
+        }
+    }
+    out.push_str(trail);
+    Some(out)
+}
+
+/// Web page extensions, which make a path word look like a host name (`troubleshooting.aspx`).
+const PAGE_EXTENSIONS: [&str; 10] = ["html", "htm", "shtml", "aspx", "asp", "php", "jsp", "cgi", "txt", "pdf"];
+
+/// A path segment or anchor kept in a URL: words, or a page name with its extension; no digits,
+/// no host-like or token-like names.
+fn is_plain_path_word(segment: &str) -> bool {
+    let word = match segment.rsplit_once('.') {
+        Some((name, extension)) if PAGE_EXTENSIONS.contains(&extension) => name,
+        _ => segment,
+    };
+    word.bytes()
+        .all(|b| b.is_ascii_alphabetic() || matches!(b, b'-' | b'_' | b'.'))
+        && !is_host(word)
+        && !is_token(word)
+        && !is_hex_id(word)
+}
+
+/// Collapses masks with only punctuation between them (`<*>.<*>`, `<*><*>`) into one.
+fn collapse_in_word(word: &str) -> String {
+    let mut out = String::with_capacity(word.len());
+    let mut rest = word;
+    while let Some(at) = rest.find(MASK) {
+        let (before, after) = rest.split_at(at);
+        let after = after.get(MASK.len()..).unwrap_or("");
+        let ends_with_mask = out.ends_with(MASK);
+        if ends_with_mask && !before.is_empty() && !before.chars().any(char::is_alphanumeric) {
+            // Punctuation only between two masks: drop it with the second mask.
+        } else {
+            out.push_str(before);
+            if !(ends_with_mask && before.is_empty()) {
+                out.push_str(MASK);
+            }
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Month and day names, which a date puts next to its numbers.
+const DATE_NAMES: [&str; 40] = [
+    "Mon",
+    "Tue",
+    "Wed",
+    "Thu",
+    "Fri",
+    "Sat",
+    "Sun",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+    "Jan",
+    "Feb",
+    "Mar",
+    "Apr",
+    "May",
+    "Jun",
+    "Jul",
+    "Aug",
+    "Sep",
+    "Oct",
+    "Nov",
+    "Dec",
+    "January",
+    "February",
+    "March",
+    "April",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+    "UTC",
+    "GMT",
+    "Sept",
+];
+
+fn is_date_name(word: &str) -> bool {
+    let core = word.trim_matches(|c: char| !c.is_alphanumeric());
+    DATE_NAMES.contains(&core)
+}
+
+/// Masks month and day names joined to a mask through other date names, both ways.
+fn mask_date_names(words: &mut [Word]) {
+    let mask_at = |words: &mut [Word], i: usize| {
+        let core = words[i].text.trim_matches(|c: char| !c.is_alphanumeric()).to_string();
+        words[i].text = words[i].text.replacen(&core, MASK, 1);
+        words[i].maskish = true;
+    };
+    for i in 1..words.len() {
+        if words[i - 1].maskish && !words[i].maskish && is_date_name(&words[i].text) {
+            mask_at(words, i);
+        }
+    }
+    for i in (0..words.len().saturating_sub(1)).rev() {
+        if words[i + 1].maskish && !words[i].maskish && is_date_name(&words[i].text) {
+            mask_at(words, i);
+        }
+    }
+}
+
+/// Joins the words with single spaces, a run of mask-only words becoming one mask that keeps the
+/// run's outer punctuation.
+fn join_collapsed(words: &[Word]) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    while i < words.len() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        let mut j = i + 1;
+        if words[i].maskish {
+            while j < words.len() && words[j].maskish {
+                j += 1;
+            }
+        }
+        if j - i == 1 {
+            out.push_str(&words[i].text);
+        } else {
+            let first = &words[i].text;
+            let last = &words[j - 1].text;
+            out.push_str(first.split_once(MASK).map_or("", |(lead, _)| lead));
+            out.push_str(MASK);
+            out.push_str(last.rsplit_once(MASK).map_or("", |(_, trail)| trail));
+        }
+        i = j;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A variable part of a reply, as MTAs write them.
+    fn variable() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z0-9._+-]{1,12}@[a-z0-9-]{1,12}(\\.[a-z]{2,6}){1,2}",
+            "[a-z0-9-]{1,12}(\\.[a-z0-9-]{1,12}){0,2}\\.(com|net|org|de|fr|jp|io|co\\.uk)",
+            (any::<u8>(), any::<u8>(), any::<u8>(), any::<u8>()).prop_map(|(a, b, c, d)| format!("{a}.{b}.{c}.{d}")),
+            proptest::collection::vec("[0-9a-f]{1,4}", 8).prop_map(|groups| groups.join(":")),
+            "[0-9a-f]{1,4}::[0-9a-f]{1,4}",
+            "[0-9a-f]{8,32}",
+            "[0-9A-F]{8,16}",
+            "[A-Za-z0-9+/]{4,30}[0-9][A-Za-z0-9+/]{0,10}={0,2}",
+            any::<u32>().prop_map(|n| n.to_string()),
+            any::<u16>().prop_map(|n| format!("{}.{}", n / 100, n % 100)),
+            (0u8..24, 0u8..60, 0u8..60).prop_map(|(h, m, s)| format!("{h:02}:{m:02}:{s:02}")),
+        ]
+    }
+
+    /// A variable part or a URL with a query.
+    fn variable_or_url() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => variable(),
+            1 => "https?://[a-z]{1,8}\\.[a-z]{2,4}/[a-z]{1,8}\\?[a-z]{1,4}=[A-Za-z0-9]{1,12}",
+        ]
+    }
+
+    /// How a variable part sits in the text.
+    fn wrapped() -> impl Strategy<Value = (String, String)> {
+        prop_oneof![
+            Just(("".to_string(), "".to_string())),
+            Just(("<".to_string(), ">".to_string())),
+            Just(("<".to_string(), ">:".to_string())),
+            Just(("[".to_string(), "]".to_string())),
+            Just(("(".to_string(), ")".to_string())),
+            Just(("\"".to_string(), "\",".to_string())),
+            Just(("id=".to_string(), "".to_string())),
+            Just(("TO:<".to_string(), ">".to_string())),
+            Just(("host".to_string(), "".to_string())),
+        ]
+    }
+
+    /// A reply's wording with numbered holes for variable parts.
+    fn wording() -> impl Strategy<Value = Vec<Option<String>>> {
+        proptest::collection::vec(
+            prop_oneof![3 => "[A-Za-z']{1,10}[.,:;]?".prop_map(Some), 1 => Just(None)],
+            1..16,
+        )
+    }
+
+    fn fill(wording: &[Option<String>], parts: &[(String, (String, String))]) -> String {
+        let mut text = String::from("550 5.1.1");
+        for (i, word) in wording.iter().enumerate() {
+            text.push(' ');
+            match word {
+                Some(word) => text.push_str(word),
+                None => {
+                    let (part, (lead, trail)) = &parts[i % parts.len()];
+                    // `host` glues an address on (`mx.example.com[192.0.2.1]`).
+                    if lead == "host" {
+                        text.push_str(&format!("mx.example.com[{part}]"));
+                    } else {
+                        text.push_str(&format!("{lead}{part}{trail}"));
+                    }
+                }
+            }
+        }
+        text
+    }
+
+    proptest! {
+        // No address, IP, id, token or number survives; only the leading codes keep digits.
+        #[test]
+        fn no_variable_part_survives(
+            wording in wording(),
+            parts in proptest::collection::vec((variable_or_url(), wrapped()), 1..6),
+        ) {
+            let text = fill(&wording, &parts);
+            let masked = template(&text);
+            let rest = masked.strip_prefix("550 5.1.1");
+            prop_assert!(rest.is_some(), "codes kept: {}", masked);
+            let rest = rest.unwrap_or_default();
+            prop_assert!(!rest.chars().any(|c| c.is_ascii_digit()), "{} -> {}", text, masked);
+            prop_assert!(!rest.contains('@'), "{} -> {}", text, masked);
+            for (part, _) in &parts {
+                if part.len() >= 4 {
+                    prop_assert!(!rest.contains(part.as_str()), "{} survives in {}", part, masked);
+                }
+            }
+        }
+
+        // The same wording with other addresses and ids is the same template.
+        #[test]
+        fn same_wording_same_template(
+            wording in wording(),
+            first in proptest::collection::vec((variable(), wrapped()), 4),
+            second in proptest::collection::vec(variable(), 4),
+        ) {
+            let other: Vec<(String, (String, String))> =
+                first.iter().zip(&second).map(|((_, wrap), part)| (part.clone(), wrap.clone())).collect();
+            prop_assert_eq!(template(&fill(&wording, &first)), template(&fill(&wording, &other)));
+        }
+
+        // A template is its own template, whatever the text.
+        #[test]
+        fn idempotent_on_any_text(text in "\\PC{0,80}") {
+            let once = template(&text);
+            prop_assert_eq!(template(&once), once.clone(), "{:?}", text);
+        }
+
+        #[test]
+        fn idempotent_on_reply_like_text(
+            wording in wording(),
+            parts in proptest::collection::vec((variable_or_url(), wrapped()), 1..6),
+            noise in "(?:<\\*>|[<>\\[\\]().,:=@ /?-]|Mon|Dec|[0-9]|x){0,12}",
+        ) {
+            let text = format!("{}{noise}", fill(&wording, &parts));
+            let once = template(&text);
+            prop_assert_eq!(template(&once), once.clone(), "{:?}", text);
+        }
+    }
+
+    #[test]
+    fn postfix_unknown_user() {
+        assert_eq!(
+            template("550 5.1.1 <bob@example.com>: Recipient address rejected: User unknown in virtual mailbox table"),
+            "550 5.1.1 <*>: Recipient address rejected: User unknown in virtual mailbox table"
+        );
+    }
+
+    #[test]
+    fn gmail_no_such_user() {
+        let reply = "550-5.1.1 The email account that you tried to reach does not exist. Please try\n\
+                     550-5.1.1 double-checking the recipient's email address for typos or\n\
+                     550-5.1.1 unnecessary spaces. Learn more at\n\
+                     550 5.1.1  https://support.google.com/mail/?p=NoSuchUser 41be03b00d2f7-5c6a1b2d3e4si1234567pgm.123 - gsmtp";
+        assert_eq!(
+            template(reply),
+            "550 5.1.1 The email account that you tried to reach does not exist. Please try double-checking \
+             the recipient's email address for typos or unnecessary spaces. Learn more at \
+             https://<*>/mail/?<*> <*> - gsmtp"
+        );
+    }
+
+    #[test]
+    fn hosts_ips_and_dates() {
+        assert_eq!(
+            template("451 4.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org"),
+            "451 4.7.1 Service unavailable; Client host <*> blocked using <*>"
+        );
+        assert_eq!(
+            template("421 mx.example.net[2001:db8::1] busy, try again at Mon, 7 Dec 2026 12:03:07 +0000"),
+            "421 <*> busy, try again at <*>"
+        );
+        assert_eq!(
+            template("550 5.7.1 RCPT TO:<a@b.c> refused"),
+            "550 5.7.1 RCPT TO:<*> refused"
+        );
+        assert_eq!(
+            template("554 id=4Fq2xYz9 rejected (5.7.1)"),
+            "554 id=<*> rejected (<*>)"
+        );
+    }
+
+    #[test]
+    fn microsoft_and_yahoo_replies() {
+        assert_eq!(
+            template(
+                "550 5.7.606 Access denied, banned sending IP [40.107.22.47]. To request removal from this list \
+                 please visit https://sender.office.com/ and follow the directions. For more information please \
+                 go to http://go.microsoft.com/fwlink/?LinkID=526655 AS(1430) [AM4PEPF00025F99.EURPRD83.prod.\
+                 outlook.com 2026-12-06T10:22:33.123Z 08DD12345ABCDEF0]"
+            ),
+            "550 5.7.606 Access denied, banned sending IP <*>. To request removal from this list please visit \
+             https://<*>/ and follow the directions. For more information please go to http://<*>/fwlink/?<*> \
+             AS(<*>) [<*>]"
+        );
+        assert_eq!(
+            template("refer your provider to http://mail.live.com/mail/troubleshooting.aspx#errors."),
+            "refer your provider to http://<*>/mail/troubleshooting.aspx#errors."
+        );
+        assert_eq!(
+            template(
+                "421 4.7.0 [TSS04] Messages from 192.0.2.55 temporarily deferred due to unexpected volume or \
+                 user complaints - 4.16.55.1; see https://postmaster.yahooinc.com/error-codes"
+            ),
+            "421 4.7.0 <*> Messages from <*> temporarily deferred due to unexpected volume or user complaints - \
+             <*>; see https://<*>/error-codes"
+        );
+    }
+
+    #[test]
+    fn words_stay_and_ids_go() {
+        // Dotted words of mixed case are not hosts; CamelCase is not a token.
+        assert_eq!(
+            template("550 5.1.1 RESOLVER.ADR.RecipNotFound; not found"),
+            "550 5.1.1 RESOLVER.ADR.RecipNotFound; not found"
+        );
+        assert_eq!(
+            template("451 Temporary local problem - please try later (queue id 1rABcD-000XyZ-9q)"),
+            "451 Temporary local problem - please try later (queue id <*>)"
+        );
+        assert_eq!(
+            template("550 user has moved to bob.smith@newco.example; please update"),
+            "550 user has moved to <*>; please update"
+        );
+        assert_eq!(
+            template("queued as deadbeefcafe, token Zm9vYmFyQmF6cXV4UXV1eA=="),
+            "queued as <*>, token <*>"
+        );
+        assert_eq!(
+            template("550 Requested action not taken: mailbox unavailable [at Fri Dec 4 10:11:12 2026]"),
+            "550 Requested action not taken: mailbox unavailable [at <*>]"
+        );
+        // Codes are kept only where a reply starts.
+        assert_eq!(
+            template("5.1.1 user unknown, see 550 5.1.1"),
+            "5.1.1 user unknown, see <*>"
+        );
+        assert_eq!(template(""), "");
+    }
+
+    #[test]
+    fn hostile_input_is_cheap_and_safe() {
+        // Long runs of what the scanner splits on or looks back over: each stays linear.
+        for unit in ["<", "=a", "(", "a1://", "<*>", "é.", "Mon ", "x/", "@", "ab:", "\n550-"] {
+            let text = unit.repeat(200_000);
+            let masked = template(&text);
+            assert_eq!(template(&masked), masked, "{unit}");
+        }
+    }
+
+    #[test]
+    fn idempotent_on_examples() {
+        for text in [
+            "550 5.1.1 <bob@example.com>: Recipient address rejected",
+            "550 5.1.1 https://support.google.com/mail/?p=NoSuchUser abc123 - gsmtp",
+            "Mon, 7 Dec 2026 x 12 Dec",
+            "* <*> [<*>] (<*>) <<*>>",
+        ] {
+            let once = template(text);
+            assert_eq!(template(&once), once, "{text}");
+        }
+    }
 }
