@@ -38,13 +38,13 @@ pub fn template(text: &str) -> String {
         if line_words.peek().is_none() {
             continue;
         }
-        let codes = leading_codes(line);
+        let code_words = leading_code_words(line);
         for (index, word) in line_words.enumerate() {
-            if index < codes.words {
+            if index < code_words {
                 // The first line's codes are the reply's; later ones are continuation prefixes.
                 if first_line {
                     words.push(Word {
-                        text: LeadingCodes::normalised(word),
+                        text: normalised_code(word),
                         maskish: false,
                     });
                 }
@@ -65,46 +65,35 @@ struct Word {
     maskish: bool,
 }
 
+/// The code word as kept: the continuation dash dropped (`550-5.1.1` gives `550 5.1.1`).
+fn normalised_code(word: &str) -> String {
+    match word.split_once('-') {
+        Some((code, "")) => code.to_string(),
+        Some((code, enhanced)) => format!("{code} {enhanced}"),
+        None => word.to_string(),
+    }
+}
+
 /// How many words at the start of a line are reply codes (`550`, `550-`, `550 5.1.1`,
 /// `550-5.1.1`, `5.1.1`).
-struct LeadingCodes {
-    words: usize,
-}
-
-impl LeadingCodes {
-    /// The code word as kept: the continuation dash dropped (`550-5.1.1` gives `550 5.1.1`).
-    fn normalised(word: &str) -> String {
-        match word.split_once('-') {
-            Some((code, "")) => code.to_string(),
-            Some((code, enhanced)) => format!("{code} {enhanced}"),
-            None => word.to_string(),
-        }
-    }
-}
-
-fn leading_codes(line: &str) -> LeadingCodes {
+fn leading_code_words(line: &str) -> usize {
     let mut words = line.split_whitespace();
     let Some(first) = words.next() else {
-        return LeadingCodes { words: 0 };
+        return 0;
     };
     if is_enhanced(first) {
-        return LeadingCodes { words: 1 };
+        return 1;
     }
-    let (code, rest) = match first.split_once('-') {
-        Some((code, rest)) => (code, rest),
-        None => (first, ""),
-    };
+    let (code, enhanced) = first.split_once('-').unwrap_or((first, ""));
     if !is_reply_code(code) {
-        return LeadingCodes { words: 0 };
+        return 0;
     }
-    if !rest.is_empty() {
-        return LeadingCodes {
-            words: usize::from(is_enhanced(rest)),
-        };
+    if !enhanced.is_empty() {
+        return usize::from(is_enhanced(enhanced));
     }
     match words.next() {
-        Some(second) if is_enhanced(second) => LeadingCodes { words: 2 },
-        _ => LeadingCodes { words: 1 },
+        Some(second) if is_enhanced(second) => 2,
+        _ => 1,
     }
 }
 
