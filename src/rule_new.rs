@@ -165,9 +165,10 @@ fn stable_run(template: &str) -> Vec<String> {
     let mut runs: Vec<Vec<String>> = Vec::new();
     let mut run: Vec<String> = Vec::new();
     for chunk in template.split_whitespace() {
-        let lead = chunk.starts_with(|c: char| !c.is_alphabetic());
-        let core = chunk.trim_matches(|c: char| !c.is_alphabetic());
-        let trail = chunk.ends_with(|c: char| !c.is_alphabetic());
+        // Only punctuation is trimmed: a digit glued to a word (`user1`) makes it vary.
+        let lead = chunk.starts_with(|c: char| !c.is_alphanumeric());
+        let core = chunk.trim_matches(|c: char| !c.is_alphanumeric());
+        let trail = chunk.ends_with(|c: char| !c.is_alphanumeric());
         if core.is_empty() || !is_word(core) {
             runs.push(std::mem::take(&mut run));
             continue;

@@ -212,7 +212,7 @@ fn weak_real_replies(wanted: usize) -> Vec<String> {
 /// at most): something a text rule can name. A reply of codes, numbers and addresses has none.
 fn has_a_word(text: &str) -> bool {
     text.split_whitespace().any(|chunk| {
-        let core = chunk.trim_matches(|c: char| !c.is_alphabetic());
+        let core = chunk.trim_matches(|c: char| !c.is_alphanumeric());
         core.chars().count() >= 2 && core.chars().all(char::is_alphabetic)
     })
 }
