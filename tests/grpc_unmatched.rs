@@ -204,12 +204,20 @@ async fn the_tally_lists_the_true_top_templates_within_bounds_and_survives_a_rel
     .await;
     assert_eq!(everything.capacity, CAPACITY as u64);
     assert_eq!(everything.tracked, CAPACITY as u64, "every shard is full");
-    assert_eq!(everything.templates.len(), CAPACITY, "the limit is at most the capacity");
+    assert_eq!(
+        everything.templates.len(),
+        CAPACITY,
+        "the limit is at most the capacity"
+    );
 
     // The default limit is 50, and the true top ten come first, each count within its bound.
     let top = list(&mut admin, pb::ListUnmatchedRequest::default()).await;
     assert_eq!(top.templates.len(), 50);
-    let true_count: HashMap<&str, u64> = templates.iter().map(String::as_str).zip(counts.iter().copied()).collect();
+    let true_count: HashMap<&str, u64> = templates
+        .iter()
+        .map(String::as_str)
+        .zip(counts.iter().copied())
+        .collect();
     let listed: Vec<&str> = top.templates.iter().take(10).map(|t| t.template.as_str()).collect();
     let expected: Vec<&str> = templates.iter().take(10).map(String::as_str).collect();
     assert_eq!(
@@ -229,7 +237,10 @@ async fn the_tally_lists_the_true_top_templates_within_bounds_and_survives_a_rel
         assert!(t.first_seen_unix_ms <= t.last_seen_unix_ms && t.first_seen_unix_ms > 0);
         assert!(t.example.is_empty(), "examples are off");
     }
-    assert!(top.templates.windows(2).all(|w| w[0].count >= w[1].count), "most seen first");
+    assert!(
+        top.templates.windows(2).all(|w| w[0].count >= w[1].count),
+        "most seen first"
+    );
     // The top template is rank 0: an enhanced-code reply, decided by a fallback on 5.2.*.
     let first = &top.templates[0];
     assert_eq!(first.template, templates[0]);
@@ -247,8 +258,16 @@ async fn the_tally_lists_the_true_top_templates_within_bounds_and_survives_a_rel
     )
     .await;
     assert_eq!(by_code.templates.len(), 100);
-    assert!(by_code.templates.iter().all(|t| t.evidence() == pb::Evidence::ReplyCode));
-    assert_eq!(by_code.templates[0].template, templates[1], "rank 1 is the top reply-code template");
+    assert!(
+        by_code
+            .templates
+            .iter()
+            .all(|t| t.evidence() == pb::Evidence::ReplyCode)
+    );
+    assert_eq!(
+        by_code.templates[0].template, templates[1],
+        "rank 1 is the top reply-code template"
+    );
     let by_category = list(
         &mut admin,
         pb::ListUnmatchedRequest {
@@ -353,7 +372,11 @@ async fn every_way_of_classifying_is_tallied_with_examples_when_asked() {
         .await
         .unwrap();
     let (tx, rx) = mpsc::channel(4);
-    let mut answers = client.classify_stream(ReceiverStream::new(rx)).await.unwrap().into_inner();
+    let mut answers = client
+        .classify_stream(ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
     tx.send(request(4, &text)).await.unwrap();
     answers.next().await.unwrap().unwrap();
     drop(tx);
@@ -372,7 +395,10 @@ async fn every_way_of_classifying_is_tallied_with_examples_when_asked() {
     assert_eq!(listed.tracked, 1, "{listed:?}");
     let entry = &listed.templates[0];
     assert_eq!((entry.template.as_str(), entry.count), (template(&text).as_str(), 5));
-    assert_eq!(entry.example, text, "the latest raw reply, as --unmatched-examples asks");
+    assert_eq!(
+        entry.example, text,
+        "the latest raw reply, as --unmatched-examples asks"
+    );
     server.stop().await;
 }
 

@@ -549,7 +549,7 @@ mod tests {
                 headers: vec!["X-Campaign-Id".into()],
                 ..Default::default()
             };
-            match answer(&EMBEDDED.current(), &request, &limits) {
+            match answer(&EMBEDDED, &request, &limits) {
                 Ok(answer) => proptest::prop_assert!(answer.encoded_len() <= limits.answer_bytes),
                 Err(fault) => {
                     proptest::prop_assert!(matches!(fault.code, Code::InvalidArgument | Code::OutOfRange));
