@@ -267,6 +267,7 @@ fn set(field: &mut String, value: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn sighting(unix_ms: u64) -> Sighting<'static> {
         Sighting {
@@ -462,5 +463,36 @@ mod tests {
         assert_eq!(top.len(), 1);
         assert_eq!(top[0].count, 2);
         assert!(top[0].template.len() <= TEMPLATE_LIMIT);
+    }
+
+    proptest! {
+        // Space-Saving's guarantees on any stream: bounded size, counts summing to the stream,
+        // every true count within its bound, every template above N / capacity held.
+        #[test]
+        fn space_saving_guarantees(stream in proptest::collection::vec(0u8..40, 0..400), capacity in 1usize..12) {
+            let mut tally = Unmatched::new(capacity);
+            let mut truth: HashMap<String, u64> = HashMap::new();
+            for (i, t) in stream.iter().enumerate() {
+                let template = format!("t{t}");
+                *truth.entry(template.clone()).or_default() += 1;
+                tally.record(&template, &sighting(i as u64));
+                prop_assert!(tally.len() <= capacity);
+            }
+            assert_consistent(&tally);
+            let listed = tally.top(usize::MAX, |_| true);
+            prop_assert_eq!(listed.iter().map(|e| e.count).sum::<u64>(), stream.len() as u64);
+            for entry in &listed {
+                let true_count = truth.get(&entry.template).copied().unwrap_or(0);
+                prop_assert!(entry.count - entry.error_bound <= true_count && true_count <= entry.count);
+            }
+            for (template, &count) in &truth {
+                if count as usize * capacity > stream.len() {
+                    prop_assert!(listed.iter().any(|e| &e.template == template), "{} seen {} times", template, count);
+                }
+            }
+            if truth.len() <= capacity {
+                prop_assert!(listed.iter().all(|e| e.error_bound == 0 && truth[&e.template] == e.count));
+            }
+        }
     }
 }

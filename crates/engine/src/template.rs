@@ -10,7 +10,8 @@
 //!   (`550 5.1.1`), which rules key on; codes starting later lines are continuation prefixes
 //!   and are dropped;
 //! - dotted host names whose last label looks like a top-level domain (`mx.example.com`);
-//! - base64-like runs (long, with the letter case flipping often);
+//! - base64-like runs (long, with the letter case flipping often), hex ids and IPv6 addresses
+//!   even without a digit;
 //! - in a URL, the host, the query and the fragment; the path's plain words stay
 //!   (`https://<*>/mail/?<*>`);
 //! - month and day names next to a mask (`Mon, <*> Dec <*>`), which belong to a date.
@@ -25,6 +26,9 @@ pub const MASK: &str = "<*>";
 /// A base64-like run is at least this long.
 const TOKEN_MIN_LEN: usize = 20;
 
+/// A hex id without digits is at least this long (English words of hex letters are shorter).
+const HEX_ID_MIN_LEN: usize = 8;
+
 /// The template of `text`: its variable parts replaced by [`MASK`].
 pub fn template(text: &str) -> String {
     let mut words: Vec<Word> = Vec::new();
@@ -34,13 +38,13 @@ pub fn template(text: &str) -> String {
         if line_words.peek().is_none() {
             continue;
         }
-        let codes = leading_codes(line);
+        let code_words = leading_code_words(line);
         for (index, word) in line_words.enumerate() {
-            if index < codes.words {
+            if index < code_words {
                 // The first line's codes are the reply's; later ones are continuation prefixes.
                 if first_line {
                     words.push(Word {
-                        text: LeadingCodes::normalised(word),
+                        text: normalised_code(word),
                         maskish: false,
                     });
                 }
@@ -61,46 +65,35 @@ struct Word {
     maskish: bool,
 }
 
+/// The code word as kept: the continuation dash dropped (`550-5.1.1` gives `550 5.1.1`).
+fn normalised_code(word: &str) -> String {
+    match word.split_once('-') {
+        Some((code, "")) => code.to_string(),
+        Some((code, enhanced)) => format!("{code} {enhanced}"),
+        None => word.to_string(),
+    }
+}
+
 /// How many words at the start of a line are reply codes (`550`, `550-`, `550 5.1.1`,
 /// `550-5.1.1`, `5.1.1`).
-struct LeadingCodes {
-    words: usize,
-}
-
-impl LeadingCodes {
-    /// The code word as kept: the continuation dash dropped (`550-5.1.1` gives `550 5.1.1`).
-    fn normalised(word: &str) -> String {
-        match word.split_once('-') {
-            Some((code, "")) => code.to_string(),
-            Some((code, enhanced)) => format!("{code} {enhanced}"),
-            None => word.to_string(),
-        }
-    }
-}
-
-fn leading_codes(line: &str) -> LeadingCodes {
+fn leading_code_words(line: &str) -> usize {
     let mut words = line.split_whitespace();
     let Some(first) = words.next() else {
-        return LeadingCodes { words: 0 };
+        return 0;
     };
     if is_enhanced(first) {
-        return LeadingCodes { words: 1 };
+        return 1;
     }
-    let (code, rest) = match first.split_once('-') {
-        Some((code, rest)) => (code, rest),
-        None => (first, ""),
-    };
+    let (code, enhanced) = first.split_once('-').unwrap_or((first, ""));
     if !is_reply_code(code) {
-        return LeadingCodes { words: 0 };
+        return 0;
     }
-    if !rest.is_empty() {
-        return LeadingCodes {
-            words: usize::from(is_enhanced(rest)),
-        };
+    if !enhanced.is_empty() {
+        return usize::from(is_enhanced(enhanced));
     }
     match words.next() {
-        Some(second) if is_enhanced(second) => LeadingCodes { words: 2 },
-        _ => LeadingCodes { words: 1 },
+        Some(second) if is_enhanced(second) => 2,
+        _ => 1,
     }
 }
 
@@ -122,26 +115,48 @@ fn is_enhanced(word: &str) -> bool {
 /// Masks the variable pieces of one word.
 fn mask_word(word: &str) -> Word {
     let mut out = String::with_capacity(word.len());
-    if let Some(url) = mask_url(word) {
-        out = url;
-    } else {
-        let mut start = 0;
-        for (i, c) in word.char_indices() {
-            if i > start && matches!(c, '<' | '[' | '(' | '=') {
-                mask_piece(word.get(start..i).unwrap_or(""), &mut out);
-                start = i;
+    let mut start = 0;
+    let mut url_tried = false;
+    // `=` starts a value (`id=abc`), unless it is base64 padding (`abc1==`).
+    let starts_piece = |i: usize, c: char| match c {
+        '<' | '[' | '(' => i > 0,
+        '=' => {
+            i > 0
+                && word
+                    .get(i + 1..)
+                    .and_then(|r| r.chars().next())
+                    .is_some_and(|n| !matches!(n, '=' | '>' | ')' | ']' | '}' | '"' | '\''))
+        }
+        _ => false,
+    };
+    let mut pieces = word.char_indices().filter(|&(i, c)| starts_piece(i, c));
+    loop {
+        let end = pieces.next().map_or(word.len(), |(i, _)| i);
+        let piece = word.get(start..end).unwrap_or("");
+        // A URL runs to the end of the word, whatever it holds; tried once, so the cost stays linear.
+        if !url_tried && piece.contains('/') {
+            url_tried = true;
+            if let Some(url) = mask_url(word.get(start..).unwrap_or("")) {
+                out.push_str(&url);
+                break;
             }
         }
-        mask_piece(word.get(start..).unwrap_or(""), &mut out);
+        mask_piece(piece, &mut out);
+        if end == word.len() {
+            break;
+        }
+        start = end;
+    }
+    if !out.contains(MASK) {
+        // Most words are plain: no second pass, no second allocation.
+        return Word {
+            text: out,
+            maskish: false,
+        };
     }
     let out = collapse_in_word(&out);
-    let maskish = out.contains(MASK) && !without_masks(&out).chars().any(char::is_alphanumeric);
+    let maskish = !out.split(MASK).any(|rest| rest.chars().any(char::is_alphanumeric));
     Word { text: out, maskish }
-}
-
-/// The word with its masks removed.
-fn without_masks(word: &str) -> String {
-    word.replace(MASK, "")
 }
 
 /// Masks one piece (`<bob@x>:`, `[1.2.3.4]`, `=abc123`, `mx.example.com`) into `out`.
@@ -183,6 +198,21 @@ fn is_variable(core: &str) -> bool {
         || core.chars().any(|c| c.is_ascii_digit())
         || is_host(core)
         || is_token(core)
+        || is_hex_id(core)
+        || is_ipv6(core)
+}
+
+/// A hex id without a digit (`deadbeefcafe`): eight or more hex letters of one case.
+fn is_hex_id(core: &str) -> bool {
+    core.len() >= HEX_ID_MIN_LEN
+        && (core.bytes().all(|b| matches!(b, b'a'..=b'f')) || core.bytes().all(|b| matches!(b, b'A'..=b'F')))
+}
+
+/// An IPv6 address without a digit (`fe::ab`): hex letters and at least two colons.
+fn is_ipv6(core: &str) -> bool {
+    core.bytes().filter(|&b| b == b':').count() >= 2
+        && core.bytes().any(|b| b.is_ascii_hexdigit())
+        && core.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
 }
 
 /// A dotted name whose last label looks like a top-level domain: `mx.example.com`, `EXAMPLE.ORG`.
@@ -245,28 +275,31 @@ fn mask_url(word: &str) -> Option<String> {
         out.push_str("://");
     }
     out.push_str(MASK);
+    let mut tail_core = tail.trim_end_matches(is_trail_punct);
     // A mask ending the URL (a template's own) keeps its `>`.
-    let tail_core = if tail.ends_with(MASK) {
-        tail
-    } else {
-        tail.trim_end_matches(is_trail_punct)
-    };
+    if tail_core.ends_with("<*") && tail.get(tail_core.len()..).is_some_and(|t| t.starts_with('>')) {
+        tail_core = tail.get(..tail_core.len() + 1).unwrap_or(tail_core);
+    }
     let trail = tail.get(tail_core.len()..).unwrap_or("");
-    let (path, query) = match tail_core.find(['?', '#']) {
+    let (path_and_fragment, query) = match tail_core.find('?') {
         Some(at) => tail_core.split_at(at),
         None => (tail_core, ""),
+    };
+    let (path, fragment) = match path_and_fragment.find('#') {
+        Some(at) => path_and_fragment.split_at(at),
+        None => (path_and_fragment, ""),
     };
     for (i, segment) in path.split('/').enumerate() {
         if i > 0 {
             out.push('/');
         }
-        let plain = segment
-            .bytes()
-            .all(|b| b.is_ascii_alphabetic() || matches!(b, b'-' | b'_' | b'.'))
-            && !is_host(segment)
-            && !is_token(segment);
-        out.push_str(if plain { segment } else { MASK });
+        out.push_str(if is_plain_path_word(segment) { segment } else { MASK });
     }
+    if let Some(anchor) = fragment.strip_prefix('#') {
+        out.push('#');
+        out.push_str(if is_plain_path_word(anchor) { anchor } else { MASK });
+    }
+    // The query holds the variable part of a link (`?ip=192.0.2.1`, `?p=NoSuchUser`): all masked.
     if let Some(mark) = query.chars().next() {
         out.push(mark);
         if query.len() > 1 {
@@ -275,6 +308,23 @@ fn mask_url(word: &str) -> Option<String> {
     }
     out.push_str(trail);
     Some(out)
+}
+
+/// Web page extensions, which make a path word look like a host name (`troubleshooting.aspx`).
+const PAGE_EXTENSIONS: [&str; 10] = ["html", "htm", "shtml", "aspx", "asp", "php", "jsp", "cgi", "txt", "pdf"];
+
+/// A path segment or anchor kept in a URL: words, or a page name with its extension; no digits,
+/// no host-like or token-like names.
+fn is_plain_path_word(segment: &str) -> bool {
+    let word = match segment.rsplit_once('.') {
+        Some((name, extension)) if PAGE_EXTENSIONS.contains(&extension) => name,
+        _ => segment,
+    };
+    word.bytes()
+        .all(|b| b.is_ascii_alphabetic() || matches!(b, b'-' | b'_' | b'.'))
+        && !is_host(word)
+        && !is_token(word)
+        && !is_hex_id(word)
 }
 
 /// Collapses masks with only punctuation between them (`<*>.<*>`, `<*><*>`) into one.
@@ -399,6 +449,127 @@ fn join_collapsed(words: &[Word]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// A variable part of a reply, as MTAs write them.
+    fn variable() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z0-9._+-]{1,12}@[a-z0-9-]{1,12}(\\.[a-z]{2,6}){1,2}",
+            "[a-z0-9-]{1,12}(\\.[a-z0-9-]{1,12}){0,2}\\.(com|net|org|de|fr|jp|io|co\\.uk)",
+            (any::<u8>(), any::<u8>(), any::<u8>(), any::<u8>()).prop_map(|(a, b, c, d)| format!("{a}.{b}.{c}.{d}")),
+            proptest::collection::vec("[0-9a-f]{1,4}", 8).prop_map(|groups| groups.join(":")),
+            "[0-9a-f]{1,4}::[0-9a-f]{1,4}",
+            "[0-9a-f]{8,32}",
+            "[0-9A-F]{8,16}",
+            "[A-Za-z0-9+/]{4,30}[0-9][A-Za-z0-9+/]{0,10}={0,2}",
+            any::<u32>().prop_map(|n| n.to_string()),
+            any::<u16>().prop_map(|n| format!("{}.{}", n / 100, n % 100)),
+            (0u8..24, 0u8..60, 0u8..60).prop_map(|(h, m, s)| format!("{h:02}:{m:02}:{s:02}")),
+        ]
+    }
+
+    /// A variable part or a URL with a query.
+    fn variable_or_url() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => variable(),
+            1 => "https?://[a-z]{1,8}\\.[a-z]{2,4}/[a-z]{1,8}\\?[a-z]{1,4}=[A-Za-z0-9]{1,12}",
+        ]
+    }
+
+    /// How a variable part sits in the text.
+    fn wrapped() -> impl Strategy<Value = (String, String)> {
+        prop_oneof![
+            Just(("".to_string(), "".to_string())),
+            Just(("<".to_string(), ">".to_string())),
+            Just(("<".to_string(), ">:".to_string())),
+            Just(("[".to_string(), "]".to_string())),
+            Just(("(".to_string(), ")".to_string())),
+            Just(("\"".to_string(), "\",".to_string())),
+            Just(("id=".to_string(), "".to_string())),
+            Just(("TO:<".to_string(), ">".to_string())),
+            Just(("host".to_string(), "".to_string())),
+        ]
+    }
+
+    /// A reply's wording with numbered holes for variable parts.
+    fn wording() -> impl Strategy<Value = Vec<Option<String>>> {
+        proptest::collection::vec(
+            prop_oneof![3 => "[A-Za-z']{1,10}[.,:;]?".prop_map(Some), 1 => Just(None)],
+            1..16,
+        )
+    }
+
+    fn fill(wording: &[Option<String>], parts: &[(String, (String, String))]) -> String {
+        let mut text = String::from("550 5.1.1");
+        for (i, word) in wording.iter().enumerate() {
+            text.push(' ');
+            match word {
+                Some(word) => text.push_str(word),
+                None => {
+                    let (part, (lead, trail)) = &parts[i % parts.len()];
+                    // `host` glues an address on (`mx.example.com[192.0.2.1]`).
+                    if lead == "host" {
+                        text.push_str(&format!("mx.example.com[{part}]"));
+                    } else {
+                        text.push_str(&format!("{lead}{part}{trail}"));
+                    }
+                }
+            }
+        }
+        text
+    }
+
+    proptest! {
+        // No address, IP, id, token or number survives; only the leading codes keep digits.
+        #[test]
+        fn no_variable_part_survives(
+            wording in wording(),
+            parts in proptest::collection::vec((variable_or_url(), wrapped()), 1..6),
+        ) {
+            let text = fill(&wording, &parts);
+            let masked = template(&text);
+            let rest = masked.strip_prefix("550 5.1.1");
+            prop_assert!(rest.is_some(), "codes kept: {}", masked);
+            let rest = rest.unwrap_or_default();
+            prop_assert!(!rest.chars().any(|c| c.is_ascii_digit()), "{} -> {}", text, masked);
+            prop_assert!(!rest.contains('@'), "{} -> {}", text, masked);
+            for (part, _) in &parts {
+                if part.len() >= 4 {
+                    prop_assert!(!rest.contains(part.as_str()), "{} survives in {}", part, masked);
+                }
+            }
+        }
+
+        // The same wording with other addresses and ids is the same template.
+        #[test]
+        fn same_wording_same_template(
+            wording in wording(),
+            first in proptest::collection::vec((variable(), wrapped()), 4),
+            second in proptest::collection::vec(variable(), 4),
+        ) {
+            let other: Vec<(String, (String, String))> =
+                first.iter().zip(&second).map(|((_, wrap), part)| (part.clone(), wrap.clone())).collect();
+            prop_assert_eq!(template(&fill(&wording, &first)), template(&fill(&wording, &other)));
+        }
+
+        // A template is its own template, whatever the text.
+        #[test]
+        fn idempotent_on_any_text(text in "\\PC{0,80}") {
+            let once = template(&text);
+            prop_assert_eq!(template(&once), once.clone(), "{:?}", text);
+        }
+
+        #[test]
+        fn idempotent_on_reply_like_text(
+            wording in wording(),
+            parts in proptest::collection::vec((variable_or_url(), wrapped()), 1..6),
+            noise in "(?:<\\*>|[<>\\[\\]().,:=@ /?-]|Mon|Dec|[0-9]|x){0,12}",
+        ) {
+            let text = format!("{}{noise}", fill(&wording, &parts));
+            let once = template(&text);
+            prop_assert_eq!(template(&once), once.clone(), "{:?}", text);
+        }
+    }
 
     #[test]
     fn postfix_unknown_user() {
@@ -440,6 +611,74 @@ mod tests {
             template("554 id=4Fq2xYz9 rejected (5.7.1)"),
             "554 id=<*> rejected (<*>)"
         );
+    }
+
+    #[test]
+    fn microsoft_and_yahoo_replies() {
+        assert_eq!(
+            template(
+                "550 5.7.606 Access denied, banned sending IP [40.107.22.47]. To request removal from this list \
+                 please visit https://sender.office.com/ and follow the directions. For more information please \
+                 go to http://go.microsoft.com/fwlink/?LinkID=526655 AS(1430) [AM4PEPF00025F99.EURPRD83.prod.\
+                 outlook.com 2026-12-06T10:22:33.123Z 08DD12345ABCDEF0]"
+            ),
+            "550 5.7.606 Access denied, banned sending IP <*>. To request removal from this list please visit \
+             https://<*>/ and follow the directions. For more information please go to http://<*>/fwlink/?<*> \
+             AS(<*>) [<*>]"
+        );
+        assert_eq!(
+            template("refer your provider to http://mail.live.com/mail/troubleshooting.aspx#errors."),
+            "refer your provider to http://<*>/mail/troubleshooting.aspx#errors."
+        );
+        assert_eq!(
+            template(
+                "421 4.7.0 [TSS04] Messages from 192.0.2.55 temporarily deferred due to unexpected volume or \
+                 user complaints - 4.16.55.1; see https://postmaster.yahooinc.com/error-codes"
+            ),
+            "421 4.7.0 <*> Messages from <*> temporarily deferred due to unexpected volume or user complaints - \
+             <*>; see https://<*>/error-codes"
+        );
+    }
+
+    #[test]
+    fn words_stay_and_ids_go() {
+        // Dotted words of mixed case are not hosts; CamelCase is not a token.
+        assert_eq!(
+            template("550 5.1.1 RESOLVER.ADR.RecipNotFound; not found"),
+            "550 5.1.1 RESOLVER.ADR.RecipNotFound; not found"
+        );
+        assert_eq!(
+            template("451 Temporary local problem - please try later (queue id 1rABcD-000XyZ-9q)"),
+            "451 Temporary local problem - please try later (queue id <*>)"
+        );
+        assert_eq!(
+            template("550 user has moved to bob.smith@newco.example; please update"),
+            "550 user has moved to <*>; please update"
+        );
+        assert_eq!(
+            template("queued as deadbeefcafe, token Zm9vYmFyQmF6cXV4UXV1eA=="),
+            "queued as <*>, token <*>"
+        );
+        assert_eq!(
+            template("550 Requested action not taken: mailbox unavailable [at Fri Dec 4 10:11:12 2026]"),
+            "550 Requested action not taken: mailbox unavailable [at <*>]"
+        );
+        // Codes are kept only where a reply starts.
+        assert_eq!(
+            template("5.1.1 user unknown, see 550 5.1.1"),
+            "5.1.1 user unknown, see <*>"
+        );
+        assert_eq!(template(""), "");
+    }
+
+    #[test]
+    fn hostile_input_is_cheap_and_safe() {
+        // Long runs of what the scanner splits on or looks back over: each stays linear.
+        for unit in ["<", "=a", "(", "a1://", "<*>", "é.", "Mon ", "x/", "@", "ab:", "\n550-"] {
+            let text = unit.repeat(200_000);
+            let masked = template(&text);
+            assert_eq!(template(&masked), masked, "{unit}");
+        }
     }
 
     #[test]
