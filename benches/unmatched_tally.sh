@@ -11,6 +11,8 @@
 # Measured on 683a08d+ (u-srv, 2 shared cores, load average ~6, release build), batch mode, 8 s runs:
 #   off 519,060 / 433,867 / 511,223 replies/s; on 248,354 / 247,523 / 212,738 replies/s (about -50%).
 #   Unary, 6 s runs: off 53,931 / 39,000; on 31,325 / 35,823 (noisy).
+#   After merging the engine's faster template() (b45d8c4), batch, 5 s runs, load average ~4:
+#   off 870,515 / 869,545 / 839,623; on 437,544 / 431,080 / 440,780 (about -49%).
 # Weak replies classify in ~2 µs, so templating and recording (~4 µs of CPU) is not yet within the
 # 5% goal on this worst case: see the u-srv report.
 #
