@@ -11,7 +11,8 @@ use anyhow::Context as _;
 use clap::Args;
 use rebound::health::{HealthTarget, check};
 use rebound::server::{
-    BoundServer, Limits, ReloadOptions, RuleOrigin, RuleState, ServerConfig, TlsFiles, termination_signal,
+    BoundServer, Limits, ReloadOptions, RuleOrigin, RuleState, ServerConfig, TlsFiles, UnmatchedOptions,
+    termination_signal,
 };
 
 #[derive(Args)]
@@ -107,6 +108,14 @@ pub struct ServeArgs {
     /// DEADLINE_EXCEEDED.
     #[arg(long, env = "REBOUND_STREAM_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
     stream_idle_timeout: Duration,
+    /// Most templates of weakly decided replies (evidence reply_code, enhanced_code or none) kept
+    /// for RuleAdmin.ListUnmatched; 0 turns the tally off.
+    #[arg(long, env = "REBOUND_UNMATCHED_CAPACITY", default_value_t = 10_000)]
+    unmatched_capacity: usize,
+    /// Keep the latest raw reply text (at most 1 KiB) of each unmatched template, listed as its
+    /// example. Off by default: a raw reply may hold addresses and other personal data.
+    #[arg(long, env = "REBOUND_UNMATCHED_EXAMPLES", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    unmatched_examples: bool,
     /// Answers buffered per stream before the server waits for the client to read.
     #[arg(long, env = "REBOUND_STREAM_BUFFER", default_value_t = 64)]
     stream_buffer: usize,
@@ -162,7 +171,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // rustls panics at the first handshake if two crypto providers are linked and none is chosen.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let origin = args.rules.clone().map_or(RuleOrigin::Embedded, RuleOrigin::Dir);
-    let state = match RuleState::load(origin.clone()) {
+    let unmatched = UnmatchedOptions {
+        capacity: args.unmatched_capacity,
+        examples: args.unmatched_examples,
+    };
+    let state = match RuleState::load_with(origin.clone(), unmatched) {
         Ok(state) => Arc::new(state),
         Err(errors) => {
             for e in &errors.0 {

@@ -12,6 +12,7 @@ mod conformance;
 mod evidence;
 mod grpc;
 mod grpc_messages;
+mod grpc_unmatched;
 mod hooks;
 mod properties;
 mod provider_replies;

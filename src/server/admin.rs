@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use rebound_engine::UnmatchedEntry;
 use tonic::{Request, Response, Status};
 
 use super::convert;
@@ -103,5 +104,73 @@ impl RuleAdmin for AdminService {
             })
             .collect();
         Ok(Response::new(pb::ListRulesResponse { rules: list }))
+    }
+
+    async fn list_unmatched(
+        &self,
+        request: Request<pb::ListUnmatchedRequest>,
+    ) -> Result<Response<pb::ListUnmatchedResponse>, Status> {
+        let request = request.into_inner();
+        let tally = self.state.unmatched();
+        let limit = match request.limit {
+            0 => DEFAULT_UNMATCHED_LIMIT,
+            n => usize::try_from(n).unwrap_or(usize::MAX),
+        }
+        .min(tally.capacity());
+        let evidence = match pb::Evidence::try_from(request.evidence) {
+            Ok(pb::Evidence::Unspecified) => None,
+            Ok(e) => Some(e),
+            Err(_) => {
+                return Err(Status::invalid_argument(format!(
+                    "evidence: {} is not an Evidence value",
+                    request.evidence
+                )));
+            }
+        };
+        let keep = move |entry: &UnmatchedEntry| {
+            evidence.is_none_or(|e| convert::evidence(entry.evidence) == e)
+                && (request.provider.is_empty() || entry.provider == request.provider)
+                && (request.category.is_empty() || entry.category == request.category)
+        };
+        // Listing copies up to `limit` templates from every shard: off the async workers.
+        let listed = Arc::clone(tally);
+        let templates = tokio::task::spawn_blocking(move || listed.top(limit, keep))
+            .await
+            .map_err(|e| Status::internal(format!("listing the unmatched templates failed: {e}")))?;
+        Ok(Response::new(pb::ListUnmatchedResponse {
+            templates: templates.into_iter().map(unmatched_to_pb).collect(),
+            capacity: tally.capacity() as u64,
+            tracked: tally.tracked() as u64,
+        }))
+    }
+
+    async fn reset_unmatched(
+        &self,
+        _: Request<pb::ResetUnmatchedRequest>,
+    ) -> Result<Response<pb::ResetUnmatchedResponse>, Status> {
+        let tally = self.state.unmatched();
+        let before = tally.tracked();
+        tally.reset();
+        Ok(Response::new(pb::ResetUnmatchedResponse {
+            forgotten: before as u64,
+        }))
+    }
+}
+
+/// Templates ListUnmatched returns when the request does not say.
+const DEFAULT_UNMATCHED_LIMIT: usize = 50;
+
+fn unmatched_to_pb(entry: UnmatchedEntry) -> pb::UnmatchedTemplate {
+    pb::UnmatchedTemplate {
+        evidence: convert::evidence(entry.evidence).into(),
+        template: entry.template,
+        count: entry.count,
+        error_bound: entry.error_bound,
+        first_seen_unix_ms: entry.first_seen_unix_ms,
+        last_seen_unix_ms: entry.last_seen_unix_ms,
+        provider: entry.provider,
+        category: entry.category,
+        rule_id: entry.rule_id,
+        example: entry.example.unwrap_or_default(),
     }
 }

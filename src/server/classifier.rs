@@ -28,6 +28,7 @@ use super::messages::{self, MessageFault, MessageItem, MessageLimits};
 use super::metrics;
 use super::state::RuleState;
 use super::stream::{self, StreamBounds};
+use super::unmatched::UnmatchedTally;
 use super::wire::{self, BatchRequest, EncodedAnswer, EncodedBatch};
 use crate::codec::{ClassifyItem, MalformedRequest};
 use crate::pb;
@@ -158,6 +159,8 @@ struct Answerer {
     /// Set for `--baseline` benchmarks: every item gets this answer without classifying, which
     /// measures what the transport alone costs. With and without the advice, as asked.
     baseline: Option<Arc<[pb::ClassifyResponse; 2]>>,
+    /// Where weakly decided replies are tallied by template.
+    unmatched: Arc<UnmatchedTally>,
 }
 
 impl Answerer {
@@ -172,6 +175,7 @@ impl Answerer {
         }
         let decision = convert::decide(rules, (&item).into(), &self.fields)?;
         metrics::classification(&decision.outcome);
+        self.unmatched.record(&item.text, &decision.outcome);
         Ok(EncodedAnswer::from_decision(&item.id, &decision, item.omit_advice))
     }
 
@@ -460,6 +464,7 @@ impl ClassifierService {
             max_answer_bytes: max_message_bytes,
             max_batch_explanations: limits.max_batch_explanations,
             baseline,
+            unmatched: Arc::clone(state.unmatched()),
         };
         ClassifierService {
             state,
@@ -512,14 +517,12 @@ impl ClassifierService {
         let id = item.id.clone();
         let limits = self.messages;
         let answer = if item.message.len() <= INLINE_BYTES {
-            messages::answer(&self.state.current(), &item, &limits)
+            messages::answer(&self.state, &item, &limits)
         } else {
             let timeout = self.limits.request_timeout;
             let (budget, _cancel) = CallBudget::new(Instant::now().checked_add(timeout).map(|at| (at, timeout)));
             let state = Arc::clone(&self.state);
-            let work = self.run_heavy(budget, (), move |_| {
-                Ok(messages::answer(&state.current(), &item, &limits))
-            });
+            let work = self.run_heavy(budget, (), move |_| Ok(messages::answer(&state, &item, &limits)));
             Box::pin(work)
                 .await
                 .unwrap_or_else(|status| Err(MessageFault::from_status(&status)))
@@ -675,11 +678,11 @@ fn classify_items(
                 }
                 // Only what writing the answer needs: the decisions of a whole batch are held here.
                 convert::decide(&rules, item, &answerer.fields)
-                    .map(|decision| (item.id, item.omit_advice, decision))
+                    .map(|decision| (item.id, item.text, item.omit_advice, decision))
                     .map_err(|fault| (item.id, fault))
             }
         };
-        if let Ok((_, _, decision)) = &decision
+        if let Ok((_, _, _, decision)) = &decision
             && let Some(explanation) = &decision.explanation
         {
             // The explanations alone already make the answer too large: stop now.
@@ -697,8 +700,9 @@ fn classify_items(
     }
     for (at, decision) in decided.into_iter().enumerate() {
         match decision {
-            Ok((id, omit_advice, decision)) => {
+            Ok((id, text, omit_advice, decision)) => {
                 metrics::classification(&decision.outcome);
+                answerer.unmatched.record(text, &decision.outcome);
                 batch.push_decision(id, &decision, omit_advice);
             }
             Err((id, fault)) => batch.push_response(&fault.response(id.to_string())),
@@ -825,7 +829,7 @@ impl Classifier for ClassifierService {
                 if Instant::now() >= deadline.0 {
                     return Err(deadline_exceeded(deadline.1));
                 }
-                let answer = messages::answer(&self.state.current(), &item, &limits).map_err(|fault| fault.status());
+                let answer = messages::answer(&self.state, &item, &limits).map_err(|fault| fault.status());
                 drop(permit);
                 return answer.map(Response::new);
             }
@@ -833,7 +837,7 @@ impl Classifier for ClassifierService {
             let budget = call.budget(deadline);
             let state = Arc::clone(&self.state);
             Box::pin(self.run_heavy(budget, permit, move |_| {
-                messages::answer(&state.current(), &item, &limits).map_err(|fault| fault.status())
+                messages::answer(&state, &item, &limits).map_err(|fault| fault.status())
             }))
             .await
             .map(Response::new)
@@ -885,6 +889,7 @@ mod tests {
             max_answer_bytes: 1 << 20,
             max_batch_explanations: 10,
             baseline: None,
+            unmatched: Arc::clone(state.unmatched()),
         };
         let item = |id: &str, text: &str| pb::ClassifyRequest {
             id: id.into(),

@@ -11,6 +11,7 @@ use tonic::{Code, Status};
 
 use super::convert;
 use super::metrics;
+use super::state::RuleState;
 use crate::codec::{MalformedRequest, ServerRequest};
 use crate::pb;
 
@@ -238,10 +239,12 @@ fn read_fault(error: &MessageError) -> MessageFault {
 /// why there is none. Counts the email and each classification in the metrics (a fault is
 /// counted when it is answered).
 pub fn answer(
-    rules: &RuleSet,
+    state: &RuleState,
     request: &pb::ClassifyMessageRequest,
     limits: &MessageLimits,
 ) -> Result<pb::ClassifyMessageResponse, MessageFault> {
+    let rules = state.current();
+    let rules = rules.as_ref();
     check_request(request, limits)?;
     // Checked here as well as by the reader, so that the message names the flag at once.
     if request.message.len() > limits.email.max_email_bytes {
@@ -287,8 +290,10 @@ pub fn answer(
         ));
     }
     metrics::message(report.kind.as_str());
-    for outcome in &outcomes {
+    // Each recipient's reply is its diagnostic (what the engine classified).
+    for (recipient, outcome) in report.recipients.iter().zip(&outcomes) {
         metrics::classification(outcome);
+        state.unmatched().record(&recipient.diagnostic, outcome);
     }
     Ok(response)
 }
@@ -544,7 +549,7 @@ mod tests {
                 headers: vec!["X-Campaign-Id".into()],
                 ..Default::default()
             };
-            match answer(&EMBEDDED.current(), &request, &limits) {
+            match answer(&EMBEDDED, &request, &limits) {
                 Ok(answer) => proptest::prop_assert!(answer.encoded_len() <= limits.answer_bytes),
                 Err(fault) => {
                     proptest::prop_assert!(matches!(fault.code, Code::InvalidArgument | Code::OutOfRange));

@@ -114,6 +114,10 @@ fn describe() {
         "rebound_classifications_total",
         "Classified replies by category, rule and evidence (text, provider, enhanced_code, reply_code, none)"
     );
+    metrics::describe_gauge!(
+        "rebound_unmatched_templates",
+        "Templates of weakly decided replies held by the unmatched-reply tally (RuleAdmin.ListUnmatched)"
+    );
     metrics::describe_counter!(
         "rebound_messages_total",
         "Bounce emails read (ClassifyMessage, ClassifyMessageStream) by kind: bounce, auto_reply, feedback, challenge, not_bounce; their recipients are counted in rebound_classifications_total"
@@ -223,6 +227,11 @@ pub fn rule_set(rules: &RuleSet) {
     metrics::gauge!("rebound_rules").set(rules.rules().len() as f64);
     metrics::gauge!("rebound_categories").set(rules.categories().len() as f64);
     metrics::gauge!("rebound_rules_generation").set(rules.generation() as f64);
+}
+
+/// Templates held by the unmatched-reply tally now.
+pub fn unmatched_templates(tracked: usize) {
+    metrics::gauge!("rebound_unmatched_templates").set(tracked as f64);
 }
 
 /// A stream opened (+1) or closed (-1).

@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod reload;
 pub mod state;
 mod stream;
+pub mod unmatched;
 pub mod wire;
 
 /// The Classifier server generated a second time, by `build.rs`: the same service and types as
@@ -37,6 +38,7 @@ use tonic_health::ServingStatus;
 pub use classifier::Limits;
 pub use reload::ReloadOptions;
 pub use state::{RuleOrigin, RuleState};
+pub use unmatched::UnmatchedOptions;
 
 use crate::pb;
 use crate::pb::rule_admin_server::RuleAdminServer;

@@ -15,6 +15,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use arc_swap::ArcSwap;
 use rebound_engine::{RuleErrors, RuleSet, RuleSource};
 
+use super::unmatched::{UnmatchedOptions, UnmatchedTally};
+
 /// Where the rules come from.
 #[derive(Debug, Clone)]
 pub enum RuleOrigin {
@@ -100,6 +102,8 @@ pub struct RuleState {
     /// One reload at a time; readers never wait on it. Async, so that a trigger waits for a
     /// running reload with a time limit instead of parking a blocking thread behind it.
     reload_slot: Arc<tokio::sync::Mutex<()>>,
+    /// Weakly decided replies by template; it outlives reloads (see [`UnmatchedTally::retain_weak`]).
+    unmatched: Arc<UnmatchedTally>,
 }
 
 fn now_unix_ms() -> i64 {
@@ -109,8 +113,13 @@ fn now_unix_ms() -> i64 {
 }
 
 impl RuleState {
-    /// Loads and verifies the rules; at start-up an invalid rule set is an error, not a fallback.
+    /// Loads and verifies the rules, with the default unmatched-reply tally.
     pub fn load(origin: RuleOrigin) -> Result<RuleState, RuleErrors> {
+        RuleState::load_with(origin, UnmatchedOptions::default())
+    }
+
+    /// Loads and verifies the rules; at start-up an invalid rule set is an error, not a fallback.
+    pub fn load_with(origin: RuleOrigin, unmatched: UnmatchedOptions) -> Result<RuleState, RuleErrors> {
         let rules = RuleSet::load(&origin.read()?)?;
         let now = now_unix_ms();
         let attempt = Attempt {
@@ -129,7 +138,13 @@ impl RuleState {
                 running: None,
             }),
             reload_slot: Arc::new(tokio::sync::Mutex::new(())),
+            unmatched: Arc::new(UnmatchedTally::new(unmatched)),
         })
+    }
+
+    /// The tally of weakly decided replies.
+    pub fn unmatched(&self) -> &Arc<UnmatchedTally> {
+        &self.unmatched
     }
 
     /// The active rule set; keep it for the whole request.
@@ -256,7 +271,11 @@ impl RuleState {
                     "rule set loaded"
                 );
                 super::metrics::rule_set(&rules);
-                self.current.store(Arc::new(rules));
+                let rules = Arc::new(rules);
+                self.current.store(Arc::clone(&rules));
+                // Replies seen from now on are decided by the new rules; those already tallied
+                // that the new rules decide on their wording are answered now.
+                self.unmatched.retain_weak(&rules);
                 self.record_attempt(trigger, ReloadResult::Changed, String::new(), None);
                 ReloadResult::Changed
             }

@@ -1,8 +1,8 @@
 """Cross-language client test: Python (grpcio) against the release `rebound` binary.
 
 Generates stubs from proto/ with grpcio-tools, starts `rebound serve` on free loopback ports, and
-calls Classify, ClassifyBatch, ClassifyStream, ClassifyMessage, ClassifyMessageStream and
-grpc.health.v1 Health. It also runs the Python
+calls Classify, ClassifyBatch, ClassifyStream, ClassifyMessage, ClassifyMessageStream,
+RuleAdmin's ListUnmatched and ResetUnmatched, and grpc.health.v1 Health. It also runs the Python
 snippet of the README, so the documented client is proven to work.
 
 Run: REBOUND_BIN=target/release/rebound python tests/interop/interop_test.py
@@ -76,13 +76,16 @@ class Interop(unittest.TestCase):
     def setUpClass(cls):
         binary = os.environ.get("REBOUND_BIN", str(ROOT / "target/release/rebound"))
         cls.addr = f"127.0.0.1:{free_port()}"
+        cls.admin_addr = f"127.0.0.1:{free_port()}"
         cls.server = subprocess.Popen(
-            [binary, "serve", "--listen", cls.addr, "--admin-listen", f"127.0.0.1:{free_port()}",
+            [binary, "serve", "--listen", cls.addr, "--admin-listen", cls.admin_addr,
              "--metrics-listen", "off", "--max-message-bytes", "1048576", "--max-email-bytes", str(EMAIL_LIMIT)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         cls.channel = grpc.insecure_channel(cls.addr)
         cls.classifier = rebound_pb2_grpc.ClassifierStub(cls.channel)
         cls.health = health_pb2_grpc.HealthStub(cls.channel)
+        cls.admin_channel = grpc.insecure_channel(cls.admin_addr)
+        cls.admin = rebound_pb2_grpc.RuleAdminStub(cls.admin_channel)
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -98,6 +101,7 @@ class Interop(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.channel.close()
+        cls.admin_channel.close()
         cls.server.send_signal(signal.SIGTERM)
         cls.server.wait(timeout=15)
 
@@ -214,6 +218,30 @@ class Interop(unittest.TestCase):
         for answer in (answers[0], answers[2], answers[4]):
             self.assertEqual(len(answer.ruleset.digest), 64)
             self.assert_unknown_user(answer)
+
+    def test_list_unmatched(self):
+        # A wording no rule knows, decided on its codes alone: tallied by template.
+        reply = "550 5.7.1 zorvex gateway turned the message away"
+        for _ in range(3):
+            answer = self.classifier.Classify(rebound_pb2.ClassifyRequest(text=reply), timeout=5)
+            self.assertIn(answer.evidence, (rebound_pb2.EVIDENCE_ENHANCED_CODE, rebound_pb2.EVIDENCE_REPLY_CODE,
+                                            rebound_pb2.EVIDENCE_NONE))
+        listed = self.admin.ListUnmatched(rebound_pb2.ListUnmatchedRequest(limit=1000), timeout=5)
+        self.assertEqual(listed.capacity, 10000)
+        self.assertGreaterEqual(listed.tracked, 1)
+        mine = [t for t in listed.templates if "zorvex" in t.template]
+        self.assertEqual(len(mine), 1, listed)
+        self.assertGreaterEqual(mine[0].count, 3)
+        self.assertLessEqual(mine[0].count - mine[0].error_bound, 3)
+        self.assertEqual(mine[0].evidence, answer.evidence)
+        self.assertEqual(mine[0].category, answer.category)
+        self.assertEqual(mine[0].example, "", "examples are off by default")
+        # Filters: nothing is tallied as text evidence.
+        text = self.admin.ListUnmatched(rebound_pb2.ListUnmatchedRequest(evidence=rebound_pb2.EVIDENCE_TEXT),
+                                        timeout=5)
+        self.assertEqual(len(text.templates), 0)
+        self.admin.ResetUnmatched(rebound_pb2.ResetUnmatchedRequest(), timeout=5)
+        self.assertEqual(self.admin.ListUnmatched(rebound_pb2.ListUnmatchedRequest(), timeout=5).tracked, 0)
 
     def test_readme_snippet(self):
         readme = (ROOT / "README.md").read_text()

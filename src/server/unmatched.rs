@@ -1,0 +1,233 @@
+//! The server's tally of weakly decided replies by template (`RuleAdmin.ListUnmatched`): what
+//! operators should write rules for, in memory bounded by `--unmatched-capacity`.
+//!
+//! Sharded by template hash: each shard is a Space-Saving [`Unmatched`] behind its own mutex, so
+//! concurrent calls rarely wait on one another, and templating happens before any lock is taken.
+//! A template lives in exactly one shard, so the shards' summaries merge by concatenation: each
+//! entry keeps its own count and error bound.
+
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rebound_engine::{Evidence, Outcome, Reply, RuleSet, Sighting, Unmatched, UnmatchedEntry, template};
+
+/// How the tally is set up; both are flags of `rebound serve`.
+#[derive(Debug, Clone, Copy)]
+pub struct UnmatchedOptions {
+    /// Most templates held in all; 0 turns the tally off.
+    pub capacity: usize,
+    /// Keep the latest raw reply text (cut at [`EXAMPLE_BYTES`]) of each template. Off by
+    /// default: a raw reply may hold addresses. With it, a reload re-classifies that example
+    /// instead of the template, which is exact.
+    pub examples: bool,
+}
+
+impl Default for UnmatchedOptions {
+    fn default() -> Self {
+        UnmatchedOptions {
+            capacity: 10_000,
+            examples: false,
+        }
+    }
+}
+
+/// Longest example kept, in bytes (cut on a character boundary).
+pub const EXAMPLE_BYTES: usize = 1024;
+
+/// Most shards: enough that the request workers seldom meet on one lock.
+const SHARDS: usize = 16;
+
+/// The tally shared by every call.
+pub struct UnmatchedTally {
+    shards: Box<[Mutex<Unmatched>]>,
+    hasher: std::hash::RandomState,
+    capacity: usize,
+    examples: bool,
+    /// Templates held across the shards, kept for the gauge without taking every lock.
+    tracked: AtomicUsize,
+}
+
+/// Whether `evidence` is weak: the reply was not decided on its wording or its provider.
+pub fn is_weak(evidence: Evidence) -> bool {
+    matches!(evidence, Evidence::ReplyCode | Evidence::EnhancedCode | Evidence::None)
+}
+
+fn now_unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// At most [`EXAMPLE_BYTES`] of `text`, never splitting a character.
+fn example_of(text: &str) -> &str {
+    if text.len() <= EXAMPLE_BYTES {
+        return text;
+    }
+    let cut = (0..=EXAMPLE_BYTES)
+        .rev()
+        .find(|&at| text.is_char_boundary(at))
+        .unwrap_or(0);
+    text.get(..cut).unwrap_or("")
+}
+
+impl UnmatchedTally {
+    /// A tally of at most `options.capacity` templates, split over up to [`SHARDS`] shards whose
+    /// capacities add up to it exactly.
+    pub fn new(options: UnmatchedOptions) -> UnmatchedTally {
+        let capacity = options.capacity;
+        let shards = SHARDS.min(capacity);
+        let shards = (0..shards)
+            .map(|at| Mutex::new(Unmatched::new(capacity / shards + usize::from(at < capacity % shards))))
+            .collect();
+        UnmatchedTally {
+            shards,
+            hasher: std::hash::RandomState::new(),
+            capacity,
+            examples: options.examples,
+            tracked: AtomicUsize::new(0),
+        }
+    }
+
+    /// Whether anything is recorded (capacity above 0).
+    pub fn is_on(&self) -> bool {
+        !self.shards.is_empty()
+    }
+
+    /// Most templates held.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Templates held now.
+    pub fn tracked(&self) -> usize {
+        self.tracked.load(Ordering::Relaxed)
+    }
+
+    fn shard(&self, template: &str) -> Option<&Mutex<Unmatched>> {
+        let at = usize::try_from(self.hasher.hash_one(template)).unwrap_or(0) % self.shards.len().max(1);
+        self.shards.get(at)
+    }
+
+    fn lock(shard: &Mutex<Unmatched>) -> MutexGuard<'_, Unmatched> {
+        shard.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records `text`, answered `outcome`, when the answer was weakly decided.
+    pub fn record(&self, text: &str, outcome: &Outcome<'_>) {
+        if !self.is_on() || !is_weak(outcome.evidence) {
+            return;
+        }
+        let template = template(text);
+        let sighting = Sighting {
+            provider: outcome.provider.map_or("", |p| p.id.as_str()),
+            evidence: outcome.evidence,
+            category: outcome.category.id.as_str(),
+            rule_id: outcome.rule_id(),
+            unix_ms: now_unix_ms(),
+            example: self.examples.then(|| example_of(text)),
+        };
+        let Some(shard) = self.shard(&template) else { return };
+        let mut tally = Self::lock(shard);
+        let before = tally.len();
+        tally.record(&template, &sighting);
+        let after = tally.len();
+        if after != before {
+            let tracked = self.count_change(before, after);
+            drop(tally);
+            super::metrics::unmatched_templates(tracked);
+        }
+    }
+
+    /// Counts one shard's change of size; call with that shard locked, so that its changes are
+    /// counted in the order they happened (the count never wraps below zero). Returns the count.
+    fn count_change(&self, before: usize, after: usize) -> usize {
+        if after >= before {
+            self.tracked.fetch_add(after - before, Ordering::Relaxed) + (after - before)
+        } else {
+            self.tracked
+                .fetch_sub(before - after, Ordering::Relaxed)
+                .saturating_sub(before - after)
+        }
+    }
+
+    /// The `limit` most seen templates that `keep` accepts, most first.
+    pub fn top(&self, limit: usize, mut keep: impl FnMut(&UnmatchedEntry) -> bool) -> Vec<UnmatchedEntry> {
+        let mut all = Vec::new();
+        for shard in &self.shards {
+            all.extend(Self::lock(shard).top(limit, &mut keep));
+        }
+        all.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.template.cmp(&b.template)));
+        all.truncate(limit);
+        all
+    }
+
+    /// Forgets every template.
+    pub fn reset(&self) {
+        for shard in &self.shards {
+            let mut tally = Self::lock(shard);
+            let before = tally.len();
+            tally.reset();
+            let tracked = self.count_change(before, 0);
+            drop(tally);
+            super::metrics::unmatched_templates(tracked);
+        }
+    }
+
+    /// After a reload: drops the templates that `rules` now decide on their wording or provider.
+    /// Each kept entry's example (or, without examples, its template) is classified again, with
+    /// no shard lock held, so requests are not kept waiting by the re-classification.
+    pub fn retain_weak(&self, rules: &RuleSet) {
+        for shard in &self.shards {
+            let held = Self::lock(shard).top(usize::MAX, |_| true);
+            let strong: std::collections::HashSet<String> = held
+                .into_iter()
+                .filter(|entry| {
+                    let text = entry.example.as_deref().unwrap_or(&entry.template);
+                    !is_weak(rules.classify(&Reply::from_text(text)).evidence)
+                })
+                .map(|entry| entry.template)
+                .collect();
+            if strong.is_empty() {
+                continue;
+            }
+            let mut tally = Self::lock(shard);
+            let before = tally.len();
+            tally.retain(|entry| !strong.contains(&entry.template));
+            let after = tally.len();
+            let tracked = self.count_change(before, after);
+            drop(tally);
+            super::metrics::unmatched_templates(tracked);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn shard_capacities_add_up_to_the_capacity() {
+        for capacity in [0, 1, 5, 16, 17, 1000, 10_000] {
+            let tally = UnmatchedTally::new(UnmatchedOptions {
+                capacity,
+                examples: false,
+            });
+            let total: usize = tally.shards.iter().map(|s| UnmatchedTally::lock(s).capacity()).sum();
+            assert_eq!(total, capacity);
+            assert_eq!(tally.is_on(), capacity > 0);
+        }
+    }
+
+    #[test]
+    fn examples_are_cut_on_a_character_boundary() {
+        let long = "é".repeat(EXAMPLE_BYTES);
+        let cut = example_of(&long);
+        assert!(cut.len() <= EXAMPLE_BYTES && cut.len() >= EXAMPLE_BYTES - 1);
+        assert!(cut.chars().all(|c| c == 'é'));
+        assert_eq!(example_of("short"), "short");
+    }
+}
