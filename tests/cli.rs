@@ -175,6 +175,9 @@ fn explain_names_the_winner_and_the_losers() {
     assert!(doc["explanation"]["candidates"].as_array().unwrap().len() > 1);
 }
 
+/// A Maildir folder of real bounce emails, relative to the repository root.
+const BOUNCES: &str = "tests/data/sisimai-set-of-emails/maildir/bsd";
+
 #[test]
 fn a_reader_that_goes_away_ends_the_output_quietly() {
     // `rebound check rules/ | head -1`: the reader closes the pipe before the command writes.
@@ -185,6 +188,9 @@ fn a_reader_that_goes_away_ends_the_output_quietly() {
         vec!["check", rules],
         vec!["explain", "--rules", rules, "550 5.1.1 User unknown"],
         vec!["classify", "--rules", rules, "tests/data/second_replies.jsonl"],
+        // Bounce emails, read on the main thread and on worker threads.
+        vec!["classify", "--messages", "--jobs", "1", BOUNCES],
+        vec!["classify", "--messages", "--jobs", "2", BOUNCES],
     ] {
         let mut child = rebound()
             .args(&args)

@@ -466,24 +466,3 @@ fn explain_message_shows_what_was_read_from_where_and_each_recipient() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("too_large: max_email_bytes"), "{stderr}");
 }
-
-#[test]
-fn classify_messages_ends_quietly_when_the_reader_goes_away() {
-    // `rebound classify --messages Maildir | head -1`, with one job and with two.
-    for jobs in ["1", "2"] {
-        let mut child = rebound()
-            .args(["classify", "--messages", "--jobs", jobs])
-            .arg(corpus("maildir/bsd"))
-            .current_dir(root())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        drop(child.stdout.take());
-        let output = child.wait_with_output().unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(!stderr.contains("panicked"), "--jobs {jobs}: {stderr}");
-        assert!(output.status.success(), "--jobs {jobs}: {:?} {stderr}", output.status);
-    }
-}

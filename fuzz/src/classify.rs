@@ -106,6 +106,31 @@ fn check_normalised(fields: &Fields, reply: &Reply) {
     }
 }
 
+/// A suppression has a basis about the recipient (issue 18): the wording, a provider's rule, an
+/// enhanced code about the address or mailbox, or the rule's own explicit override. `answered` is
+/// what was classified, for the failure message. The message target checks its recipients with it.
+pub fn check_suppression_basis(outcome: &Outcome<'_>, answered: &dyn std::fmt::Debug) {
+    if !outcome.suppress_recipient {
+        return;
+    }
+    let recipient_code = outcome
+        .enhanced
+        .is_some_and(|e| matches!((e.subject, e.detail), (1, 1 | 2 | 3 | 6 | 10) | (2, 1)));
+    let basis = match outcome.suppression {
+        Suppression::Given => matches!(outcome.evidence, Evidence::Text | Evidence::Provider),
+        Suppression::RecipientCode => recipient_code,
+        Suppression::Override => outcome.rule.is_some_and(|r| r.suppress_override),
+        _ => false,
+    };
+    assert!(
+        basis,
+        "suppressed without a basis ({:?}, evidence {}) by {}: {answered:?}",
+        outcome.suppression,
+        outcome.evidence.as_str(),
+        outcome.rule_id()
+    );
+}
+
 /// What every answer must honour, whatever the rules say.
 fn check_outcome(reply: &Reply, outcome: &Outcome<'_>) {
     // The shipped rules end with a rule that matches anything: every answer names its rule, but
@@ -129,26 +154,7 @@ fn check_outcome(reply: &Reply, outcome: &Outcome<'_>) {
             outcome.rule_id()
         );
     }
-    // A suppression has a basis about the recipient (issue 18): the wording, a provider's rule,
-    // an enhanced code about the address or mailbox, or the rule's own explicit override.
-    if outcome.suppress_recipient {
-        let recipient_code = outcome
-            .enhanced
-            .is_some_and(|e| matches!((e.subject, e.detail), (1, 1 | 2 | 3 | 6 | 10) | (2, 1)));
-        let basis = match outcome.suppression {
-            Suppression::Given => matches!(outcome.evidence, Evidence::Text | Evidence::Provider),
-            Suppression::RecipientCode => recipient_code,
-            Suppression::Override => outcome.rule.is_some_and(|r| r.suppress_override),
-            _ => false,
-        };
-        assert!(
-            basis,
-            "suppressed without a basis ({:?}, evidence {}) by {}: {reply:?}",
-            outcome.suppression,
-            outcome.evidence.as_str(),
-            outcome.rule_id()
-        );
-    }
+    check_suppression_basis(outcome, reply);
     // A positive reply is not a failure (issue 17, defect 12).
     if (1..=3).contains(&class) {
         assert!(

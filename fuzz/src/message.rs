@@ -12,9 +12,9 @@
 //! 128 KiB inputs fuzzed here.
 
 use mail_parser::{Message, MessageParser, PartType};
-use rebound_engine::{Evidence, Outcome, Suppression};
 use rebound_message::{Action, Kind, Limits, MessageError, ReadOptions, Report, classify, explain, read};
 
+use crate::classify::check_suppression_basis;
 use crate::{MAX_ERROR_BYTES, prefix, shipped_rules};
 
 /// Limits small enough that short inputs cross them.
@@ -221,7 +221,7 @@ fn check_report(data: &[u8], report: &Report) {
         }
         // A complaint is its own basis: the person asked not to be mailed (issue 19).
         if report.kind != Kind::Feedback {
-            check_suppression_basis(outcome);
+            check_suppression_basis(outcome, recipient);
         }
         if outcome.script_errors == 0 && again.script_errors == 0 {
             assert_eq!(outcome.category.id, again.category.id, "classify and explain disagree");
@@ -231,27 +231,4 @@ fn check_report(data: &[u8], report: &Report) {
             );
         }
     }
-}
-
-/// A suppression has a basis about the recipient (issue 18), as the `classify` target requires.
-pub fn check_suppression_basis(outcome: &Outcome<'_>) {
-    if !outcome.suppress_recipient {
-        return;
-    }
-    let recipient_code = outcome
-        .enhanced
-        .is_some_and(|e| matches!((e.subject, e.detail), (1, 1 | 2 | 3 | 6 | 10) | (2, 1)));
-    let basis = match outcome.suppression {
-        Suppression::Given => matches!(outcome.evidence, Evidence::Text | Evidence::Provider),
-        Suppression::RecipientCode => recipient_code,
-        Suppression::Override => outcome.rule.is_some_and(|r| r.suppress_override),
-        _ => false,
-    };
-    assert!(
-        basis,
-        "suppressed without a basis ({:?}, evidence {}) by {}",
-        outcome.suppression,
-        outcome.evidence.as_str(),
-        outcome.rule_id()
-    );
 }

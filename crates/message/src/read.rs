@@ -2,6 +2,7 @@
 //! VERP readers in turn, each fact recorded in the report's trace.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use crate::dsn::{self, Dsn};
 use crate::mime::{self, Mail};
@@ -86,9 +87,7 @@ pub fn read(raw: &[u8], options: &ReadOptions<'_>) -> Result<Report, MessageErro
     // MTA's own text, when a reader knows it, names them better.
     let mta_first = !dsn.recipients.is_empty() && !dsn.recipients.iter().any(|r| dsn::names_a_mailbox(&r.recipient));
     let from_mta = if dsn.recipients.is_empty() || mta_first {
-        mta::candidates(&mail)
-            .map(|reader| (reader.name, (reader.read)(&mail)))
-            .find(|(_, recipients)| !recipients.is_empty())
+        first_mta_reading(&mail)
     } else {
         None
     };
@@ -272,15 +271,18 @@ fn fill_from_mta(mail: &Mail<'_>, report: &mut Report) {
     if !report.recipients.iter().any(lacking) {
         return;
     }
-    let Some((name, entries)) = mta::candidates(mail)
-        .map(|reader| (reader.name, (reader.read)(mail)))
-        .find(|(_, entries)| !entries.is_empty())
-    else {
+    let Some((name, entries)) = first_mta_reading(mail) else {
         return;
     };
+    // Each recipient's entry by address, looked up once per recipient: a report can list
+    // tens of thousands of recipients, and a search per recipient would be quadratic.
+    let mut by_address: HashMap<String, &RecipientReport> = HashMap::with_capacity(entries.len());
+    for e in &entries {
+        by_address.entry(e.recipient.to_ascii_lowercase()).or_insert(e);
+    }
     let mut notes = Vec::new();
     for r in report.recipients.iter_mut().filter(|r| lacking(r)) {
-        let Some(e) = entries.iter().find(|e| e.recipient.eq_ignore_ascii_case(&r.recipient)) else {
+        let Some(e) = by_address.get(&r.recipient.to_ascii_lowercase()).copied() else {
             continue;
         };
         if r.diagnostic.is_empty() && !e.diagnostic.is_empty() {
@@ -314,6 +316,14 @@ fn fill_from_mta(mail: &Mail<'_>, report: &mut Report) {
     for what in notes {
         trace(report, what, &from);
     }
+}
+
+/// The recipients of the first MTA reader whose cues the message shows and that reads any, with
+/// the reader's name.
+fn first_mta_reading(mail: &Mail<'_>) -> Option<(&'static str, Vec<RecipientReport>)> {
+    mta::candidates(mail)
+        .map(|reader| (reader.name, (reader.read)(mail)))
+        .find(|(_, recipients)| !recipients.is_empty())
 }
 
 /// Whether `status` is a class's catch-all (`4.0.0`, `5.0.0`), naming no cause.
