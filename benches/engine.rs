@@ -1,6 +1,8 @@
 //! Engine benchmarks: classifying real provider replies with the shipped rules and with 100 to
 //! 100,000 extra synthetic rules (one reply per iteration, normalisation included); normalisation
-//! alone; a rhai hook call; compiling rule sets of those sizes; and a full reload.
+//! alone; a rhai hook call; compiling rule sets of those sizes; a full reload; and templating the
+//! real replies the shipped rules decide weakly (what the server's unmatched tally does to each),
+//! beside classifying those same replies.
 
 mod replies;
 mod synthetic;
@@ -8,7 +10,7 @@ mod synthetic;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use rebound_engine::{Reply, RuleSet, RuleSource};
+use rebound_engine::{Evidence, Reply, RuleSet, RuleSource, template};
 
 use replies::{Sample, shipped_source};
 
@@ -158,5 +160,41 @@ fn load(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, classify, normalise, hook, compile, load);
+/// The diagnostic texts of the sisimai set that the shipped rules decide on weak evidence: the
+/// replies the server templates. Templating each, then classifying each, one per iteration.
+fn unmatched(c: &mut Criterion) {
+    let rules = rules_with(0);
+    let weak: Vec<Sample> = replies::load("sisimai_answers.jsonl")
+        .into_iter()
+        .filter(|s| {
+            let reply = Reply::parse(&s.input()).unwrap_or_default();
+            matches!(
+                rules.classify(&reply).evidence,
+                Evidence::ReplyCode | Evidence::EnhancedCode | Evidence::None
+            )
+        })
+        .collect();
+    assert!(weak.len() >= 50, "weakly decided sisimai replies: {}", weak.len());
+    let mut group = c.benchmark_group("weak_real_replies");
+    group.bench_function("template", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            let s = &weak[i % weak.len()];
+            i += 1;
+            template(s.text()).len()
+        })
+    });
+    group.bench_function("classify", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            let s = &weak[i % weak.len()];
+            i += 1;
+            let reply = Reply::parse(&s.input()).unwrap_or_default();
+            rules.classify(&reply).category.id.len()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, classify, normalise, hook, compile, load, unmatched);
 criterion_main!(benches);

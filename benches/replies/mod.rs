@@ -24,6 +24,12 @@ impl Sample {
         }
     }
 
+    /// The reply's text.
+    #[allow(dead_code)] // Used by the engine benchmarks only.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
     /// The length of the text in bytes.
     #[allow(dead_code)] // Used by per_reply, not by every benchmark that includes this module.
     pub fn text_len(&self) -> usize {

@@ -20,6 +20,8 @@
 //! next to each other (only punctuation or white space between) collapse into one, and white
 //! space folds to one space. `template` is idempotent: a template is its own template.
 
+use smallvec::SmallVec;
+
 /// The one mask token.
 pub const MASK: &str = "<*>";
 
@@ -30,54 +32,189 @@ const TOKEN_MIN_LEN: usize = 20;
 const HEX_ID_MIN_LEN: usize = 8;
 
 /// The template of `text`: its variable parts replaced by [`MASK`].
+///
+/// Every word is written once, space-separated, into one buffer and remembered as a span of it,
+/// and that buffer is the template unless masks stand next to each other: a reply costs a few
+/// allocations, not one per word. The server templates every weakly decided reply.
 pub fn template(text: &str) -> String {
-    let mut words: Vec<Word> = Vec::new();
+    let mut buf = String::with_capacity(text.len());
+    let mut scratch = String::new();
+    let mut words: SmallVec<[Word; 48]> = SmallVec::new();
     let mut first_line = true;
     for line in text.split('\n') {
-        let mut line_words = line.split_whitespace().peekable();
+        let mut line_words = words_of(line).peekable();
         if line_words.peek().is_none() {
             continue;
         }
         let code_words = leading_code_words(line);
-        for (index, word) in line_words.enumerate() {
-            if index < code_words {
-                // The first line's codes are the reply's; later ones are continuation prefixes.
-                if first_line {
-                    words.push(Word {
-                        text: normalised_code(word),
-                        maskish: false,
-                    });
-                }
+        for (index, (word, special)) in line_words.enumerate() {
+            if index < code_words && !first_line {
                 continue;
             }
-            words.push(mask_word(word));
+            if !buf.is_empty() {
+                buf.push(' ');
+            }
+            let start = buf.len();
+            let maskish = if index < code_words {
+                // The first line's codes are the reply's; later ones (skipped above) are
+                // continuation prefixes.
+                push_normalised_code(word, &mut buf);
+                false
+            } else if is_plain_word(word, special) {
+                buf.push_str(word);
+                false
+            } else {
+                push_masked_word(word, &mut buf, &mut scratch)
+            };
+            words.push(Word {
+                start,
+                end: buf.len(),
+                maskish,
+                date: false,
+            });
         }
         first_line = false;
     }
-    mask_date_names(&mut words);
-    join_collapsed(&words)
+    mask_date_names(&buf, &mut words);
+    // A date name is masked only next to a mask, so without neighbouring masks nothing changes.
+    if words.windows(2).any(|pair| pair[0].maskish && pair[1].maskish) {
+        join_collapsed(&buf, &words)
+    } else {
+        buf
+    }
 }
 
-/// One word of the output, and whether it is only masks and punctuation.
+/// The white-space separated words of `line`, as `str::split_whitespace` gives them, each with
+/// whether it holds a byte that asks for a closer look ([`SPECIAL`]) before the punctuation that
+/// ends it (`rejected.` and `said:` need none). Read byte by byte through one table: a reply is
+/// mostly ASCII, and only bytes that may start a multi-byte white-space character are decoded.
+fn words_of(line: &str) -> impl Iterator<Item = (&str, bool)> {
+    let bytes = line.as_bytes();
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        while at < bytes.len() {
+            let space = space_len(line, at);
+            if space == 0 {
+                break;
+            }
+            at += space;
+        }
+        let start = at;
+        let mut seen = 0;
+        while let Some(&b) = bytes.get(at) {
+            let class = BYTE_CLASSES[usize::from(b)];
+            if class & SPACE != 0 || (class & MAYBE_SPACE != 0 && space_len(line, at) != 0) {
+                break;
+            }
+            seen |= class;
+            at += 1;
+        }
+        let word = line.get(start..at).unwrap_or("");
+        // Only `.` and `:` are both special and trailing punctuation: in the trailing run they
+        // leave the word's core as plain as it was.
+        let special = seen & SPECIAL != 0 && {
+            let core = word.trim_end_matches(is_trail_punct);
+            core.bytes().any(|b| BYTE_CLASSES[usize::from(b)] & SPECIAL != 0)
+        };
+        (at > start).then_some((word, special))
+    })
+}
+
+/// An ASCII white-space byte.
+const SPACE: u8 = 1;
+/// A byte that may start a multi-byte white-space character: U+0085 and U+00A0 start with 0xC2,
+/// U+1680 with 0xE1, U+2000 to U+205F with 0xE2 and U+3000 with 0xE3 (Unicode's White_Space).
+const MAYBE_SPACE: u8 = 2;
+/// A byte that may make a word variable or split it: a digit, `@`, `.`, `:`, `/`, `<`, `[`, `(`,
+/// `=` or `*`.
+const SPECIAL: u8 = 4;
+
+/// Each byte's classes.
+static BYTE_CLASSES: [u8; 256] = byte_classes();
+
+const fn byte_classes() -> [u8; 256] {
+    let mut classes = [0; 256];
+    let mut b = 0;
+    while b < 256 {
+        classes[b] = match b as u8 {
+            b'\t' | b'\n' | 0x0B | 0x0C | b'\r' | b' ' => SPACE,
+            b'0'..=b'9' | b'@' | b'.' | b':' | b'/' | b'<' | b'[' | b'(' | b'=' | b'*' => SPECIAL,
+            0xC2 | 0xE1..=0xE3 => MAYBE_SPACE,
+            _ => 0,
+        };
+        b += 1;
+    }
+    classes
+}
+
+/// The length of the white-space character at byte `at` of `text`, or 0 if there is none there
+/// (a continuation byte of a character is never white space).
+fn space_len(text: &str, at: usize) -> usize {
+    let Some(&b) = text.as_bytes().get(at) else {
+        return 0;
+    };
+    let class = BYTE_CLASSES[usize::from(b)];
+    if class & SPACE != 0 {
+        return 1;
+    }
+    if class & MAYBE_SPACE == 0 {
+        return 0;
+    }
+    text.get(at..)
+        .and_then(|rest| rest.chars().next())
+        .filter(|c| c.is_whitespace())
+        .map_or(0, char::len_utf8)
+}
+
+/// One word of the output: its span of the buffer, whether it is only masks and punctuation, and
+/// whether it is a month or day name masked for standing next to a mask.
 #[derive(Debug)]
 struct Word {
-    text: String,
+    start: usize,
+    end: usize,
     maskish: bool,
+    date: bool,
+}
+
+impl Word {
+    /// The word as written to the buffer (before any date-name masking).
+    fn written<'b>(&self, buf: &'b str) -> &'b str {
+        buf.get(self.start..self.end).unwrap_or("")
+    }
+
+    /// Writes the word as it is output: a masked date name keeps only its punctuation.
+    fn push_to(&self, buf: &str, out: &mut String) {
+        let written = self.written(buf);
+        if !self.date {
+            out.push_str(written);
+            return;
+        }
+        // The name starts at the first alphanumeric character: what precedes it is punctuation.
+        let core = written.trim_matches(|c: char| !c.is_alphanumeric());
+        let lead = written.len() - written.trim_start_matches(|c: char| !c.is_alphanumeric()).len();
+        out.push_str(written.get(..lead).unwrap_or(""));
+        out.push_str(MASK);
+        out.push_str(written.get(lead + core.len()..).unwrap_or(""));
+    }
 }
 
 /// The code word as kept: the continuation dash dropped (`550-5.1.1` gives `550 5.1.1`).
-fn normalised_code(word: &str) -> String {
+fn push_normalised_code(word: &str, out: &mut String) {
     match word.split_once('-') {
-        Some((code, "")) => code.to_string(),
-        Some((code, enhanced)) => format!("{code} {enhanced}"),
-        None => word.to_string(),
+        Some((code, "")) => out.push_str(code),
+        Some((code, enhanced)) => {
+            out.push_str(code);
+            out.push(' ');
+            out.push_str(enhanced);
+        }
+        None => out.push_str(word),
     }
 }
 
 /// How many words at the start of a line are reply codes (`550`, `550-`, `550 5.1.1`,
 /// `550-5.1.1`, `5.1.1`).
 fn leading_code_words(line: &str) -> usize {
-    let mut words = line.split_whitespace();
+    let mut words = words_of(line).map(|(word, _)| word);
     let Some(first) = words.next() else {
         return 0;
     };
@@ -112,9 +249,10 @@ fn is_enhanced(word: &str) -> bool {
     class_ok && number(parts.next()) && number(parts.next()) && parts.next().is_none()
 }
 
-/// Masks the variable pieces of one word.
-fn mask_word(word: &str) -> Word {
-    let mut out = String::with_capacity(word.len());
+/// Writes `word` to `out` with its variable pieces masked; says whether it is only masks and
+/// punctuation. `scratch` is reused between words for the collapse pass.
+fn push_masked_word(word: &str, out: &mut String, scratch: &mut String) -> bool {
+    let word_start = out.len();
     let mut start = 0;
     let mut url_tried = false;
     // `=` starts a value (`id=abc`), unless it is base64 padding (`abc1==`).
@@ -136,27 +274,69 @@ fn mask_word(word: &str) -> Word {
         // A URL runs to the end of the word, whatever it holds; tried once, so the cost stays linear.
         if !url_tried && piece.contains('/') {
             url_tried = true;
-            if let Some(url) = mask_url(word.get(start..).unwrap_or("")) {
-                out.push_str(&url);
+            if push_masked_url(word.get(start..).unwrap_or(""), out) {
                 break;
             }
         }
-        mask_piece(piece, &mut out);
+        mask_piece(piece, out);
         if end == word.len() {
             break;
         }
         start = end;
     }
-    if !out.contains(MASK) {
-        // Most words are plain: no second pass, no second allocation.
-        return Word {
-            text: out,
-            maskish: false,
-        };
+    let written = out.get(word_start..).unwrap_or("");
+    if find_mask(written).is_none() {
+        return false;
     }
-    let out = collapse_in_word(&out);
-    let maskish = !out.split(MASK).any(|rest| rest.chars().any(char::is_alphanumeric));
-    Word { text: out, maskish }
+    scratch.clear();
+    collapse_in_word(written, scratch);
+    out.truncate(word_start);
+    out.push_str(scratch);
+    only_masks_and_punctuation(scratch)
+}
+
+/// Where the first [`MASK`] in `text` starts. Searched from its `<`s: cheaper on a word than a
+/// substring searcher, which is set up anew for each call.
+fn find_mask(text: &str) -> Option<usize> {
+    text.match_indices('<')
+        .map(|(at, _)| at)
+        .find(|&at| text.get(at..).is_some_and(|rest| rest.starts_with(MASK)))
+}
+
+/// Where the last [`MASK`] in `text` starts.
+fn rfind_mask(text: &str) -> Option<usize> {
+    text.rmatch_indices('<')
+        .map(|(at, _)| at)
+        .find(|&at| text.get(at..).is_some_and(|rest| rest.starts_with(MASK)))
+}
+
+/// Whether nothing but masks and punctuation is left in `text`.
+fn only_masks_and_punctuation(text: &str) -> bool {
+    let mut rest = text;
+    while let Some(at) = find_mask(rest) {
+        if rest
+            .get(..at)
+            .is_some_and(|before| before.chars().any(char::is_alphanumeric))
+        {
+            return false;
+        }
+        rest = rest.get(at + MASK.len()..).unwrap_or("");
+    }
+    !rest.chars().any(char::is_alphanumeric)
+}
+
+/// Whether `word`, which holds a [`SPECIAL`] byte if `special`, is kept as it is without a closer
+/// look: it holds nothing that starts a piece, a URL, an address, a number, a host or a mask, and
+/// it is neither a token nor a hex id. Most words of a reply are like this.
+fn is_plain_word(word: &str, special: bool) -> bool {
+    if special {
+        return false;
+    }
+    if word.len() < HEX_ID_MIN_LEN {
+        return true;
+    }
+    let core = word.trim_start_matches(is_lead_punct).trim_end_matches(is_trail_punct);
+    !is_token(core) && !is_hex_id(core)
 }
 
 /// Masks one piece (`<bob@x>:`, `[1.2.3.4]`, `=abc123`, `mx.example.com`) into `out`.
@@ -193,7 +373,7 @@ fn is_trail_punct(c: char) -> bool {
 /// Whether a piece without its surrounding punctuation is variable.
 fn is_variable(core: &str) -> bool {
     core == "*"
-        || core.contains(MASK)
+        || find_mask(core).is_some()
         || core.contains('@')
         || core.chars().any(|c| c.is_ascii_digit())
         || is_host(core)
@@ -254,7 +434,7 @@ fn is_token(core: &str) -> bool {
 
 /// A URL (`scheme://host/path?query#fragment`, or `host/path`): host, query and fragment masked,
 /// the path's plain words kept.
-fn mask_url(word: &str) -> Option<String> {
+fn push_masked_url(word: &str, out: &mut String) -> bool {
     let lead_len = word.len() - word.trim_start_matches(is_lead_punct).len();
     let (lead, rest) = word.split_at(lead_len);
     let (scheme, after_scheme) = match rest.split_once("://") {
@@ -266,9 +446,8 @@ fn mask_url(word: &str) -> Option<String> {
     let host_end = after_scheme.find(['/', '?', '#']).unwrap_or(after_scheme.len());
     let (host, tail) = after_scheme.split_at(host_end);
     if scheme.is_none() && !(tail.starts_with('/') && is_host(host)) {
-        return None;
+        return false;
     }
-    let mut out = String::with_capacity(word.len());
     out.push_str(lead);
     if let Some(scheme) = scheme {
         out.push_str(scheme);
@@ -307,7 +486,7 @@ fn mask_url(word: &str) -> Option<String> {
         }
     }
     out.push_str(trail);
-    Some(out)
+    true
 }
 
 /// Web page extensions, which make a path word look like a host name (`troubleshooting.aspx`).
@@ -327,11 +506,11 @@ fn is_plain_path_word(segment: &str) -> bool {
         && !is_hex_id(word)
 }
 
-/// Collapses masks with only punctuation between them (`<*>.<*>`, `<*><*>`) into one.
-fn collapse_in_word(word: &str) -> String {
-    let mut out = String::with_capacity(word.len());
+/// Writes `word` to `out` (empty) with masks that have only punctuation between them
+/// (`<*>.<*>`, `<*><*>`) collapsed into one.
+fn collapse_in_word(word: &str, out: &mut String) {
     let mut rest = word;
-    while let Some(at) = rest.find(MASK) {
+    while let Some(at) = find_mask(rest) {
         let (before, after) = rest.split_at(at);
         let after = after.get(MASK.len()..).unwrap_or("");
         let ends_with_mask = out.ends_with(MASK);
@@ -346,7 +525,6 @@ fn collapse_in_word(word: &str) -> String {
         rest = after;
     }
     out.push_str(rest);
-    out
 }
 
 /// Month and day names, which a date puts next to its numbers.
@@ -394,24 +572,28 @@ const DATE_NAMES: [&str; 40] = [
 ];
 
 fn is_date_name(word: &str) -> bool {
+    // A name starts with an ASCII capital: a word without one is out before any Unicode lookup.
+    if !word.bytes().any(|b| b.is_ascii_uppercase()) {
+        return false;
+    }
     let core = word.trim_matches(|c: char| !c.is_alphanumeric());
-    DATE_NAMES.contains(&core)
+    // Every name is 3 to 9 letters and starts with a capital: most words are out at once.
+    (3..=9).contains(&core.len()) && core.starts_with(|c: char| c.is_ascii_uppercase()) && DATE_NAMES.contains(&core)
 }
 
 /// Masks month and day names joined to a mask through other date names, both ways.
-fn mask_date_names(words: &mut [Word]) {
+fn mask_date_names(buf: &str, words: &mut [Word]) {
     let mask_at = |words: &mut [Word], i: usize| {
-        let core = words[i].text.trim_matches(|c: char| !c.is_alphanumeric()).to_string();
-        words[i].text = words[i].text.replacen(&core, MASK, 1);
+        words[i].date = true;
         words[i].maskish = true;
     };
     for i in 1..words.len() {
-        if words[i - 1].maskish && !words[i].maskish && is_date_name(&words[i].text) {
+        if words[i - 1].maskish && !words[i].maskish && is_date_name(words[i].written(buf)) {
             mask_at(words, i);
         }
     }
     for i in (0..words.len().saturating_sub(1)).rev() {
-        if words[i + 1].maskish && !words[i].maskish && is_date_name(&words[i].text) {
+        if words[i + 1].maskish && !words[i].maskish && is_date_name(words[i].written(buf)) {
             mask_at(words, i);
         }
     }
@@ -419,8 +601,10 @@ fn mask_date_names(words: &mut [Word]) {
 
 /// Joins the words with single spaces, a run of mask-only words becoming one mask that keeps the
 /// run's outer punctuation.
-fn join_collapsed(words: &[Word]) -> String {
-    let mut out = String::new();
+fn join_collapsed(buf: &str, words: &[Word]) -> String {
+    let mut out = String::with_capacity(buf.len() + words.len());
+    let mut first = String::new();
+    let mut last = String::new();
     let mut i = 0;
     while i < words.len() {
         if !out.is_empty() {
@@ -433,13 +617,19 @@ fn join_collapsed(words: &[Word]) -> String {
             }
         }
         if j - i == 1 {
-            out.push_str(&words[i].text);
+            words[i].push_to(buf, &mut out);
         } else {
-            let first = &words[i].text;
-            let last = &words[j - 1].text;
-            out.push_str(first.split_once(MASK).map_or("", |(lead, _)| lead));
+            first.clear();
+            words[i].push_to(buf, &mut first);
+            last.clear();
+            words[j - 1].push_to(buf, &mut last);
+            out.push_str(find_mask(&first).and_then(|at| first.get(..at)).unwrap_or(""));
             out.push_str(MASK);
-            out.push_str(last.rsplit_once(MASK).map_or("", |(_, trail)| trail));
+            out.push_str(
+                rfind_mask(&last)
+                    .and_then(|at| last.get(at + MASK.len()..))
+                    .unwrap_or(""),
+            );
         }
         i = j;
     }
@@ -669,6 +859,31 @@ mod tests {
             "5.1.1 user unknown, see <*>"
         );
         assert_eq!(template(""), "");
+    }
+
+    #[test]
+    fn every_white_space_character_starts_with_a_space_byte() {
+        // The scanner decodes only bytes marked SPACE or MAYBE_SPACE: no white space is missed.
+        for c in (0..=u32::from(char::MAX))
+            .filter_map(char::from_u32)
+            .filter(|c| c.is_whitespace())
+        {
+            let mut utf8 = [0; 4];
+            let first = c.encode_utf8(&mut utf8).as_bytes()[0];
+            assert_ne!(BYTE_CLASSES[usize::from(first)] & (SPACE | MAYBE_SPACE), 0, "{:?}", c);
+        }
+    }
+
+    proptest! {
+        // The byte scanner splits exactly as `split_whitespace` does.
+        #[test]
+        fn words_are_split_as_split_whitespace_splits(
+            text in "(?:[a-z.:<@]{1,4}|[ \\t\\r\\x0B\\x0C]|\u{a0}|\u{3000}|\u{2009}|\u{85}|\u{1680}|\u{2028}|é|ä|\u{2013}|न){0,24}",
+        ) {
+            let scanned: Vec<&str> = words_of(&text).map(|(word, _)| word).collect();
+            let split: Vec<&str> = text.split_whitespace().collect();
+            prop_assert_eq!(scanned, split);
+        }
     }
 
     #[test]
