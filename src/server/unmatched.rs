@@ -42,7 +42,10 @@ const SHARDS: usize = 16;
 /// The tally shared by every call.
 pub struct UnmatchedTally {
     shards: Box<[Mutex<Unmatched>]>,
-    hasher: std::hash::RandomState,
+    /// Picks a template's shard. foldhash, not SipHash: this hash only spreads templates over
+    /// the shards (each shard's map keeps std's SipHash against chosen collisions), and the
+    /// tally hashes every weakly decided reply.
+    hasher: foldhash::fast::RandomState,
     capacity: usize,
     examples: bool,
     /// Templates held across the shards, kept for the gauge without taking every lock.
@@ -83,7 +86,7 @@ impl UnmatchedTally {
             .collect();
         UnmatchedTally {
             shards,
-            hasher: std::hash::RandomState::new(),
+            hasher: foldhash::fast::RandomState::default(),
             capacity,
             examples: options.examples,
             tracked: AtomicUsize::new(0),
