@@ -335,6 +335,15 @@ fn is_plain_word(word: &str, special: bool) -> bool {
     if word.len() < HEX_ID_MIN_LEN {
         return true;
     }
+    // Too short for a token, and a letter beyond `f` (or any non-ASCII one, which punctuation
+    // never is) rules out a hex id: no need to find the core.
+    if word.len() < TOKEN_MIN_LEN
+        && word
+            .bytes()
+            .any(|b| b >= 0x80 || matches!(b, b'g'..=b'z' | b'G'..=b'Z'))
+    {
+        return true;
+    }
     let core = word.trim_start_matches(is_lead_punct).trim_end_matches(is_trail_punct);
     !is_token(core) && !is_hex_id(core)
 }
