@@ -419,3 +419,37 @@ async fn a_capacity_of_zero_turns_the_tally_off() {
     assert_eq!((listed.capacity, listed.tracked, listed.templates.len()), (0, 0, 0));
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gauge_follows_the_templates_held() {
+    let dir = code_rules_only();
+    let rules = dir.path().to_str().unwrap();
+    let process = crate::service::start(&["--rules", rules, "--unmatched-capacity", "3"]);
+    let gauge = || crate::service::sample(&crate::service::scrape(process.metrics), "rebound_unmatched_templates ");
+    let mut client = ClassifierClient::connect(format!("http://{}", process.addr))
+        .await
+        .unwrap();
+    for i in 0..2 {
+        client.classify(request(i, &reply(i))).await.unwrap();
+    }
+    let mut admin = RuleAdminClient::connect(format!("http://{}", process.admin))
+        .await
+        .unwrap();
+    let listed = list(&mut admin, pb::ListUnmatchedRequest::default()).await;
+    assert_eq!(gauge(), 2.0, "{listed:?}");
+    // Five wordings into three places: the gauge stops at the capacity.
+    for i in 2..5 {
+        client.classify(request(i, &reply(i))).await.unwrap();
+    }
+    assert_eq!(gauge(), 3.0);
+    let mut admin = RuleAdminClient::connect(format!("http://{}", process.admin))
+        .await
+        .unwrap();
+    let reset = admin
+        .reset_unmatched(pb::ResetUnmatchedRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reset.forgotten, 3);
+    assert_eq!(gauge(), 0.0);
+}

@@ -39,6 +39,10 @@ pub const EXAMPLE_BYTES: usize = 1024;
 /// Most shards: enough that the request workers seldom meet on one lock.
 const SHARDS: usize = 16;
 
+/// Fewest templates a shard holds. Each shard is a tally of its own, so a small capacity split
+/// many ways would push templates out of a full shard while others stand empty.
+const MIN_SHARD_CAPACITY: usize = 64;
+
 /// The tally shared by every call.
 pub struct UnmatchedTally {
     shards: Box<[Mutex<Unmatched>]>,
@@ -76,11 +80,11 @@ fn example_of(text: &str) -> &str {
 }
 
 impl UnmatchedTally {
-    /// A tally of at most `options.capacity` templates, split over up to [`SHARDS`] shards whose
-    /// capacities add up to it exactly.
+    /// A tally of at most `options.capacity` templates, split over up to [`SHARDS`] shards of at
+    /// least [`MIN_SHARD_CAPACITY`] (one shard below that) whose capacities add up to it exactly.
     pub fn new(options: UnmatchedOptions) -> UnmatchedTally {
         let capacity = options.capacity;
-        let shards = SHARDS.min(capacity);
+        let shards = (capacity / MIN_SHARD_CAPACITY).clamp(1, SHARDS).min(capacity);
         let shards = (0..shards)
             .map(|at| Mutex::new(Unmatched::new(capacity / shards + usize::from(at < capacity % shards))))
             .collect();
@@ -214,13 +218,21 @@ mod tests {
 
     #[test]
     fn shard_capacities_add_up_to_the_capacity() {
-        for capacity in [0, 1, 5, 16, 17, 1000, 10_000] {
+        for capacity in [0, 1, 5, 16, 17, 63, 64, 127, 128, 1000, 1023, 10_000] {
             let tally = UnmatchedTally::new(UnmatchedOptions {
                 capacity,
                 examples: false,
             });
-            let total: usize = tally.shards.iter().map(|s| UnmatchedTally::lock(s).capacity()).sum();
-            assert_eq!(total, capacity);
+            let sizes: Vec<usize> = tally
+                .shards
+                .iter()
+                .map(|s| UnmatchedTally::lock(s).capacity())
+                .collect();
+            assert_eq!(sizes.iter().sum::<usize>(), capacity);
+            assert!(
+                sizes.iter().all(|&size| size >= MIN_SHARD_CAPACITY.min(capacity)),
+                "{sizes:?}"
+            );
             assert_eq!(tally.is_on(), capacity > 0);
         }
     }
