@@ -1,28 +1,15 @@
 //! The CLI contract: `classify` streams JSONL or plain lines with one output line per input line,
 //! errors in place, never stopping; `explain` says which rule won and why.
 
-use std::io::Write as _;
 use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::util::{rebound, root, run_guarded, write};
+use crate::util::{rebound, root, run_guarded, run_with_stdin, write};
 
 fn classify_stdin(input: &str, args: &[&str]) -> (Vec<Value>, String) {
-    let mut child = rebound()
-        .arg("classify")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let owned = input.to_string();
-    let writer = std::thread::spawn(move || stdin.write_all(owned.as_bytes()));
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
+    let out = run_with_stdin(rebound().arg("classify").args(args), input.as_bytes());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let lines = String::from_utf8(out.stdout)
         .unwrap()

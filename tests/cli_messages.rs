@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::util::{rebound, root, run_guarded, write};
+use crate::util::{rebound, root, run_guarded, run_with_stdin, write};
 
 /// Every outcome field of a reply, which each recipient of a message answer carries too.
 const OUTCOME_FIELDS: [&str; 15] = [
@@ -86,21 +86,8 @@ Hello Bob.\n\
 --b1--\n";
 
 /// Runs `rebound ARGS` with `stdin` as standard input.
-fn run_with_stdin(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = rebound()
-        .args(args)
-        .current_dir(root())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut pipe = child.stdin.take().unwrap();
-    let input = stdin.to_vec();
-    let writer = std::thread::spawn(move || pipe.write_all(&input));
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
-    out
+fn run_args_with_stdin(args: &[&str], stdin: &[u8]) -> Output {
+    run_with_stdin(rebound().args(args).current_dir(root()), stdin)
 }
 
 /// `rebound classify --messages ARGS...`, which must succeed: its JSON lines and its stderr.
@@ -247,14 +234,14 @@ fn classify_messages_answers_an_mbox_in_order_with_a_message_over_the_limit_in_p
 
 #[test]
 fn classify_messages_reads_standard_input_as_one_message_or_an_mbox() {
-    let out = run_with_stdin(&["classify", "--messages", "-"], DSN.as_bytes());
+    let out = run_args_with_stdin(&["classify", "--messages", "-"], DSN.as_bytes());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let answers = lines(&out);
     assert_eq!(ids(&answers), ["-"]);
     assert_answer(&answers[0]);
 
     // No path at all is standard input too; a `From ` first line makes it an mbox.
-    let out = run_with_stdin(
+    let out = run_args_with_stdin(
         &["classify", "--messages", "--max-email-bytes", "4000"],
         mbox_with_a_large_message().as_bytes(),
     );
@@ -264,7 +251,7 @@ fn classify_messages_reads_standard_input_as_one_message_or_an_mbox() {
     assert_eq!(answers[1]["error"]["code"], "too_large");
 
     // An empty message is answered with its error, not a failed run.
-    let out = run_with_stdin(&["classify", "--messages", "-"], b"");
+    let out = run_args_with_stdin(&["classify", "--messages", "-"], b"");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(
         out.stdout.starts_with(br#"{"id":"-","error":{"code""#),
@@ -338,7 +325,7 @@ fn classify_messages_refuses_a_missing_path_and_reader_flags_without_messages() 
 
     // The email limits come from the environment too, as `rebound serve`'s do: there they apply
     // to messages and leave the reply path alone.
-    let out = run_with_stdin(&["classify"], b"550 5.1.1 User unknown\n");
+    let out = run_args_with_stdin(&["classify"], b"550 5.1.1 User unknown\n");
     let env_run = |args: &[&str], input: &[u8]| {
         let mut child = rebound()
             .args(args)
@@ -450,7 +437,7 @@ fn explain_message_shows_what_was_read_from_where_and_each_recipient() {
     assert!(doc["recipients"][0]["explanation"]["candidates"].is_array());
 
     // Standard input, here an mbox: its first message is explained.
-    let out = run_with_stdin(&["explain", "--message", "-"], mbox_with_a_large_message().as_bytes());
+    let out = run_args_with_stdin(&["explain", "--message", "-"], mbox_with_a_large_message().as_bytes());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("recipient 1  bob@example.com"), "{text}");

@@ -3,29 +3,12 @@
 //! passes `check` and then decides that reply on its text.
 
 use std::collections::HashSet;
-use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use rebound_engine::{Evidence, Reply, ReplyInput};
 use serde_json::Value;
 
-use crate::util::{rebound, root, shipped_rules};
-
-fn run_with_stdin(cmd: &mut Command, input: &str) -> std::process::Output {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let owned = input.to_string();
-    let writer = std::thread::spawn(move || stdin.write_all(owned.as_bytes()));
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
-    out
-}
+use crate::util::{rebound, root, run_with_stdin, shipped_rules};
 
 /// Replies with one repeated weak wording (to different recipients), a few others, and a bad line.
 fn crafted_input() -> (String, usize) {
@@ -56,7 +39,7 @@ fn report_counts_add_up_and_the_repeated_template_tops_the_list() {
         rebound()
             .args(["classify", "--report", "--report-json"])
             .arg(&json_path),
-        &input,
+        input.as_bytes(),
     );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let answers = String::from_utf8(out.stdout).unwrap();
@@ -102,7 +85,7 @@ fn report_counts_add_up_and_the_repeated_template_tops_the_list() {
                 "--report-json",
             ])
             .arg(&json_path),
-        &input,
+        input.as_bytes(),
     );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
@@ -117,7 +100,7 @@ fn report_only_writes_the_summary_to_stdout_and_no_answers() {
     let (input, lines) = crafted_input();
     let out = run_with_stdin(
         rebound().args(["classify", "--report-only", "--report-top", "1"]),
-        &input,
+        input.as_bytes(),
     );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8(out.stdout).unwrap();
@@ -261,7 +244,7 @@ fn rule_new_round_trips_twenty_weakly_decided_real_replies() {
             .unwrap();
         let answer = run_with_stdin(
             rebound().arg("classify").arg("--rules").arg(&rules),
-            &format!("{reply}\n"),
+            format!("{reply}\n").as_bytes(),
         );
         let answer: Value = serde_json::from_slice(&answer.stdout).unwrap();
         if answer["rule"] != id.as_str() || answer["evidence"] != "text" {

@@ -1,5 +1,6 @@
 //! Shared helpers: the built binary, the shipped rules, scratch rule directories.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -40,6 +41,23 @@ pub fn run_guarded(cmd: &mut Command, limit: Duration) -> (Output, Duration) {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Runs a command with `input` written to its standard input from another thread (so that a
+/// command that answers while it reads cannot block on a full pipe), and waits for it.
+pub fn run_with_stdin(cmd: &mut Command, input: &[u8]) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pipe = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || pipe.write_all(&input));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    out
 }
 
 /// A scratch rule directory holding the shipped categories plus the given files.

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rebound_engine::{Evidence, Outcome, Reply, RuleSet, Sighting, Unmatched, UnmatchedEntry, template};
+use rebound_engine::{Evidence, Outcome, Reply, RuleSet, Sighting, Unmatched, UnmatchedEntry, prefix_within, template};
 
 /// How the tally is set up; both are flags of `rebound serve`.
 #[derive(Debug, Clone, Copy)]
@@ -69,14 +69,7 @@ fn now_unix_ms() -> u64 {
 
 /// At most [`EXAMPLE_BYTES`] of `text`, never splitting a character.
 fn example_of(text: &str) -> &str {
-    if text.len() <= EXAMPLE_BYTES {
-        return text;
-    }
-    let cut = (0..=EXAMPLE_BYTES)
-        .rev()
-        .find(|&at| text.is_char_boundary(at))
-        .unwrap_or(0);
-    text.get(..cut).unwrap_or("")
+    prefix_within(text, EXAMPLE_BYTES)
 }
 
 impl UnmatchedTally {

@@ -215,13 +215,15 @@ impl Unmatched {
 
 /// `text` cut to at most [`TEMPLATE_LIMIT`] bytes at a character boundary.
 fn cut(text: &str) -> &str {
-    if text.len() <= TEMPLATE_LIMIT {
+    prefix_within(text, TEMPLATE_LIMIT)
+}
+
+/// The longest start of `text` of at most `max_bytes` bytes that does not split a character.
+pub fn prefix_within(text: &str, max_bytes: usize) -> &str {
+    if text.len() <= max_bytes {
         return text;
     }
-    let end = (0..=TEMPLATE_LIMIT)
-        .rev()
-        .find(|&i| text.is_char_boundary(i))
-        .unwrap_or(0);
+    let end = (0..=max_bytes).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
     text.get(..end).unwrap_or("")
 }
 
