@@ -172,7 +172,7 @@ fn classify_stream(
         progress.inc(n as u64);
         let ended = buf.last() == Some(&b'\n');
         let parsed = if ended || n <= max_line {
-            parse_line(&buf, limits)
+            parse_line(&buf, limits, summary.is_some())
         } else {
             let (rest, consumed) = skip_line(&mut reader)?;
             progress.inc(consumed);
@@ -183,10 +183,11 @@ fn classify_stream(
             ))
         };
         match parsed {
-            Ok((id, reply)) => {
+            Ok((id, reply, raw_text)) => {
                 let outcome = rules.classify(&reply);
                 if let Some(summary) = summary.as_deref_mut() {
-                    summary.add(&Seen::of(&outcome, &reply.text));
+                    // The raw text, as the server templates it: codes and all.
+                    summary.add(&Seen::of(&outcome, raw_text.as_deref().unwrap_or(&reply.text)));
                 }
                 serde_json::to_writer(&mut *out, &Answer { id: &id, outcome })?;
             }
@@ -234,7 +235,8 @@ fn skip_line(reader: &mut impl BufRead) -> io::Result<(u64, u64)> {
 }
 
 /// A line is a JSON object when it starts with `{`, else the reply's text.
-fn parse_line(raw: &[u8], limits: &Limits) -> Result<(Value, Reply), (Value, String)> {
+/// The line's id and reply, and its raw text when `keep_text` (for the report's templates).
+fn parse_line(raw: &[u8], limits: &Limits, keep_text: bool) -> Result<(Value, Reply, Option<String>), (Value, String)> {
     let text = std::str::from_utf8(raw).map_err(|e| (Value::Null, format!("line is not UTF-8: {e}")))?;
     let text = text.trim_end_matches(['\n', '\r']);
     let trimmed = text.trim_start();
@@ -243,7 +245,7 @@ fn parse_line(raw: &[u8], limits: &Limits) -> Result<(Value, Reply), (Value, Str
     }
     if !trimmed.starts_with('{') {
         within("text", text.len(), limits.max_text_bytes, "--max-text-bytes").map_err(|e| (Value::Null, e))?;
-        return Ok((Value::Null, Reply::from_text(text)));
+        return Ok((Value::Null, Reply::from_text(text), keep_text.then(|| text.to_string())));
     }
     let object: Map<String, Value> =
         serde_json::from_str(trimmed).map_err(|e| (Value::Null, format!("invalid JSON: {e}")))?;
@@ -261,7 +263,7 @@ fn parse_line(raw: &[u8], limits: &Limits) -> Result<(Value, Reply), (Value, Str
         }
         Ok(value)
     };
-    let fields = (|| -> Result<Reply, String> {
+    let fields = (|| -> Result<(Reply, Option<String>), String> {
         let code = match object.get("code") {
             None | Some(Value::Null) => 0,
             Some(Value::Number(n)) => n
@@ -289,10 +291,11 @@ fn parse_line(raw: &[u8], limits: &Limits) -> Result<(Value, Reply), (Value, Str
                 Some((limits.max_remote_host_bytes, "--max-remote-host-bytes")),
             )?,
         };
-        Reply::parse(&input).map_err(|e| e.to_string())
+        let reply = Reply::parse(&input).map_err(|e| e.to_string())?;
+        Ok((reply, keep_text.then(|| input.text.to_string())))
     })();
     match fields {
-        Ok(reply) => Ok((id, reply)),
+        Ok((reply, raw_text)) => Ok((id, reply, raw_text)),
         Err(error) => Err((id, error)),
     }
 }

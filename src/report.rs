@@ -86,14 +86,9 @@ impl Seen {
             evidence,
             rule_id: outcome.rule.map(|r| r.id.clone()).unwrap_or_default(),
             provider: outcome.provider.map(|p| p.id.clone()).unwrap_or_default(),
-            template: is_weak(evidence).then(|| template(text)),
+            template: evidence.is_weak().then(|| template(text)),
         }
     }
-}
-
-/// Evidence that says a rule is missing: codes alone, or nothing.
-pub fn is_weak(evidence: Evidence) -> bool {
-    matches!(evidence, Evidence::ReplyCode | Evidence::EnhancedCode | Evidence::None)
 }
 
 /// The counts and the unmatched tally.
@@ -224,10 +219,20 @@ impl Summary {
                 "  {:>width$}  {:<evidence_width$}  {}",
                 count_cell(e),
                 e.evidence.as_str(),
-                printable(&e.template)
+                template_cell(&e.template)
             )?;
         }
         Ok(())
+    }
+}
+
+/// A template as listed: a reply without text (decided on its codes alone) says so rather than
+/// leaving the column blank.
+fn template_cell(template: &str) -> String {
+    if template.is_empty() {
+        "(no text)".to_string()
+    } else {
+        printable(template)
     }
 }
 

@@ -186,11 +186,21 @@ fn stable_run(template: &str) -> Vec<String> {
     let chosen = runs
         .iter()
         .rev()
+        .filter(|r| !is_relay_note(r))
         .find(|r| letters(r) >= SUBSTANTIAL_LETTERS)
         .or_else(|| runs.iter().max_by_key(|r| letters(r)));
     chosen
         .map(|r| r.iter().take(MAX_WORDS).cloned().collect())
         .unwrap_or_default()
+}
+
+/// Whether `run` is Postfix's note of which command the remote server answered (`in reply to RCPT
+/// TO command`), which follows every relayed reply whatever its cause: never the words to key on.
+fn is_relay_note(run: &[String]) -> bool {
+    let mut words = run.iter().map(|w| w.to_lowercase());
+    words.next().as_deref() == Some("in")
+        && words.next().as_deref() == Some("reply")
+        && words.next().as_deref() == Some("to")
 }
 
 /// Letters a run needs to stand for the reply on its own.
@@ -221,6 +231,15 @@ mod tests {
         assert_eq!(words, ["User", "unknown", "in", "virtual", "mailbox", "table"]);
         assert_eq!(stable_run("550 <*> 12345"), Vec::<String>::new());
         assert_eq!(stable_run("user1 x.y@z.com"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn postfix_relay_note_is_not_the_run() {
+        // Postfix's own report of a relayed reply ends with which command was answered.
+        let words = stable_run(
+            "host <*> said: 550 5.1.1 <*>: Recipient address rejected: User unknown (in reply to RCPT TO command)",
+        );
+        assert_eq!(words, ["User", "unknown"]);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use rebound_engine::{Evidence, Reply, ReplyInput};
+use rebound_engine::{Reply, ReplyInput};
 use serde_json::Value;
 
 use crate::util::{rebound, root, run_with_stdin, shipped_rules};
@@ -21,6 +21,7 @@ fn crafted_input() -> (String, usize) {
     lines.push("550 5.1.1 <bob@example.com>: Recipient address rejected: User unknown".to_string());
     lines.push("452 4.2.2 Mailbox full".to_string());
     lines.push("554 totally distinct wording here".to_string());
+    lines.push(r#"{"code": 550, "enhanced": "5.1.1", "text": ""}"#.to_string());
     lines.push(r#"{"code": 700}"#.to_string());
     let n = lines.len();
     (lines.join("\n") + "\n", n)
@@ -47,6 +48,10 @@ fn report_counts_add_up_and_the_repeated_template_tops_the_list() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("unmatched templates"), "{stderr}");
     assert!(stderr.contains("quux policy engine"), "{stderr}");
+    assert!(
+        stderr.contains("(no text)"),
+        "a reply of codes alone is listed as such: {stderr}"
+    );
 
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
     let answered = report["answers"].as_u64().unwrap();
@@ -57,6 +62,13 @@ fn report_counts_add_up_and_the_repeated_template_tops_the_list() {
         assert_eq!(sum(&report[table]), answered, "{table}");
     }
     let top = &report["unmatched"][0];
+    // The raw line's template, as the server would list it (codes kept).
+    let first_line = input.lines().next().unwrap();
+    assert_eq!(
+        top["template"].as_str().unwrap(),
+        rebound_engine::template(first_line),
+        "{top}"
+    );
     assert!(
         top["template"]
             .as_str()
@@ -175,12 +187,8 @@ fn weak_real_replies(wanted: usize) -> Vec<String> {
             };
             let Ok(reply) = Reply::parse(&input) else { continue };
             let outcome = rules.classify(&reply);
-            let weak = matches!(
-                outcome.evidence,
-                Evidence::ReplyCode | Evidence::EnhancedCode | Evidence::None
-            );
             // A positive reply is the engine's own answer, not a missing rule.
-            if weak && !outcome.positive {
+            if outcome.evidence.is_weak() && !outcome.positive {
                 out.push(text.to_string());
                 if out.len() == wanted {
                     return out;

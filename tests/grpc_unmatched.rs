@@ -453,3 +453,42 @@ async fn the_gauge_follows_the_templates_held() {
     assert_eq!(reset.forgotten, 3);
     assert_eq!(gauge(), 0.0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_listing_fits_a_default_grpc_client() {
+    let dir = code_rules_only();
+    let server = Server::start(
+        dir.path(),
+        UnmatchedOptions {
+            capacity: 3_000,
+            examples: true,
+        },
+    )
+    .await;
+    let mut client = server.client().await;
+    // 3,000 wordings of about 1.5 KiB, each its own template and example: 9 MB to list whole.
+    let filler = "gateway turned the message away ".repeat(48);
+    for start in (0..3_000).step_by(500) {
+        let items = (start..start + 500)
+            .map(|i| request(i, &format!("{} {filler}", reply(i))))
+            .collect();
+        client.classify_batch(pb::ClassifyBatchRequest { items }).await.unwrap();
+    }
+    // A client with gRPC's default 4 MiB receive limit.
+    let mut admin = RuleAdminClient::connect(format!("http://{}", server.admin_addr))
+        .await
+        .unwrap();
+    let listed = list(
+        &mut admin,
+        pb::ListUnmatchedRequest {
+            limit: u32::MAX,
+            ..Default::default()
+        },
+    )
+    .await;
+    // Shards fill unevenly, so not quite all 3,000 are held; far more than fit in 4 MiB.
+    assert!(listed.tracked > 2_500, "{}", listed.tracked);
+    assert!(!listed.templates.is_empty() && (listed.templates.len() as u64) < listed.tracked);
+    assert!(prost::Message::encoded_len(&listed) < 4 << 20);
+    server.stop().await;
+}

@@ -137,8 +137,18 @@ impl RuleAdmin for AdminService {
         let templates = tokio::task::spawn_blocking(move || listed.top(limit, keep))
             .await
             .map_err(|e| Status::internal(format!("listing the unmatched templates failed: {e}")))?;
+        let mut bytes = 0;
+        let templates = templates
+            .into_iter()
+            .map(unmatched_to_pb)
+            .take_while(|t| {
+                // Each listed template costs its length plus a tag and a length prefix.
+                bytes += prost::Message::encoded_len(t) + 8;
+                bytes <= MAX_UNMATCHED_LIST_BYTES
+            })
+            .collect();
         Ok(Response::new(pb::ListUnmatchedResponse {
-            templates: templates.into_iter().map(unmatched_to_pb).collect(),
+            templates,
             capacity: tally.capacity() as u64,
             tracked: tally.tracked() as u64,
         }))
@@ -149,16 +159,19 @@ impl RuleAdmin for AdminService {
         _: Request<pb::ResetUnmatchedRequest>,
     ) -> Result<Response<pb::ResetUnmatchedResponse>, Status> {
         let tally = self.state.unmatched();
-        let before = tally.tracked();
-        tally.reset();
+        let forgotten = tally.reset();
         Ok(Response::new(pb::ResetUnmatchedResponse {
-            forgotten: before as u64,
+            forgotten: forgotten as u64,
         }))
     }
 }
 
 /// Templates ListUnmatched returns when the request does not say.
 const DEFAULT_UNMATCHED_LIMIT: usize = 50;
+
+/// Most bytes of templates one ListUnmatched answer carries: gRPC clients refuse answers over
+/// 4 MiB by default, and 10,000 templates with examples can hold 30 MB.
+const MAX_UNMATCHED_LIST_BYTES: usize = (4 << 20) - (64 << 10);
 
 fn unmatched_to_pb(entry: UnmatchedEntry) -> pb::UnmatchedTemplate {
     pb::UnmatchedTemplate {

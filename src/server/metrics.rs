@@ -47,6 +47,8 @@ pub fn install(addr: SocketAddr, rule_label: bool, handshake_timeout: Duration) 
         .install_recorder()
         .map_err(|e| anyhow::anyhow!("cannot record metrics: {e}"))?;
     describe();
+    // Published from the start, at 0, rather than from the first template.
+    unmatched_templates_changed(0.0);
     let upkeep = handle.clone();
     tokio::spawn(async move {
         loop {
@@ -229,9 +231,10 @@ pub fn rule_set(rules: &RuleSet) {
     metrics::gauge!("rebound_rules_generation").set(rules.generation() as f64);
 }
 
-/// Templates held by the unmatched-reply tally now.
-pub fn unmatched_templates(tracked: usize) {
-    metrics::gauge!("rebound_unmatched_templates").set(tracked as f64);
+/// Templates held by the unmatched-reply tally went up or down by `delta`. Changed by the
+/// difference, not set: shards change it without a common lock, and additions commute.
+pub fn unmatched_templates_changed(delta: f64) {
+    metrics::gauge!("rebound_unmatched_templates").increment(delta);
 }
 
 /// A stream opened (+1) or closed (-1).

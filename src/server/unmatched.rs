@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rebound_engine::{Evidence, Outcome, Reply, RuleSet, Sighting, Unmatched, UnmatchedEntry, prefix_within, template};
+use rebound_engine::{Outcome, Reply, RuleSet, Sighting, Unmatched, UnmatchedEntry, prefix_within, template};
 
 /// How the tally is set up; both are flags of `rebound serve`.
 #[derive(Debug, Clone, Copy)]
@@ -54,11 +54,6 @@ pub struct UnmatchedTally {
     examples: bool,
     /// Templates held across the shards, kept for the gauge without taking every lock.
     tracked: AtomicUsize,
-}
-
-/// Whether `evidence` is weak: the reply was not decided on its wording or its provider.
-pub fn is_weak(evidence: Evidence) -> bool {
-    matches!(evidence, Evidence::ReplyCode | Evidence::EnhancedCode | Evidence::None)
 }
 
 fn now_unix_ms() -> u64 {
@@ -116,7 +111,7 @@ impl UnmatchedTally {
 
     /// Records `text`, answered `outcome`, when the answer was weakly decided.
     pub fn record(&self, text: &str, outcome: &Outcome<'_>) {
-        if !self.is_on() || !is_weak(outcome.evidence) {
+        if !self.is_on() || !outcome.evidence.is_weak() {
             return;
         }
         let template = template(text);
@@ -133,22 +128,19 @@ impl UnmatchedTally {
         let before = tally.len();
         tally.record(&template, &sighting);
         let after = tally.len();
-        if after != before {
-            let tracked = self.count_change(before, after);
-            drop(tally);
-            super::metrics::unmatched_templates(tracked);
-        }
+        self.count_change(before, after);
     }
 
-    /// Counts one shard's change of size; call with that shard locked, so that its changes are
-    /// counted in the order they happened (the count never wraps below zero). Returns the count.
-    fn count_change(&self, before: usize, after: usize) -> usize {
-        if after >= before {
-            self.tracked.fetch_add(after - before, Ordering::Relaxed) + (after - before)
-        } else {
-            self.tracked
-                .fetch_sub(before - after, Ordering::Relaxed)
-                .saturating_sub(before - after)
+    /// Counts one shard's change of size in `tracked` and in the gauge, both by the difference,
+    /// so shards that change at once add up in any order. Call with that shard locked: its own
+    /// changes are then counted in the order they happened, and `tracked` never wraps below 0.
+    fn count_change(&self, before: usize, after: usize) {
+        if after > before {
+            self.tracked.fetch_add(after - before, Ordering::Relaxed);
+            super::metrics::unmatched_templates_changed((after - before) as f64);
+        } else if before > after {
+            self.tracked.fetch_sub(before - after, Ordering::Relaxed);
+            super::metrics::unmatched_templates_changed(-((before - after) as f64));
         }
     }
 
@@ -163,16 +155,17 @@ impl UnmatchedTally {
         all
     }
 
-    /// Forgets every template.
-    pub fn reset(&self) {
+    /// Forgets every template; returns how many there were.
+    pub fn reset(&self) -> usize {
+        let mut forgotten = 0;
         for shard in &self.shards {
             let mut tally = Self::lock(shard);
-            let before = tally.len();
-            tally.reset();
-            let tracked = self.count_change(before, 0);
+            let held = tally.reset();
+            self.count_change(held, 0);
             drop(tally);
-            super::metrics::unmatched_templates(tracked);
+            forgotten += held;
         }
+        forgotten
     }
 
     /// After a reload: drops the templates that `rules` now decide on their wording or provider.
@@ -185,7 +178,7 @@ impl UnmatchedTally {
                 .into_iter()
                 .filter(|entry| {
                     let text = entry.example.as_deref().unwrap_or(&entry.template);
-                    !is_weak(rules.classify(&Reply::from_text(text)).evidence)
+                    !rules.classify(&Reply::from_text(text)).evidence.is_weak()
                 })
                 .map(|entry| entry.template)
                 .collect();
@@ -196,9 +189,7 @@ impl UnmatchedTally {
             let before = tally.len();
             tally.retain(|entry| !strong.contains(&entry.template));
             let after = tally.len();
-            let tracked = self.count_change(before, after);
-            drop(tally);
-            super::metrics::unmatched_templates(tracked);
+            self.count_change(before, after);
         }
     }
 }

@@ -49,6 +49,12 @@ impl Evidence {
             Evidence::None => "none",
         }
     }
+
+    /// Whether the answer was decided weakly: on codes alone or on nothing, not on the reply's
+    /// wording or its provider. A weak answer is a rule that is missing (the unmatched tally).
+    pub fn is_weak(self) -> bool {
+        matches!(self, Evidence::ReplyCode | Evidence::EnhancedCode | Evidence::None)
+    }
 }
 
 /// Why an answer suppresses the recipient, or why it does not.

@@ -10,11 +10,14 @@
 //! - every template seen more than `N / capacity` times is held, so the true heavy hitters are
 //!   listed; the smallest held count is at most `N / capacity`.
 //!
-//! Each sighting costs O(log capacity): a hash map finds the template's slot and a min-heap over
-//! the slots (with each slot's heap position) finds the smallest count. Templates and examples are
-//! cut at [`TEMPLATE_LIMIT`] bytes, so memory is bounded by the capacity whatever the traffic.
+//! Each sighting costs O(log capacity): a hash table of slot numbers finds the template's slot
+//! (each template is stored once, in its entry) and a min-heap over the slots (with each slot's
+//! heap position) finds the smallest count. Templates and examples are cut at [`TEMPLATE_LIMIT`]
+//! bytes, so memory is bounded by the capacity whatever the traffic.
 
-use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+
+use hashbrown::HashTable;
 
 use crate::Evidence;
 
@@ -34,7 +37,7 @@ pub struct Sighting<'a> {
     pub rule_id: &'a str,
     /// When, in milliseconds since the Unix epoch.
     pub unix_ms: u64,
-    /// A masked example of the reply, kept only when examples are on.
+    /// The reply's raw text as its example (it may hold addresses), kept only when examples are on.
     pub example: Option<&'a str>,
 }
 
@@ -59,7 +62,7 @@ pub struct UnmatchedEntry {
     pub category: String,
     /// The rule of its latest sighting.
     pub rule_id: String,
-    /// A masked example, when examples are on.
+    /// The latest raw reply of this template, when examples are on.
     pub example: Option<String>,
 }
 
@@ -70,11 +73,17 @@ pub struct Unmatched {
     /// The held templates, in no order.
     entries: Vec<UnmatchedEntry>,
     /// Template to its index in `entries`.
-    slots: HashMap<String, usize>,
+    slots: HashTable<usize>,
+    /// Hashes templates for `slots`: SipHash with a random key, as the templates are strangers'.
+    hasher: RandomState,
     /// Indexes into `entries`, a binary min-heap on `count`.
     heap: Vec<usize>,
     /// For each index into `entries`, its position in `heap`.
     heap_pos: Vec<usize>,
+    /// The largest count a template gave up its slot with. A template that takes a free slot
+    /// (free again after `retain`) may be one of those, so it starts from here, with that much
+    /// as its error bound; 0 until the tally has been full.
+    evicted_max: u64,
 }
 
 impl Unmatched {
@@ -83,9 +92,11 @@ impl Unmatched {
         Unmatched {
             capacity,
             entries: Vec::new(),
-            slots: HashMap::new(),
+            slots: HashTable::new(),
+            hasher: RandomState::new(),
             heap: Vec::new(),
             heap_pos: Vec::new(),
+            evicted_max: 0,
         }
     }
 
@@ -95,7 +106,8 @@ impl Unmatched {
             return;
         }
         let template = cut(template);
-        if let Some(&slot) = self.slots.get(template) {
+        let hash = self.hasher.hash_one(template);
+        if let Some(&slot) = self.slot_of(hash, template) {
             let entry = &mut self.entries[slot];
             entry.count = entry.count.saturating_add(1);
             update(entry, sighting);
@@ -104,8 +116,10 @@ impl Unmatched {
         }
         if self.entries.len() < self.capacity {
             let slot = self.entries.len();
-            self.entries.push(new_entry(template, 1, 0, sighting));
-            self.slots.insert(template.to_string(), slot);
+            let floor = self.evicted_max;
+            self.entries
+                .push(new_entry(template, floor.saturating_add(1), floor, sighting));
+            self.index(hash, slot);
             self.heap.push(slot);
             self.heap_pos.push(self.heap.len() - 1);
             self.sift_up(self.heap.len() - 1);
@@ -117,9 +131,13 @@ impl Unmatched {
         };
         let replaced = &self.entries[slot];
         let inherited = replaced.count;
-        self.slots.remove(&replaced.template);
+        self.evicted_max = self.evicted_max.max(inherited);
+        let replaced_hash = self.hasher.hash_one(replaced.template.as_str());
+        if let Ok(found) = self.slots.find_entry(replaced_hash, |&s| s == slot) {
+            found.remove();
+        }
         self.entries[slot] = new_entry(template, inherited.saturating_add(1), inherited, sighting);
-        self.slots.insert(template.to_string(), slot);
+        self.index(hash, slot);
         self.sift_down(0);
     }
 
@@ -136,10 +154,13 @@ impl Unmatched {
         self.rebuild();
     }
 
-    /// Forgets everything.
-    pub fn reset(&mut self) {
+    /// Forgets everything; returns how many templates it held.
+    pub fn reset(&mut self) -> usize {
+        let held = self.entries.len();
         self.entries.clear();
+        self.evicted_max = 0;
         self.rebuild();
+        held
     }
 
     /// How many templates it holds.
@@ -157,14 +178,28 @@ impl Unmatched {
         self.capacity
     }
 
+    /// The slot holding `template`, whose hash is `hash`.
+    fn slot_of(&self, hash: u64, template: &str) -> Option<&usize> {
+        let entries = &self.entries;
+        self.slots
+            .find(hash, |&slot| entries.get(slot).is_some_and(|e| e.template == template))
+    }
+
+    /// Indexes `slot`, whose template's hash is `hash`.
+    fn index(&mut self, hash: u64, slot: usize) {
+        let (entries, hasher) = (&self.entries, &self.hasher);
+        self.slots.insert_unique(hash, slot, |&s| {
+            hasher.hash_one(entries.get(s).map_or("", |e| e.template.as_str()))
+        });
+    }
+
     /// Rebuilds the index and the heap from `entries`, in linear time.
     fn rebuild(&mut self) {
-        self.slots = self
-            .entries
-            .iter()
-            .enumerate()
-            .map(|(slot, e)| (e.template.clone(), slot))
-            .collect();
+        self.slots = HashTable::with_capacity(self.entries.len());
+        for slot in 0..self.entries.len() {
+            let hash = self.hasher.hash_one(self.entries[slot].template.as_str());
+            self.index(hash, slot);
+        }
         self.heap = (0..self.entries.len()).collect();
         self.heap_pos = (0..self.entries.len()).collect();
         for at in (0..self.heap.len() / 2).rev() {
@@ -268,6 +303,8 @@ fn set(field: &mut String, value: &str) {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
     use proptest::prelude::*;
 
@@ -304,7 +341,8 @@ mod tests {
         assert_eq!(tally.slots.len(), tally.entries.len());
         assert_eq!(tally.heap.len(), tally.entries.len());
         for (slot, entry) in tally.entries.iter().enumerate() {
-            assert_eq!(tally.slots[&entry.template], slot);
+            let hash = tally.hasher.hash_one(entry.template.as_str());
+            assert_eq!(tally.slot_of(hash, &entry.template), Some(&slot));
             assert_eq!(tally.heap[tally.heap_pos[slot]], slot);
         }
         for at in 1..tally.heap.len() {
@@ -437,10 +475,12 @@ mod tests {
         assert_eq!(tally.len(), 2);
         assert!(tally.top(5, |e| e.template == "a").is_empty());
         assert_consistent(&tally);
-        // After retain the freed slot takes a new template without displacing any.
+        // After retain the freed slot takes a new template without displacing any. It starts
+        // from the largest count given up (c's 1): for all the tally knows, that was its own.
         tally.record("e", &sighting(9));
         assert_eq!(tally.len(), 3);
-        assert_eq!(tally.top(5, |e| e.template == "e")[0].error_bound, 0);
+        let e = &tally.top(5, |e| e.template == "e")[0];
+        assert_eq!((e.count, e.error_bound), (2, 1));
         tally.record("f", &sighting(10));
         assert_eq!(tally.len(), 3);
         assert_consistent(&tally);
@@ -449,6 +489,21 @@ mod tests {
         assert!(tally.top(5, |_| true).is_empty());
         tally.record("a", &sighting(11));
         assert_eq!(tally.top(5, |_| true)[0].count, 1);
+        assert_consistent(&tally);
+    }
+
+    #[test]
+    fn a_template_pushed_out_and_back_in_a_freed_slot_is_not_undercounted() {
+        let mut tally = Unmatched::new(2);
+        for t in ["a", "a", "a", "b", "b", "c"] {
+            tally.record(t, &sighting(1));
+        }
+        // c pushed b (2) out; a's slot is freed; b comes back to the free slot.
+        tally.retain(|e| e.template != "a");
+        tally.record("b", &sighting(2));
+        let b = &tally.top(5, |e| e.template == "b")[0];
+        let truth = 3;
+        assert!(b.count - b.error_bound <= truth && truth <= b.count, "{b:?}");
         assert_consistent(&tally);
     }
 
