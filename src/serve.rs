@@ -112,8 +112,8 @@ pub struct ServeArgs {
     /// for RuleAdmin.ListUnmatched; 0 turns the tally off.
     #[arg(long, env = "REBOUND_UNMATCHED_CAPACITY", default_value_t = 10_000)]
     unmatched_capacity: usize,
-    /// Keep the latest raw reply text (at most 1 KiB) of each unmatched template, listed as its
-    /// example. Off by default: a raw reply may hold addresses and other personal data.
+    /// Keep the latest reply (at most 1 KiB, its addresses masked) of each unmatched template,
+    /// listed as its example. Off by default: a reply may still hold personal data in its wording.
     #[arg(long, env = "REBOUND_UNMATCHED_EXAMPLES", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     unmatched_examples: bool,
     /// Answers buffered per stream before the server waits for the client to read.

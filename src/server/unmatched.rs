@@ -11,15 +11,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rebound_engine::{Outcome, Reply, RuleSet, Sighting, Unmatched, UnmatchedEntry, prefix_within, template};
+use rebound_engine::{
+    Outcome, Reply, RuleSet, Sighting, Unmatched, UnmatchedEntry, mask_addresses, prefix_within, template,
+};
 
 /// How the tally is set up; both are flags of `rebound serve`.
 #[derive(Debug, Clone, Copy)]
 pub struct UnmatchedOptions {
     /// Most templates held in all; 0 turns the tally off.
     pub capacity: usize,
-    /// Keep the latest raw reply text (cut at [`EXAMPLE_BYTES`]) of each template. Off by
-    /// default: a raw reply may hold addresses. With it, a reload re-classifies that example
+    /// Keep the latest reply of each template as its example, with its addresses masked and cut
+    /// at [`EXAMPLE_BYTES`]. Off by default: a reply may hold other personal data (names in its
+    /// wording, recipients' domains). With it, a reload re-classifies that example
     /// instead of the template, which is exact.
     pub examples: bool,
 }
@@ -115,13 +118,14 @@ impl UnmatchedTally {
             return;
         }
         let template = template(text);
+        let example = self.examples.then(|| mask_addresses(text));
         let sighting = Sighting {
             provider: outcome.provider.map_or("", |p| p.id.as_str()),
             evidence: outcome.evidence,
             category: outcome.category.id.as_str(),
             rule_id: outcome.rule_id(),
             unix_ms: now_unix_ms(),
-            example: self.examples.then(|| example_of(text)),
+            example: example.as_deref().map(example_of),
         };
         let Some(shard) = self.shard(&template) else { return };
         let mut tally = Self::lock(shard);

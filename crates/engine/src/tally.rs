@@ -37,7 +37,7 @@ pub struct Sighting<'a> {
     pub rule_id: &'a str,
     /// When, in milliseconds since the Unix epoch.
     pub unix_ms: u64,
-    /// The reply's raw text as its example (it may hold addresses), kept only when examples are on.
+    /// The reply as its example (the server masks its addresses), kept only when examples are on.
     pub example: Option<&'a str>,
 }
 
@@ -62,7 +62,7 @@ pub struct UnmatchedEntry {
     pub category: String,
     /// The rule of its latest sighting.
     pub rule_id: String,
-    /// The latest raw reply of this template, when examples are on.
+    /// The latest reply of this template, when examples are on.
     pub example: Option<String>,
 }
 

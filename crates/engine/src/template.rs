@@ -166,6 +166,66 @@ fn space_len(text: &str, at: usize) -> usize {
         .map_or(0, char::len_utf8)
 }
 
+/// `text` with every email address (and any other run around an `@`) replaced by [`MASK`], and
+/// nothing else changed: an example of a reply that keeps its wording, codes, hosts and ids but
+/// not whom it was about. An address in `<...>` takes the brackets with it. Linear in the text.
+pub fn mask_addresses(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut at = 0;
+    while let Some(found) = bytes.get(at..).and_then(|rest| rest.iter().position(|&b| b == b'@')) {
+        let sign = at + found;
+        // The address runs over the bytes an address may hold, both ways from its `@` (ASCII
+        // only, so the cut is on a character boundary); never back over what is already out.
+        let mut start = sign;
+        while start > copied && bytes.get(start - 1).is_some_and(|&b| is_address_byte(b)) {
+            start -= 1;
+        }
+        let mut end = sign + 1;
+        while bytes.get(end).is_some_and(|&b| is_address_byte(b) || b == b'@') {
+            end += 1;
+        }
+        if start > copied && bytes.get(start - 1) == Some(&b'<') && bytes.get(end) == Some(&b'>') {
+            start -= 1;
+            end += 1;
+        }
+        out.push_str(text.get(copied..start).unwrap_or(""));
+        out.push_str(MASK);
+        copied = end;
+        at = end;
+    }
+    out.push_str(text.get(copied..).unwrap_or(""));
+    out
+}
+
+/// A byte of an address's local part or domain.
+fn is_address_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'.' | b'_'
+                | b'%'
+                | b'+'
+                | b'-'
+                | b'='
+                | b'\''
+                | b'~'
+                | b'#'
+                | b'$'
+                | b'&'
+                | b'*'
+                | b'/'
+                | b'^'
+                | b'{'
+                | b'}'
+                | b'|'
+                | b'`'
+                | b'!'
+                | b'?'
+        )
+}
+
 /// One word of the output: its span of the buffer, whether it is only masks and punctuation, and
 /// whether it is a month or day name masked for standing next to a mask.
 #[derive(Debug)]
@@ -868,6 +928,31 @@ mod tests {
             "5.1.1 user unknown, see <*>"
         );
         assert_eq!(template(""), "");
+    }
+
+    #[test]
+    fn addresses_are_masked_and_nothing_else() {
+        assert_eq!(
+            mask_addresses(
+                "550 5.1.1 <bob.smith+x@example.com>: Recipient address rejected (host mx1.example.com[192.0.2.1])"
+            ),
+            "550 5.1.1 <*>: Recipient address rejected (host mx1.example.com[192.0.2.1])"
+        );
+        assert_eq!(mask_addresses("to a@b, c@d.e; @ and x@@y"), "to <*>, <*>; <*> and <*>");
+        assert_eq!(mask_addresses("nothing here"), "nothing here");
+        assert_eq!(mask_addresses("é@é <@>"), "é<*>é <*>");
+    }
+
+    proptest! {
+        // No `@` survives, and a text without one is left as it is.
+        #[test]
+        fn no_address_survives_in_an_example(text in "\\PC{0,60}") {
+            let masked = mask_addresses(&text);
+            prop_assert!(!masked.contains('@'), "{:?} -> {:?}", text, masked);
+            if !text.contains('@') {
+                prop_assert_eq!(masked, text);
+            }
+        }
     }
 
     #[test]
