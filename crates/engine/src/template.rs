@@ -596,50 +596,6 @@ fn collapse_in_word(word: &str, out: &mut String) {
     out.push_str(rest);
 }
 
-/// Month and day names, which a date puts next to its numbers.
-const DATE_NAMES: [&str; 40] = [
-    "Mon",
-    "Tue",
-    "Wed",
-    "Thu",
-    "Fri",
-    "Sat",
-    "Sun",
-    "Monday",
-    "Tuesday",
-    "Wednesday",
-    "Thursday",
-    "Friday",
-    "Saturday",
-    "Sunday",
-    "Jan",
-    "Feb",
-    "Mar",
-    "Apr",
-    "May",
-    "Jun",
-    "Jul",
-    "Aug",
-    "Sep",
-    "Oct",
-    "Nov",
-    "Dec",
-    "January",
-    "February",
-    "March",
-    "April",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-    "UTC",
-    "GMT",
-    "Sept",
-];
-
 fn is_date_name(word: &str) -> bool {
     // A name starts with an ASCII capital: a word without one is out before any Unicode lookup.
     if !word.bytes().any(|b| b.is_ascii_uppercase()) {
@@ -647,7 +603,54 @@ fn is_date_name(word: &str) -> bool {
     }
     let core = word.trim_matches(|c: char| !c.is_alphanumeric());
     // Every name is 3 to 9 letters and starts with a capital: most words are out at once.
-    (3..=9).contains(&core.len()) && core.starts_with(|c: char| c.is_ascii_uppercase()) && DATE_NAMES.contains(&core)
+    (3..=9).contains(&core.len()) && core.starts_with(|c: char| c.is_ascii_uppercase()) && is_month_or_day(core)
+}
+
+/// Month and day names (and the zones a date ends with), which a date puts next to its numbers.
+fn is_month_or_day(word: &str) -> bool {
+    matches!(
+        word,
+        "Mon"
+            | "Tue"
+            | "Wed"
+            | "Thu"
+            | "Fri"
+            | "Sat"
+            | "Sun"
+            | "Monday"
+            | "Tuesday"
+            | "Wednesday"
+            | "Thursday"
+            | "Friday"
+            | "Saturday"
+            | "Sunday"
+            | "Jan"
+            | "Feb"
+            | "Mar"
+            | "Apr"
+            | "May"
+            | "Jun"
+            | "Jul"
+            | "Aug"
+            | "Sep"
+            | "Sept"
+            | "Oct"
+            | "Nov"
+            | "Dec"
+            | "January"
+            | "February"
+            | "March"
+            | "April"
+            | "June"
+            | "July"
+            | "August"
+            | "September"
+            | "October"
+            | "November"
+            | "December"
+            | "UTC"
+            | "GMT"
+    )
 }
 
 /// Masks month and day names joined to a mask through other date names, both ways.
@@ -674,16 +677,34 @@ fn join_collapsed(buf: &str, words: &[Word]) -> String {
     let mut out = String::with_capacity(buf.len() + words.len());
     let mut first = String::new();
     let mut last = String::new();
+    // Words that stay as they are follow each other in `buf`, one space apart: a run of them is
+    // copied at once.
+    let mut pending: Option<(usize, usize)> = None;
+    let flush = |pending: &mut Option<(usize, usize)>, out: &mut String| {
+        if let Some((from, to)) = pending.take() {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(buf.get(from..to).unwrap_or(""));
+        }
+    };
     let mut i = 0;
     while i < words.len() {
-        if !out.is_empty() {
-            out.push(' ');
-        }
         let mut j = i + 1;
         if words[i].maskish {
             while j < words.len() && words[j].maskish {
                 j += 1;
             }
+        }
+        if j - i == 1 && !words[i].date {
+            let word = &words[i];
+            pending = Some(pending.map_or((word.start, word.end), |(from, _)| (from, word.end)));
+            i = j;
+            continue;
+        }
+        flush(&mut pending, &mut out);
+        if !out.is_empty() {
+            out.push(' ');
         }
         if j - i == 1 {
             words[i].push_to(buf, &mut out);
@@ -702,6 +723,7 @@ fn join_collapsed(buf: &str, words: &[Word]) -> String {
         }
         i = j;
     }
+    flush(&mut pending, &mut out);
     out
 }
 
