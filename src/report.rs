@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
-use rebound_engine::{Evidence, Outcome, Sighting, Unmatched, UnmatchedEntry, template};
+use rebound_engine::{Evidence, Outcome, Sighting, Unmatched, UnmatchedEntry, reply_template};
 use serde_json::{Value, json};
 
 /// The report's flags, shared by replies and `--messages`.
@@ -86,7 +86,7 @@ impl Seen {
             evidence,
             rule_id: outcome.rule.map(|r| r.id.clone()).unwrap_or_default(),
             provider: outcome.provider.map(|p| p.id.clone()).unwrap_or_default(),
-            template: evidence.is_weak().then(|| template(text)),
+            template: evidence.is_weak().then(|| reply_template(text)),
         }
     }
 }

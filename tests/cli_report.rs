@@ -66,7 +66,7 @@ fn report_counts_add_up_and_the_repeated_template_tops_the_list() {
     let first_line = input.lines().next().unwrap();
     assert_eq!(
         top["template"].as_str().unwrap(),
-        rebound_engine::template(first_line),
+        rebound_engine::reply_template(first_line),
         "{top}"
     );
     assert!(

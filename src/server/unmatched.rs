@@ -12,7 +12,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rebound_engine::{
-    Outcome, Reply, RuleSet, Sighting, Unmatched, UnmatchedEntry, mask_addresses, prefix_within, template,
+    Outcome, Reply, RuleSet, Sighting, Unmatched, UnmatchedEntry, mask_addresses, prefix_within, reply_template,
 };
 
 /// How the tally is set up; both are flags of `rebound serve`.
@@ -117,7 +117,7 @@ impl UnmatchedTally {
         if !self.is_on() || !outcome.evidence.is_weak() {
             return;
         }
-        let template = template(text);
+        let template = reply_template(text);
         let example = self.examples.then(|| mask_addresses(text));
         let sighting = Sighting {
             provider: outcome.provider.map_or("", |p| p.id.as_str()),

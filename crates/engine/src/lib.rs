@@ -58,5 +58,5 @@ pub use reply::{Command, Enhanced, Reply, ReplyInput, SeenReply, Transcript};
 pub use script::{MAX_OPERATIONS, SCRIPT_TEXT_LIMIT, SCRIPT_TIME_LIMIT};
 pub use source::RuleSource;
 pub use tally::{Sighting, TEMPLATE_LIMIT, Unmatched, UnmatchedEntry, prefix_within};
-pub use template::{MASK, mask_addresses, template};
+pub use template::{MASK, TEMPLATED_BYTES, mask_addresses, reply_template, template};
 pub use verify::Verified;

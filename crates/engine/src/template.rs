@@ -226,6 +226,17 @@ fn is_address_byte(b: u8) -> bool {
         )
 }
 
+/// How much of a reply the unmatched tally templates: its first 512 bytes. An MTA names the cause
+/// first, so a longer reply's rest seldom tells wordings apart; and the tally's cost per reply
+/// stays bounded whatever a reply's length.
+pub const TEMPLATED_BYTES: usize = 512;
+
+/// The template of a reply as the unmatched tally counts it: [`template`] of its first
+/// [`TEMPLATED_BYTES`] (cut at a character boundary).
+pub fn reply_template(text: &str) -> String {
+    template(crate::tally::prefix_within(text, TEMPLATED_BYTES))
+}
+
 /// One word of the output: its span of the buffer, whether it is only masks and punctuation, and
 /// whether it is a month or day name masked for standing next to a mask.
 #[derive(Debug)]
@@ -950,6 +961,23 @@ mod tests {
             "5.1.1 user unknown, see <*>"
         );
         assert_eq!(template(""), "");
+    }
+
+    #[test]
+    fn a_reply_template_reads_the_first_512_bytes() {
+        let head = "550 5.7.1 <bob@example.com>: refused by the frobnicator";
+        let common = format!("{head} {}", "and more words ".repeat(40));
+        let (long, other) = (format!("{common} alpha"), format!("{common} beta"));
+        assert_ne!(template(&long), template(&other));
+        assert_eq!(
+            reply_template(&long),
+            reply_template(&other),
+            "the same first 512 bytes"
+        );
+        assert!(reply_template(&long).len() <= TEMPLATED_BYTES);
+        assert_eq!(reply_template(head), template(head));
+        let wide = "é".repeat(TEMPLATED_BYTES);
+        assert_eq!(reply_template(&wide), "é".repeat(TEMPLATED_BYTES / 2));
     }
 
     #[test]
