@@ -221,11 +221,7 @@ impl fmt::Display for RuleErrors {
             }
             let line = e.to_string();
             if line.len() > Self::LINE_BYTES {
-                let cut = (0..=Self::LINE_BYTES)
-                    .rev()
-                    .find(|&at| line.is_char_boundary(at))
-                    .unwrap_or(0);
-                write!(f, "{}...", line.get(..cut).unwrap_or_default())?;
+                write!(f, "{}...", crate::pattern::prefix_within(&line, Self::LINE_BYTES))?;
             } else {
                 write!(f, "{line}")?;
             }

@@ -52,11 +52,11 @@ pub use classify::{
 pub use compile::{COMPLAINT, Category, NOT_BOUNCE, Rule, RuleSet, Specificity, UNCLASSIFIED};
 pub use error::{InputError, RuleError, RuleErrorKind, RuleErrors};
 pub use model::{BounceType, Responsible};
-pub use pattern::{PrefilterLiteral, Work};
+pub use pattern::{PrefilterLiteral, Work, prefix_within};
 pub use provider::Provider;
 pub use reply::{Command, Enhanced, Reply, ReplyInput, SeenReply, Transcript};
 pub use script::{MAX_OPERATIONS, SCRIPT_TEXT_LIMIT, SCRIPT_TIME_LIMIT};
 pub use source::RuleSource;
-pub use tally::{Sighting, TEMPLATE_LIMIT, Unmatched, UnmatchedEntry, prefix_within};
+pub use tally::{Sighting, TEMPLATE_LIMIT, Unmatched, UnmatchedEntry};
 pub use template::{MASK, TEMPLATED_BYTES, mask_addresses, reply_template, template};
 pub use verify::Verified;

@@ -812,6 +812,11 @@ fn passes_in_lockstep<T: Transitions, const STREAMS: usize>(aut: &T, text: &[u8]
     out.extend_from_slice(&straddling);
 }
 
+/// The longest start of `text` of at most `max_bytes` bytes that does not split a character.
+pub fn prefix_within(text: &str, max_bytes: usize) -> &str {
+    text.get(..floor_char_boundary(text, max_bytes)).unwrap_or("")
+}
+
 /// The last char boundary at or before `at` (at most the text's length).
 fn floor_char_boundary(text: &str, mut at: usize) -> usize {
     at = at.min(text.len());
@@ -1218,6 +1223,16 @@ impl TextMatcher {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_prefix_never_splits_a_character() {
+        assert_eq!(prefix_within("abc", 5), "abc");
+        assert_eq!(prefix_within("abc", 2), "ab");
+        // "é" is two bytes: a cut inside it falls back to before it.
+        assert_eq!(prefix_within("aé", 2), "a");
+        assert_eq!(prefix_within("aé", 3), "aé");
+        assert_eq!(prefix_within("é", 0), "");
+    }
 
     fn filter(source: &str) -> Option<Filter> {
         required_literals(

@@ -783,11 +783,7 @@ const WRAPPER_WINDOW: usize = 512;
 /// A text without a reply code: its wording is the reply. A wrapper that opens it (`host
 /// mx.example.com[192.0.2.1] said:`, `... did not like our final DATA:`) is removed.
 fn read_wording(joined: String) -> Read {
-    let mut cut = joined.len().min(WRAPPER_WINDOW);
-    while !joined.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    let window = &joined[..cut];
+    let window = crate::pattern::prefix_within(&joined, WRAPPER_WINDOW);
     // Both wrappers end at a colon, and replies hold few: look behind each (a memchr scan).
     // qmail's phrase is rare: one fast search tells whether to look for it at each colon.
     let qmail = window.contains("like our") || window.contains("LIKE OUR");

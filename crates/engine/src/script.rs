@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use rhai::{AST, CallFnOptions, Dynamic, Engine, EvalAltResult, Map, Scope};
 
+use crate::pattern::prefix_within;
 use crate::reply::Reply;
 
 /// Operations one hook call may run: enough for real wording checks, a few ms at worst.
@@ -222,24 +223,12 @@ pub(crate) fn facts(reply: &Reply, provider: Option<&str>) -> Map {
     map.insert("code".into(), Dynamic::from(i64::from(reply.code)));
     let enhanced = reply.enhanced.map(|e| e.to_string()).unwrap_or_default();
     map.insert("enhanced".into(), enhanced.into());
-    map.insert("text".into(), prefix(&reply.text, SCRIPT_TEXT_LIMIT).into());
-    map.insert("lower".into(), prefix(&reply.lower, SCRIPT_TEXT_LIMIT).into());
+    map.insert("text".into(), prefix_within(&reply.text, SCRIPT_TEXT_LIMIT).into());
+    map.insert("lower".into(), prefix_within(&reply.lower, SCRIPT_TEXT_LIMIT).into());
     map.insert("provider".into(), provider.unwrap_or_default().into());
     map.insert("recipient_domain".into(), reply.recipient_domain.clone().into());
     map.insert("remote_host".into(), reply.remote_host.clone().into());
     map
-}
-
-/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
-fn prefix(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 impl Hook {
@@ -278,15 +267,6 @@ impl Hook {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_prefix_never_splits_a_character() {
-        assert_eq!(prefix("abc", 5), "abc");
-        assert_eq!(prefix("abc", 2), "ab");
-        // "é" is two bytes: a cut inside it falls back to before it.
-        assert_eq!(prefix("aé", 2), "a");
-        assert_eq!(prefix("aé", 3), "aé");
-    }
 
     #[test]
     fn a_script_reads_the_wording_only_through_text_or_lower() {

@@ -20,6 +20,7 @@ use std::hash::{BuildHasher, RandomState};
 use hashbrown::HashTable;
 
 use crate::Evidence;
+use crate::pattern::prefix_within;
 
 /// The most bytes of a template or an example kept; longer ones are cut at a character boundary.
 pub const TEMPLATE_LIMIT: usize = 2048;
@@ -251,15 +252,6 @@ impl Unmatched {
 /// `text` cut to at most [`TEMPLATE_LIMIT`] bytes at a character boundary.
 fn cut(text: &str) -> &str {
     prefix_within(text, TEMPLATE_LIMIT)
-}
-
-/// The longest start of `text` of at most `max_bytes` bytes that does not split a character.
-pub fn prefix_within(text: &str, max_bytes: usize) -> &str {
-    if text.len() <= max_bytes {
-        return text;
-    }
-    let end = (0..=max_bytes).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
-    text.get(..end).unwrap_or("")
 }
 
 fn new_entry(template: &str, count: u64, error_bound: u64, sighting: &Sighting<'_>) -> UnmatchedEntry {

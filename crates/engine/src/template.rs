@@ -234,7 +234,7 @@ pub const TEMPLATED_BYTES: usize = 512;
 /// The template of a reply as the unmatched tally counts it: [`template`] of its first
 /// [`TEMPLATED_BYTES`] (cut at a character boundary).
 pub fn reply_template(text: &str) -> String {
-    template(crate::tally::prefix_within(text, TEMPLATED_BYTES))
+    template(crate::pattern::prefix_within(text, TEMPLATED_BYTES))
 }
 
 /// One word of the output: its span of the buffer, whether it is only masks and punctuation, and

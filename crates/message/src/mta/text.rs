@@ -291,14 +291,7 @@ pub(crate) const MAX_DIAGNOSTIC_BYTES: usize = 4096;
 
 /// `text` cut to at most [`MAX_DIAGNOSTIC_BYTES`] bytes, at a character boundary.
 pub(crate) fn clip(text: &str) -> &str {
-    if text.len() <= MAX_DIAGNOSTIC_BYTES {
-        return text;
-    }
-    let mut end = MAX_DIAGNOSTIC_BYTES;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text.get(..end).unwrap_or("")
+    rebound_engine::prefix_within(text, MAX_DIAGNOSTIC_BYTES)
 }
 
 #[cfg(test)]
