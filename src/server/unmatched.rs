@@ -7,7 +7,6 @@
 //! entry keeps its own count and error bound.
 
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -55,8 +54,6 @@ pub struct UnmatchedTally {
     hasher: foldhash::fast::RandomState,
     capacity: usize,
     examples: bool,
-    /// Templates held across the shards, kept for the gauge without taking every lock.
-    tracked: AtomicUsize,
 }
 
 fn now_unix_ms() -> u64 {
@@ -84,7 +81,6 @@ impl UnmatchedTally {
             hasher: foldhash::fast::RandomState::default(),
             capacity,
             examples: options.examples,
-            tracked: AtomicUsize::new(0),
         }
     }
 
@@ -98,9 +94,9 @@ impl UnmatchedTally {
         self.capacity
     }
 
-    /// Templates held now.
+    /// Templates held now, across the shards.
     pub fn tracked(&self) -> usize {
-        self.tracked.load(Ordering::Relaxed)
+        self.shards.iter().map(|shard| Self::lock(shard).len()).sum()
     }
 
     fn shard(&self, template: &str) -> Option<&Mutex<Unmatched>> {
@@ -132,19 +128,14 @@ impl UnmatchedTally {
         let before = tally.len();
         tally.record(&template, &sighting);
         let after = tally.len();
-        self.count_change(before, after);
+        Self::count_change(before, after);
     }
 
-    /// Counts one shard's change of size in `tracked` and in the gauge, both by the difference,
-    /// so shards that change at once add up in any order. Call with that shard locked: its own
-    /// changes are then counted in the order they happened, and `tracked` never wraps below 0.
-    fn count_change(&self, before: usize, after: usize) {
-        if after > before {
-            self.tracked.fetch_add(after - before, Ordering::Relaxed);
-            super::metrics::unmatched_templates_changed((after - before) as f64);
-        } else if before > after {
-            self.tracked.fetch_sub(before - after, Ordering::Relaxed);
-            super::metrics::unmatched_templates_changed(-((before - after) as f64));
+    /// Moves the gauge by one shard's change of size: by the difference, so shards that change
+    /// at once add up in any order.
+    fn count_change(before: usize, after: usize) {
+        if after != before {
+            super::metrics::unmatched_templates_changed(after as f64 - before as f64);
         }
     }
 
@@ -165,7 +156,7 @@ impl UnmatchedTally {
         for shard in &self.shards {
             let mut tally = Self::lock(shard);
             let held = tally.reset();
-            self.count_change(held, 0);
+            Self::count_change(held, 0);
             drop(tally);
             forgotten += held;
         }
@@ -193,7 +184,7 @@ impl UnmatchedTally {
             let before = tally.len();
             tally.retain(|entry| !strong.contains(&entry.template));
             let after = tally.len();
-            self.count_change(before, after);
+            Self::count_change(before, after);
         }
     }
 }
