@@ -28,6 +28,22 @@ fn rules_with(extra: usize) -> RuleSet {
     RuleSet::compile(&source_with(extra)).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// The next of `items` at each call, cycling through them.
+fn cycling<'a, T>(items: &'a [T]) -> impl FnMut() -> &'a T {
+    let mut at = 0;
+    move || {
+        let item = &items[at % items.len()];
+        at += 1;
+        item
+    }
+}
+
+/// Normalises and classifies one reply: what each classification iteration does.
+fn classify_one(rules: &RuleSet, sample: &Sample) -> usize {
+    let reply = Reply::parse(&sample.input()).unwrap_or_default();
+    rules.classify(&reply).category.id.len()
+}
+
 fn first_set() -> Vec<Sample> {
     let samples = replies::load("provider_replies.jsonl");
     assert_eq!(samples.len(), 121, "tests/data/provider_replies.jsonl");
@@ -51,13 +67,8 @@ fn classify(c: &mut Criterion) {
         let mut built: Option<RuleSet> = None;
         group.bench_function(id, |b| {
             let rules = built.get_or_insert_with(|| rules_with(extra));
-            let mut i = 0;
-            b.iter(|| {
-                let s = &samples[i % samples.len()];
-                i += 1;
-                let reply = Reply::parse(&s.input()).unwrap_or_default();
-                rules.classify(&reply).category.id.len()
-            })
+            let mut next = cycling(&samples);
+            b.iter(|| classify_one(rules, next()))
         });
     }
     group.finish();
@@ -67,12 +78,8 @@ fn classify(c: &mut Criterion) {
 fn normalise(c: &mut Criterion) {
     let samples = first_set();
     c.bench_function("normalise/real_replies", |b| {
-        let mut i = 0;
-        b.iter(|| {
-            let s = &samples[i % samples.len()];
-            i += 1;
-            Reply::parse(&s.input()).map(|r| r.lower.len()).unwrap_or_default()
-        })
+        let mut next = cycling(&samples);
+        b.iter(|| Reply::parse(&next().input()).map(|r| r.lower.len()).unwrap_or_default())
     });
 }
 
@@ -167,28 +174,21 @@ fn unmatched(c: &mut Criterion) {
     let weak: Vec<Sample> = replies::load("sisimai_answers.jsonl")
         .into_iter()
         .filter(|s| {
-            let reply = Reply::parse(&s.input()).unwrap_or_default();
-            rules.classify(&reply).evidence.is_weak()
+            rules
+                .classify(&Reply::parse(&s.input()).unwrap_or_default())
+                .evidence
+                .is_weak()
         })
         .collect();
     assert!(weak.len() >= 50, "weakly decided sisimai replies: {}", weak.len());
     let mut group = c.benchmark_group("weak_real_replies");
     group.bench_function("template", |b| {
-        let mut i = 0;
-        b.iter(|| {
-            let s = &weak[i % weak.len()];
-            i += 1;
-            reply_template(s.text()).len()
-        })
+        let mut next = cycling(&weak);
+        b.iter(|| reply_template(next().text()).len())
     });
     group.bench_function("classify", |b| {
-        let mut i = 0;
-        b.iter(|| {
-            let s = &weak[i % weak.len()];
-            i += 1;
-            let reply = Reply::parse(&s.input()).unwrap_or_default();
-            rules.classify(&reply).category.id.len()
-        })
+        let mut next = cycling(&weak);
+        b.iter(|| classify_one(&rules, next()))
     });
     group.finish();
 }
