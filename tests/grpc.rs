@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 use rebound::pb;
 use rebound::pb::classifier_client::ClassifierClient;
 use rebound::pb::rule_admin_client::RuleAdminClient;
-use rebound::server::{BoundServer, Limits, ReloadOptions, RuleOrigin, RuleState, ServerConfig, TlsFiles};
+use rebound::server::{
+    BoundServer, Limits, ReloadOptions, RuleOrigin, RuleState, ServerConfig, TlsFiles, UnmatchedOptions,
+};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_stream::StreamExt as _;
@@ -29,7 +31,11 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(config: ServerConfig, origin: RuleOrigin) -> TestServer {
-        let state = Arc::new(RuleState::load(origin).unwrap());
+        TestServer::serve(config, RuleState::load(origin).unwrap()).await
+    }
+
+    async fn serve(config: ServerConfig, state: RuleState) -> TestServer {
+        let state = Arc::new(state);
         let config = ServerConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             admin_listen: "127.0.0.1:0".parse().unwrap(),
@@ -63,6 +69,12 @@ impl TestServer {
     /// Serves `dir` with no watch and no periodic check: only `RuleAdmin.Reload` reloads, so
     /// each call's result is known.
     pub async fn reloaded_by_admin_only(dir: &std::path::Path) -> TestServer {
+        TestServer::tallying(dir, UnmatchedOptions::default()).await
+    }
+
+    /// As [`TestServer::reloaded_by_admin_only`], with the unmatched-reply tally set up as
+    /// `unmatched`.
+    pub async fn tallying(dir: &std::path::Path, unmatched: UnmatchedOptions) -> TestServer {
         let reload = ReloadOptions {
             watch: false,
             poll_interval: Duration::ZERO,
@@ -72,7 +84,8 @@ impl TestServer {
             reload,
             ..ServerConfig::default()
         };
-        TestServer::start(config, RuleOrigin::Dir(dir.to_path_buf())).await
+        let state = RuleState::load_with(RuleOrigin::Dir(dir.to_path_buf()), unmatched).unwrap();
+        TestServer::serve(config, state).await
     }
 
     pub async fn channel(&self) -> Channel {

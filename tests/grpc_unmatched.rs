@@ -4,76 +4,18 @@
 //! emptied by ResetUnmatched.
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
 
 use rebound::pb;
 use rebound::pb::classifier_client::ClassifierClient;
 use rebound::pb::rule_admin_client::RuleAdminClient;
-use rebound::server::{BoundServer, ReloadOptions, RuleOrigin, RuleState, ServerConfig, UnmatchedOptions};
+use rebound::server::UnmatchedOptions;
 use rebound_engine::template;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::ReceiverStream;
-use tokio_util::sync::CancellationToken;
 
+use crate::grpc::TestServer;
 use crate::util::{root, write};
-
-/// A loopback server over a rule directory, reloaded only by RuleAdmin.Reload.
-struct Server {
-    addr: std::net::SocketAddr,
-    admin_addr: std::net::SocketAddr,
-    stop: CancellationToken,
-    handle: JoinHandle<anyhow::Result<()>>,
-}
-
-impl Server {
-    async fn start(dir: &Path, unmatched: UnmatchedOptions) -> Server {
-        let state = Arc::new(RuleState::load_with(RuleOrigin::Dir(dir.to_path_buf()), unmatched).unwrap());
-        let config = ServerConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            admin_listen: "127.0.0.1:0".parse().unwrap(),
-            reload: ReloadOptions {
-                watch: false,
-                poll_interval: Duration::ZERO,
-                ..ReloadOptions::default()
-            },
-            ..ServerConfig::default()
-        };
-        let bound = BoundServer::bind(config, state).unwrap();
-        let (addr, admin_addr) = (bound.addr, bound.admin_addr);
-        let stop = CancellationToken::new();
-        let signal = stop.clone();
-        let handle = tokio::spawn(bound.serve(async move { signal.cancelled().await }));
-        Server {
-            addr,
-            admin_addr,
-            stop,
-            handle,
-        }
-    }
-
-    async fn client(&self) -> ClassifierClient<tonic::transport::Channel> {
-        ClassifierClient::connect(format!("http://{}", self.addr))
-            .await
-            .unwrap()
-            .max_decoding_message_size(64 << 20)
-    }
-
-    async fn admin(&self) -> RuleAdminClient<tonic::transport::Channel> {
-        RuleAdminClient::connect(format!("http://{}", self.admin_addr))
-            .await
-            .unwrap()
-            .max_decoding_message_size(64 << 20)
-    }
-
-    async fn stop(self) {
-        self.stop.cancel();
-        self.handle.await.unwrap().unwrap();
-    }
-}
 
 /// A rule directory with the shipped categories and the code fallbacks only: no text rule, so
 /// every reply is decided on its codes (or on nothing).
@@ -152,7 +94,7 @@ async fn the_tally_lists_the_true_top_templates_within_bounds_and_survives_a_rel
     const TOTAL: u64 = 100_000;
     const CAPACITY: usize = 2_000;
     let dir = code_rules_only();
-    let server = Server::start(
+    let server = TestServer::tallying(
         dir.path(),
         UnmatchedOptions {
             capacity: CAPACITY,
@@ -354,7 +296,7 @@ fn dsn(diagnostic: &str) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_way_of_classifying_is_tallied_with_examples_when_asked() {
     let dir = code_rules_only();
-    let server = Server::start(
+    let server = TestServer::tallying(
         dir.path(),
         UnmatchedOptions {
             capacity: 100,
@@ -406,7 +348,7 @@ async fn every_way_of_classifying_is_tallied_with_examples_when_asked() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_capacity_of_zero_turns_the_tally_off() {
     let dir = code_rules_only();
-    let server = Server::start(
+    let server = TestServer::tallying(
         dir.path(),
         UnmatchedOptions {
             capacity: 0,
@@ -458,7 +400,7 @@ async fn the_gauge_follows_the_templates_held() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_listing_fits_a_default_grpc_client() {
     let dir = code_rules_only();
-    let server = Server::start(
+    let server = TestServer::tallying(
         dir.path(),
         UnmatchedOptions {
             capacity: 3_000,
@@ -476,9 +418,7 @@ async fn a_long_listing_fits_a_default_grpc_client() {
         client.classify_batch(pb::ClassifyBatchRequest { items }).await.unwrap();
     }
     // A client with gRPC's default 4 MiB receive limit.
-    let mut admin = RuleAdminClient::connect(format!("http://{}", server.admin_addr))
-        .await
-        .unwrap();
+    let mut admin = server.admin().await;
     let listed = list(
         &mut admin,
         pb::ListUnmatchedRequest {
