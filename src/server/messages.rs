@@ -163,20 +163,18 @@ fn check_request(request: &pb::ClassifyMessageRequest, limits: &MessageLimits) -
     if request.id.len() > limits.id_bytes {
         return Err(invalid(
             "id",
-            format!(
-                "id: {} bytes is over the limit of {} (--max-id-bytes)",
-                request.id.len(),
-                limits.id_bytes
-            ),
+            over_limit("id", request.id.len(), "bytes", limits.id_bytes, "--max-id-bytes"),
         ));
     }
     if request.headers.len() > limits.returned_headers {
         return Err(invalid(
             "headers",
-            format!(
-                "headers: {} names is over the limit of {} (--max-returned-headers)",
+            over_limit(
+                "headers",
                 request.headers.len(),
-                limits.returned_headers
+                "names",
+                limits.returned_headers,
+                "--max-returned-headers",
             ),
         ));
     }
@@ -203,14 +201,21 @@ fn check_request(request: &pb::ClassifyMessageRequest, limits: &MessageLimits) -
     if request.verp.len() > limits.verp_bytes {
         return Err(invalid(
             "verp",
-            format!(
-                "verp: {} bytes is over the limit of {} (--max-verp-bytes)",
+            over_limit(
+                "verp",
                 request.verp.len(),
-                limits.verp_bytes
+                "bytes",
+                limits.verp_bytes,
+                "--max-verp-bytes",
             ),
         ));
     }
     Ok(())
+}
+
+/// `field: N unit is over the limit of M (--flag)`: what a request over one of the limits is told.
+fn over_limit(field: &str, count: usize, unit: &str, limit: usize, flag: &str) -> String {
+    format!("{field}: {count} {unit} is over the limit of {limit} ({flag})")
 }
 
 /// An email that could not be read: over one of the email limits (OUT_OF_RANGE, naming the
@@ -252,10 +257,12 @@ pub fn answer(
             Code::OutOfRange,
             "message",
             "too_large",
-            format!(
-                "message: {} bytes is over the limit of {} (--max-email-bytes)",
+            over_limit(
+                "message",
                 request.message.len(),
-                limits.email.max_email_bytes
+                "bytes",
+                limits.email.max_email_bytes,
+                "--max-email-bytes",
             ),
         ));
     }
